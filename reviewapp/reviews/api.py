@@ -1,0 +1,95 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.reviews.models import DecisionOutcome
+from reviewapp.reviews.selectors import queues_with_counts, task_summary
+from reviewapp.reviews.services import review_task_claim, review_task_decide, review_task_release
+
+
+class QueueListView(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request):
+        queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
+        return Response(
+            {
+                "queues": [
+                    {
+                        "id": queue.pk,
+                        "slug": queue.slug,
+                        "name": queue.name,
+                        "workflow": queue.workflow.slug,
+                        "open": queue.open_count,
+                        "claimed": queue.claimed_count,
+                    }
+                    for queue in queues
+                ]
+            }
+        )
+
+
+class QueueClaimView(APIView):
+    @extend_schema(request=None, responses={200: dict, 204: None})
+    def post(self, request, queue_id: int):
+        queue = get_queue_for_user(request.user, queue_id)
+        task = review_task_claim(queue=queue, reviewer=request.user)
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(task_summary(task, viewer=request.user))
+
+
+class TaskDetailView(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, task_id: int):
+        task = get_task_for_user(request.user, task_id)
+        return Response(task_summary(task, viewer=request.user))
+
+
+class DecisionSerializer(serializers.Serializer):
+    claim_token = serializers.UUIDField()
+    outcome = serializers.ChoiceField(choices=DecisionOutcome.choices)
+    output = serializers.JSONField(required=False)
+    reason_codes = serializers.ListField(child=serializers.SlugField(), required=False)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0)
+
+
+class TaskDecisionView(APIView):
+    @extend_schema(request=DecisionSerializer, responses={201: dict})
+    def post(self, request, task_id: int):
+        task = get_task_for_user(request.user, task_id)
+        serializer = DecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        decision = review_task_decide(
+            task=task,
+            reviewer=request.user,
+            claim_token=data["claim_token"],
+            outcome=data["outcome"],
+            output=data.get("output"),
+            reason_codes=data.get("reason_codes", []),
+            comment=data.get("comment", ""),
+            time_spent_ms=data.get("time_spent_ms"),
+        )
+        return Response(
+            {"task": task.pk, "outcome": decision.outcome, "output": decision.output},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ClaimTokenSerializer(serializers.Serializer):
+    claim_token = serializers.UUIDField()
+
+
+class TaskReleaseView(APIView):
+    @extend_schema(request=ClaimTokenSerializer, responses={200: dict})
+    def post(self, request, task_id: int):
+        task = get_task_for_user(request.user, task_id)
+        serializer = ClaimTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = review_task_release(
+            task=task, reviewer=request.user, claim_token=serializer.validated_data["claim_token"]
+        )
+        return Response({"task": task.pk, "status": task.status})

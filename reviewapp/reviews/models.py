@@ -1,0 +1,87 @@
+from django.conf import settings
+from django.db import models
+
+
+class Queue(models.Model):
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="queues")
+    workflow = models.ForeignKey(
+        "workflows.Workflow", on_delete=models.PROTECT, related_name="queues"
+    )
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [
+            ("review_queue", "Can claim and decide tasks in the queue"),
+            ("manage_queue", "Can manage the queue and its tasks"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaskStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLAIMED = "claimed", "Claimed"
+    DECIDED = "decided", "Decided"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ReviewTask(models.Model):
+    item = models.ForeignKey("workflows.Item", on_delete=models.PROTECT, related_name="tasks")
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
+    status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)
+    priority = models.SmallIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Fencing token: a decision must present the token of the current claim.
+    claim_token = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The claim scans open tasks of one queue in claim order; claimed and decided rows
+            # (the vast majority over time) stay out of the index.
+            models.Index(
+                fields=["queue", "-priority", "created_at", "id"],
+                condition=models.Q(status="open"),
+                name="task_claimable_idx",
+            ),
+            # The lease sweep looks only at claimed rows.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="claimed"),
+                name="task_lease_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} ({self.status})"
+
+
+class DecisionOutcome(models.TextChoices):
+    ACCEPT = "accept", "Accept"
+    CORRECT = "correct", "Correct"
+    REJECT = "reject", "Reject"
+
+
+class Decision(models.Model):
+    task = models.OneToOneField(ReviewTask, on_delete=models.PROTECT, related_name="decision")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.CharField(max_length=20, choices=DecisionOutcome.choices)
+    output = models.JSONField(help_text="The output the item ends with")
+    reason_codes = models.ManyToManyField("corrections.ReasonCode", blank=True, related_name="+")
+    comment = models.TextField(blank=True)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.outcome} on task {self.task_id}"

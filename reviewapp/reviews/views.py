@@ -1,0 +1,122 @@
+"""Reviewer pages: my queues, review next, the review page, submit and next."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
+
+from reviewapp.corrections.services import reason_codes_for
+from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
+from reviewapp.reviews.selectors import queues_with_counts
+from reviewapp.reviews.services import (
+    ClaimLost,
+    DecisionInvalid,
+    review_task_claim,
+    review_task_decide,
+)
+
+
+@require_GET
+@login_required
+def queue_list(request: HttpRequest) -> HttpResponse:
+    queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
+    return render(request, "reviews/queue_list.html", {"queues": queues})
+
+
+def _review_context(task: ReviewTask, request: HttpRequest, **extra) -> dict:
+    item = task.item
+    definition = item.workflow_version.definition
+    holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == request.user.pk
+    prediction = item.prediction
+    return {
+        "task": task,
+        "queue": task.queue,
+        "item": item,
+        "prediction": prediction,
+        "probabilities": sorted(
+            prediction.probabilities.items(), key=lambda pair: pair[1], reverse=True
+        ),
+        "labels": definition.get("labels", []),
+        "reasons_correct": reason_codes_for(item.workflow, DecisionOutcome.CORRECT),
+        "reasons_reject": reason_codes_for(item.workflow, DecisionOutcome.REJECT),
+        "holds_claim": holds_claim,
+        "outcomes": DecisionOutcome,
+        **extra,
+    }
+
+
+def _render_review(request, task, *, status=200, **extra) -> HttpResponse:
+    template = "reviews/review.html#panel" if request.htmx else "reviews/review.html"
+    return render(request, template, _review_context(task, request, **extra), status=status)
+
+
+def _render_empty(request, queue, *, status=200) -> HttpResponse:
+    template = "reviews/review.html#empty" if request.htmx else "reviews/empty.html"
+    return render(request, template, {"queue": queue}, status=status)
+
+
+@require_POST
+@login_required
+def queue_next(request: HttpRequest, queue_id: int) -> HttpResponse:
+    queue = get_queue_for_user(request.user, queue_id)
+    task = review_task_claim(queue=queue, reviewer=request.user)
+    if task is None:
+        return _render_empty(request, queue)
+    return redirect("review-task", task_id=task.pk)
+
+
+@require_GET
+@login_required
+def review_task(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = get_task_for_user(request.user, task_id)
+    return _render_review(request, task)
+
+
+@require_POST
+@login_required
+def review_decide(request: HttpRequest, task_id: int) -> HttpResponse:
+    task = get_task_for_user(request.user, task_id)
+    outcome = request.POST.get("outcome", "")
+    label = request.POST.get("label", "")
+    reason_field = "reason_codes_reject" if outcome == DecisionOutcome.REJECT else "reason_codes"
+    try:
+        review_task_decide(
+            task=task,
+            reviewer=request.user,
+            claim_token=request.POST.get("claim_token", ""),
+            outcome=outcome,
+            output={"label": label} if outcome == DecisionOutcome.CORRECT and label else None,
+            reason_codes=request.POST.getlist(reason_field),
+            comment=request.POST.get("comment", "").strip(),
+            time_spent_ms=_int_or_none(request.POST.get("time_spent_ms")),
+        )
+    except DecisionInvalid as invalid:
+        return _render_review(request, task, status=422, errors=invalid.errors,
+                              submitted=request.POST)
+    except ClaimLost as lost:
+        return _render_review(request, task, status=409, claim_lost=str(lost))
+    return _next_after_decision(request, task)
+
+
+def _next_after_decision(request: HttpRequest, task: ReviewTask) -> HttpResponse:
+    """Submit and next: claim the following task of the same queue without a full reload."""
+    next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+    if not request.htmx:
+        if next_task is None:
+            messages.success(request, f"Decision saved. {task.queue.name} is empty for now.")
+            return redirect("queue-list")
+        messages.success(request, "Decision saved.")
+        return redirect("review-task", task_id=next_task.pk)
+    if next_task is None:
+        return _render_empty(request, task.queue)
+    next_task = get_task_for_user(request.user, next_task.pk)
+    response = _render_review(request, next_task, saved=True)
+    return push_url(response, reverse("review-task", args=[next_task.pk]))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None

@@ -1,0 +1,61 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView
+
+from reviewapp.audit import views as audit_views
+from reviewapp.datasets import api as datasets_api
+from reviewapp.datasets import views as datasets_views
+from reviewapp.reviews import api as reviews_api
+from reviewapp.reviews import views as reviews_views
+from workflows import api as workflows_api
+from workflows import views as workflows_views
+
+api = [
+    path("api/v1/workflows/<slug:slug>/items", workflows_api.ItemIngestView.as_view(),
+         name="api-item-ingest"),
+    path("api/v1/items/<int:item_id>", workflows_api.ItemDetailView.as_view(),
+         name="api-item"),
+    path("api/v1/queues/", reviews_api.QueueListView.as_view(), name="api-queues"),
+    path("api/v1/queues/<int:queue_id>/claim", reviews_api.QueueClaimView.as_view(),
+         name="api-queue-claim"),
+    path("api/v1/tasks/<int:task_id>", reviews_api.TaskDetailView.as_view(), name="api-task"),
+    path("api/v1/tasks/<int:task_id>/decision", reviews_api.TaskDecisionView.as_view(),
+         name="api-task-decision"),
+    path("api/v1/tasks/<int:task_id>/release", reviews_api.TaskReleaseView.as_view(),
+         name="api-task-release"),
+    path("api/v1/exports/", datasets_api.ExportListView.as_view(), name="api-exports"),
+    path("api/v1/exports/<int:export_id>", datasets_api.ExportDetailView.as_view(),
+         name="api-export"),
+    path("api/v1/exports/<int:export_id>/approve", datasets_api.ExportApproveView.as_view(),
+         name="api-export-approve"),
+    path("api/v1/exports/<int:export_id>/reject", datasets_api.ExportRejectView.as_view(),
+         name="api-export-reject"),
+    path("api/v1/exports/<int:export_id>/download", datasets_api.ExportDownloadView.as_view(),
+         name="api-export-download"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]
+
+pages = [
+    path("", RedirectView.as_view(pattern_name="queue-list"), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("queues/", reviews_views.queue_list, name="queue-list"),
+    path("queues/<int:queue_id>/next", reviews_views.queue_next, name="queue-next"),
+    path("review/<int:task_id>/", reviews_views.review_task, name="review-task"),
+    path("review/<int:task_id>/decide", reviews_views.review_decide, name="review-decide"),
+    path("items/<int:item_id>/", workflows_views.item_page, name="item-detail"),
+    path("datasets/", datasets_views.dataset_list, name="dataset-list"),
+    path("datasets/request", datasets_views.dataset_request, name="dataset-request"),
+    path("datasets/<int:export_id>/approve", datasets_views.dataset_decide,
+         {"verdict": "approve"}, name="dataset-approve"),
+    path("datasets/<int:export_id>/reject", datasets_views.dataset_decide,
+         {"verdict": "reject"}, name="dataset-reject"),
+    path("datasets/<int:export_id>/download", datasets_views.dataset_download,
+         name="dataset-download"),
+    path("audit/", audit_views.audit_list, name="audit-list"),
+    path("admin/", admin.site.urls),
+]
+
+urlpatterns = api + pages

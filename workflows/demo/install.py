@@ -1,0 +1,112 @@
+"""Installing the demo: a team, its people, the ticket-triage workflow with its model and queue.
+
+Used by ``manage.py load_demo`` (and so by the quick start), the tests and the benchmark.
+Running it again changes nothing that is already there.
+"""
+
+import secrets
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from reviewapp.accounts.models import Role, Team
+from reviewapp.accounts.services import membership_add
+from reviewapp.corrections.services import reason_codes_sync
+from reviewapp.reviews.models import Queue
+from reviewapp.reviews.services import queue_create
+from workflows.adapters.builtin import artefact_path
+from workflows.demo.definition import TICKET_TRIAGE
+from workflows.demo.model import train_demo_model
+from workflows.demo.tickets import LABELS, generate_tickets
+from workflows.models import ModelVersion, Workflow
+from workflows.services import (
+    Submission,
+    items_ingest,
+    model_version_register,
+    workflow_publish,
+)
+
+DEMO_PEOPLE = (
+    ("alice", Role.REVIEWER, "Reviewer"),
+    ("bob", Role.REVIEWER, "Reviewer"),
+    ("maria", Role.MANAGER, "Manager"),
+    ("mel", Role.ML_ENGINEER, "ML engineer (requests exports)"),
+    ("ines", Role.ML_ENGINEER, "ML engineer (approves exports)"),
+    ("api-client", Role.INTEGRATOR, "API client (token below)"),
+)
+MODEL_ARTEFACT = "models/ticket-triage-1.skops"
+
+
+@dataclass
+class Demo:
+    team: Team
+    workflow: Workflow
+    queue: Queue
+    model_version: ModelVersion
+    passwords: dict[str, str] = field(default_factory=dict)
+    api_token: str = ""
+
+
+def demo_model_install() -> ModelVersion:
+    binding = TICKET_TRIAGE["definition"]["model"]
+    existing = ModelVersion.objects.filter(name=binding["name"], version=binding["version"]).first()
+    if existing is not None and artefact_path(existing.artefact).exists():
+        return existing
+    metrics = train_demo_model(artefact_path(MODEL_ARTEFACT))
+    return model_version_register(
+        name=binding["name"], version=binding["version"], artefact=MODEL_ARTEFACT,
+        labels=list(LABELS), metrics=metrics,
+    )
+
+
+def demo_install(*, password: str | None = None) -> Demo:
+    team, _ = Team.objects.get_or_create(slug="support", defaults={"name": "Customer support"})
+    model_version = demo_model_install()
+    workflow = workflow_publish(
+        slug=TICKET_TRIAGE["slug"], name=TICKET_TRIAGE["name"], team=team,
+        definition=TICKET_TRIAGE["definition"],
+    )
+    queue = queue_create(
+        team=team, workflow=workflow, slug=TICKET_TRIAGE["definition"]["queue"],
+        name="Ticket triage review",
+    )
+    reason_codes_sync(workflow=workflow, codes=TICKET_TRIAGE["reason_codes"])
+    demo = Demo(team=team, workflow=workflow, queue=queue, model_version=model_version)
+    User = get_user_model()
+    for username, role, _ in DEMO_PEOPLE:
+        user, _ = User.objects.get_or_create(username=username)
+        chosen = password or secrets.token_urlsafe(9)
+        user.set_password(chosen)
+        user.save()
+        demo.passwords[username] = chosen
+        membership_add(team=team, user=user, role=role)
+    admin, _ = User.objects.get_or_create(
+        username="admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    chosen = password or secrets.token_urlsafe(9)
+    admin.set_password(chosen)
+    admin.save()
+    demo.passwords["admin"] = chosen
+    demo.api_token = Token.objects.get_or_create(user=User.objects.get(username="api-client"))[
+        0
+    ].key
+    return demo
+
+
+def demo_items_submit(demo: Demo, *, count: int, seed: int = 7, batch: int = 500) -> int:
+    """Send generated tickets through the real ingest service, as the API would."""
+    tickets = generate_tickets(count, seed=seed)
+    submitter = get_user_model().objects.get(username="api-client")
+    for start in range(0, count, batch):
+        chunk = tickets[start:start + batch]
+        items_ingest(
+            workflow=demo.workflow,
+            submissions=[
+                Submission(input=t.as_input(), idempotency_key=f"demo-{seed}-{start + i}")
+                for i, t in enumerate(chunk)
+            ],
+            submitted_by=submitter,
+            correlation_id=f"demo-{seed}",
+        )
+    return count

@@ -1,0 +1,232 @@
+"""Running one pipeline step of one item, exactly once, whatever the broker redelivers.
+
+Every step run holds the item row locked and checks ``item.current_step``: a redelivered or
+duplicate message for a step that already ran finds a different current step and does nothing.
+The next step is enqueued only after the transaction commits.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from reviewapp.audit.services import audit_record
+from workflows.models import Item, ItemOutcome, ItemStatus, Prediction, StepRun, StepRunStatus
+from workflows.pipeline import STEP_FUNCTIONS, next_step
+from workflows.steps.context import StepContext, StepFailed
+
+logger = logging.getLogger(__name__)
+
+IN_FLIGHT = (ItemStatus.RECEIVED, ItemStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    next_step: str | None = None
+    retry_in: float | None = None
+
+
+def enqueue_step(item_id: int, step: str) -> None:
+    from workflows.tasks import run_step
+
+    run_step.delay(item_id, step)
+
+
+def retry_delay(attempt: int) -> float:
+    return min(60.0, 2.0 ** attempt)
+
+
+def item_run_step(*, item_id: int, step: str) -> StepOutcome:
+    with transaction.atomic(durable=True):
+        item = (
+            Item.objects.select_for_update()
+            .select_related("workflow", "workflow_version")
+            .filter(pk=item_id)
+            .first()
+        )
+        if item is None or item.status not in IN_FLIGHT or item.current_step != step:
+            return StepOutcome()  # a duplicate or stale message: the step already ran
+        if item.status == ItemStatus.RECEIVED:
+            item.status = ItemStatus.RUNNING
+            audit_record(action="item.running", obj=item, chain=item.workflow.audit_chain)
+        attempt = item.step_runs.filter(step=step).count() + 1
+        previous = {
+            run.step: run.output
+            for run in item.step_runs.filter(status=StepRunStatus.SUCCEEDED)
+        }
+        context = StepContext(
+            item_id=item.pk,
+            input=item.input,
+            definition=item.workflow_version.definition,
+            previous=previous,
+        )
+        started_at = timezone.now()
+        clock = time.perf_counter()
+        try:
+            with transaction.atomic():
+                output = STEP_FUNCTIONS[step](context)
+                following = _apply(item, step, output)
+        except StepFailed as failure:
+            return _record_failure(item, step, attempt, started_at, clock, failure)
+        except Exception as exc:  # a bug or an outage in a step: recorded, retried, dead-lettered
+            logger.exception("step %s of item %s failed", step, item.pk)
+            failure = StepFailed(f"{type(exc).__name__}: {exc}")
+            return _record_failure(item, step, attempt, started_at, clock, failure)
+        StepRun.objects.create(
+            item=item,
+            step=step,
+            attempt=attempt,
+            status=StepRunStatus.SUCCEEDED,
+            started_at=started_at,
+            finished_at=timezone.now(),
+            duration_ms=(time.perf_counter() - clock) * 1000,
+            output=output,
+            model_version=output.get("model_version", "") if step == "infer" else "",
+        )
+        item.current_step = following or ""
+        item.save(update_fields=["status", "current_step", "updated_at"])
+        if following is not None:
+            transaction.on_commit(lambda: enqueue_step(item_id, following))
+        return StepOutcome(next_step=following)
+
+
+def _apply(item: Item, step: str, output: dict) -> str | None:
+    """Persist what a step decided; returns the step to run next, if any."""
+    if step == "infer":
+        Prediction.objects.create(
+            item=item,
+            model_version_id=output["model_version_id"],
+            output=output["output"],
+            confidence=output["confidence"],
+            probabilities=output["probabilities"],
+            latency_ms=output["latency_ms"],
+        )
+    if step == "route":
+        item.routing = output["reason"] | {"action": output["action"]}
+        if output["action"] == "auto_accept":
+            _complete(item, outcome=ItemOutcome.AUTO_ACCEPTED, output=item.prediction.output)
+        else:
+            _send_to_review(item, queue_slug=output["queue"])
+        item.save(update_fields=["routing", "status", "outcome", "final_output", "completed_at"])
+        return None
+    return next_step(step)
+
+
+def _record_failure(
+    item: Item, step: str, attempt: int, started_at, clock: float, failure: StepFailed
+) -> StepOutcome:
+    StepRun.objects.create(
+        item=item,
+        step=step,
+        attempt=attempt,
+        status=StepRunStatus.FAILED,
+        started_at=started_at,
+        finished_at=timezone.now(),
+        duration_ms=(time.perf_counter() - clock) * 1000,
+        error=failure.reason,
+    )
+    if failure.permanent or attempt >= settings.REVIEWAPP_STEP_MAX_ATTEMPTS:
+        item.status = ItemStatus.DEAD_LETTERED
+        item.dead_letter_reason = f"{step} failed after {attempt} attempt(s): {failure.reason}"
+        item.save(update_fields=["status", "dead_letter_reason", "updated_at"])
+        audit_record(
+            action="item.dead_lettered",
+            obj=item,
+            chain=item.workflow.audit_chain,
+            data={"step": step, "attempts": attempt, "reason": failure.reason},
+        )
+        return StepOutcome()
+    item.save(update_fields=["status", "updated_at"])
+    return StepOutcome(retry_in=retry_delay(attempt))
+
+
+def _complete(item: Item, *, outcome: str, output: dict, actor=None) -> None:
+    item.status = ItemStatus.COMPLETED
+    item.outcome = outcome
+    item.final_output = output
+    item.completed_at = timezone.now()
+    audit_record(
+        action="item.completed",
+        obj=item,
+        actor=actor,
+        chain=item.workflow.audit_chain,
+        data={"outcome": outcome, "output": output},
+    )
+
+
+def _send_to_review(item: Item, *, queue_slug: str) -> None:
+    # The seam from the machine side to the human side.
+    from reviewapp.reviews.services import review_task_open
+
+    item.status = ItemStatus.AWAITING_REVIEW
+    audit_record(
+        action="item.sent_to_review",
+        obj=item,
+        chain=item.workflow.audit_chain,
+        data={"queue": queue_slug, "routing": item.routing},
+    )
+    review_task_open(item=item, queue_slug=queue_slug)
+
+
+def item_resume_after_review(*, item_id: int) -> bool:
+    """Finish an item whose review task was decided. Idempotent: a second call does nothing."""
+    from reviewapp.reviews.models import DecisionOutcome, TaskStatus
+
+    outcomes = {
+        DecisionOutcome.ACCEPT: ItemOutcome.ACCEPTED,
+        DecisionOutcome.CORRECT: ItemOutcome.CORRECTED,
+        DecisionOutcome.REJECT: ItemOutcome.REJECTED,
+    }
+    with transaction.atomic(durable=True):
+        item = (
+            Item.objects.select_for_update()
+            .select_related("workflow")
+            .filter(pk=item_id, status=ItemStatus.AWAITING_REVIEW)
+            .first()
+        )
+        if item is None:
+            return False
+        task = (
+            item.tasks.filter(status=TaskStatus.DECIDED)
+            .select_related("decision", "decision__reviewer")
+            .order_by("-decided_at")
+            .first()
+        )
+        if task is None:
+            return False
+        decision = task.decision
+        _complete(
+            item,
+            outcome=outcomes[DecisionOutcome(decision.outcome)],
+            output=decision.output,
+            actor=decision.reviewer,
+        )
+        item.save(update_fields=["status", "outcome", "final_output", "completed_at",
+                                 "updated_at"])
+        return True
+
+
+def items_find_stuck(*, older_than: timedelta) -> list[tuple[int, str]]:
+    """Items whose pipeline message was lost (worker killed, broker restarted)."""
+    cutoff = timezone.now() - older_than
+    return list(
+        Item.objects.filter(status__in=IN_FLIGHT, updated_at__lt=cutoff)
+        .exclude(current_step="")
+        .values_list("pk", "current_step")[:1000]
+    )
+
+
+def items_find_unresumed() -> list[int]:
+    """Items whose review was decided but whose resume message never ran."""
+    from reviewapp.reviews.models import TaskStatus
+
+    return list(
+        Item.objects.filter(status=ItemStatus.AWAITING_REVIEW, tasks__status=TaskStatus.DECIDED)
+        .values_list("pk", flat=True)
+        .distinct()[:1000]
+    )
+

@@ -1,0 +1,190 @@
+"""The machine side: workflow definitions, items and what the pipeline did to them."""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import models
+
+
+class Workflow(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=120)
+    team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="workflows")
+    current_version = models.ForeignKey(
+        "WorkflowVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [
+            ("submit_items", "Can submit items to the workflow"),
+            ("request_export", "Can request correction dataset exports"),
+            ("approve_export", "Can approve correction dataset exports"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def audit_chain(self) -> str:
+        return f"workflow:{self.slug}"
+
+
+def definition_checksum(definition: dict) -> str:
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class WorkflowVersion(models.Model):
+    """An immutable snapshot of a workflow definition; every item records the one it ran with.
+
+    ``definition`` holds ``input_schema``, ``output_schema``, ``labels``, ``model``,
+    ``routing`` (``{"threshold": 0.8}``) and ``queue``.
+    """
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    checksum = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"], name="workflow_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.slug} v{self.number}"
+
+    def save(self, *args, **kwargs):
+        # Items point at versions; changing one would rewrite the history of every item on it.
+        if self.pk is not None:
+            raise ValueError("A workflow version is immutable; create a new version instead.")
+        super().save(*args, **kwargs)
+
+
+class ModelVersion(models.Model):
+    """A trained model artefact, stored by path and verified by checksum before loading."""
+
+    name = models.CharField(max_length=80)
+    version = models.CharField(max_length=40)
+    adapter = models.CharField(max_length=40, default="sklearn")
+    artefact = models.CharField(max_length=255, help_text="Path relative to MEDIA_ROOT")
+    sha256 = models.CharField(max_length=64)
+    labels = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class ItemStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    RUNNING = "running", "Running"
+    AWAITING_REVIEW = "awaiting_review", "Awaiting review"
+    COMPLETED = "completed", "Completed"
+    DEAD_LETTERED = "dead_lettered", "Dead-lettered"
+
+
+class ItemOutcome(models.TextChoices):
+    AUTO_ACCEPTED = "auto_accepted", "Auto-accepted"
+    ACCEPTED = "accepted", "Accepted"
+    CORRECTED = "corrected", "Corrected"
+    REJECTED = "rejected", "Rejected"
+
+
+class Item(models.Model):
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="items")
+    workflow_version = models.ForeignKey(
+        WorkflowVersion, on_delete=models.PROTECT, related_name="items"
+    )
+    status = models.CharField(
+        max_length=20, choices=ItemStatus.choices, default=ItemStatus.RECEIVED
+    )
+    outcome = models.CharField(max_length=20, choices=ItemOutcome.choices, blank=True)
+    # The pipeline step that runs next; a redelivered task for another step does nothing.
+    current_step = models.CharField(max_length=40, blank=True)
+    input = models.JSONField()
+    final_output = models.JSONField(null=True, blank=True)
+    routing = models.JSONField(default=dict, blank=True)
+    dead_letter_reason = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    request_hash = models.CharField(max_length=64)
+    correlation_id = models.CharField(max_length=64, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="item_idempotency_key_unique",
+            ),
+        ]
+        indexes = [
+            # The reconciler looks for items stuck in a non-terminal state.
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(status__in=["received", "running"]),
+                name="item_in_flight_idx",
+            ),
+            models.Index(fields=["workflow", "status"], name="item_workflow_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} ({self.status})"
+
+
+class StepRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class StepRun(models.Model):
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="step_runs")
+    step = models.CharField(max_length=40)
+    attempt = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=StepRunStatus.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    output = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    model_version = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "step", "attempt"], name="step_run_attempt_unique"
+            ),
+        ]
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.step}#{self.attempt} {self.status}"
+
+
+class Prediction(models.Model):
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="prediction")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    output = models.JSONField()
+    confidence = models.FloatField()
+    probabilities = models.JSONField(default=dict)
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.output} @ {self.confidence:.2f}"

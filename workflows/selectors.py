@@ -1,0 +1,71 @@
+"""Reads of items for the API and the item page."""
+
+from workflows.models import Item, Prediction
+
+
+def item_prediction(item: Item) -> Prediction | None:
+    try:
+        return item.prediction
+    except Prediction.DoesNotExist:
+        return None
+
+
+def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
+    prediction = item_prediction(item) if include_timeline else None
+    body: dict = {
+        "id": item.pk,
+        "workflow": item.workflow.slug,
+        "workflow_version": item.workflow_version.number,
+        "status": item.status,
+        "outcome": item.outcome or None,
+        "input": item.input,
+        "final_output": item.final_output,
+        "created_at": item.created_at.isoformat(),
+        "completed_at": item.completed_at.isoformat() if item.completed_at else None,
+    }
+    if not include_timeline:
+        return body
+    decision = item_decision(item)
+    body |= {
+        "prediction": None if prediction is None else {
+            "output": prediction.output,
+            "confidence": prediction.confidence,
+            "probabilities": prediction.probabilities,
+            "model_version": str(prediction.model_version),
+            "latency_ms": prediction.latency_ms,
+        },
+        "routing": item.routing or None,
+        "dead_letter_reason": item.dead_letter_reason or None,
+        "decision": None if decision is None else {
+            "outcome": decision.outcome,
+            "output": decision.output,
+            "reason_codes": sorted(code.code for code in decision.reason_codes.all()),
+            "comment": decision.comment,
+            "decided_at": decision.decided_at.isoformat(),
+        },
+        "timeline": [
+            {
+                "step": run.step,
+                "attempt": run.attempt,
+                "status": run.status,
+                "started_at": run.started_at.isoformat(),
+                "duration_ms": run.duration_ms,
+                "error": run.error or None,
+                "model_version": run.model_version or None,
+            }
+            for run in item.step_runs.all()
+        ],
+    }
+    return body
+
+
+def item_decision(item: Item):
+    from reviewapp.reviews.models import Decision
+
+    return (
+        Decision.objects.filter(task__item=item)
+        .select_related("reviewer")
+        .prefetch_related("reason_codes")
+        .order_by("-decided_at")
+        .first()
+    )

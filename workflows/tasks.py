@@ -1,0 +1,34 @@
+"""Thin Celery tasks: ids in, one engine call, nothing else."""
+
+from datetime import timedelta
+
+from celery import shared_task
+
+from workflows import engine
+
+# An item whose step has not moved for this long has lost its message.
+STUCK_AFTER = timedelta(minutes=5)
+
+
+@shared_task(name="workflows.run_step", bind=True, max_retries=None)
+def run_step(self, item_id: int, step: str) -> None:
+    outcome = engine.item_run_step(item_id=item_id, step=step)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+
+
+@shared_task(name="workflows.resume_after_review")
+def resume_after_review(item_id: int) -> None:
+    engine.item_resume_after_review(item_id=item_id)
+
+
+@shared_task(name="workflows.resume_stuck_items")
+def resume_stuck_items() -> int:
+    """Beat sweep: the database, not the broker, is the source of truth for unfinished work."""
+    stuck = engine.items_find_stuck(older_than=STUCK_AFTER)
+    for item_id, step in stuck:
+        run_step.delay(item_id, step)
+    unresumed = engine.items_find_unresumed()
+    for item_id in unresumed:
+        resume_after_review.delay(item_id)
+    return len(stuck) + len(unresumed)

@@ -1,0 +1,26 @@
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from reviewapp.audit.selectors import events_for_object
+from reviewapp.permissions import get_item_for_user
+from workflows.selectors import item_decision, item_prediction
+
+
+@require_GET
+@login_required
+def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = get_item_for_user(request.user, item_id)
+    return render(
+        request,
+        "workflows/item.html",
+        {
+            "item": item,
+            "prediction": item_prediction(item),
+            "decision": item_decision(item),
+            "step_runs": item.step_runs.all(),
+            "tasks": item.tasks.select_related("queue", "claimed_by"),
+            "events": events_for_object(item),
+        },
+    )
