@@ -55,8 +55,9 @@ def exception_handler(exc, context):
     for error_type, (status_code, default) in SERVICE_ERRORS.items():
         if isinstance(exc, error_type):
             body: dict = {"detail": default or str(exc)}
-            if getattr(exc, "errors", None):
-                body["errors"] = exc.errors
+            errors = getattr(exc, "errors", None)
+            if errors:
+                body["errors"] = errors
             return Response(body, status=status_code)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -8,8 +8,8 @@ gets a 404, so nobody can learn that another team's queue or item exists.
 
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
-from django.db.models import QuerySet
+from django.contrib.auth.models import AbstractUser, AnonymousUser, Group
+from django.db.models import Model, QuerySet
 from django.http import Http404
 from guardian.shortcuts import assign_perm, get_objects_for_user
 
@@ -18,7 +18,7 @@ from reviewapp.datasets.models import DatasetExport
 from reviewapp.reviews.models import Queue, ReviewTask
 from workflows.models import Item, Workflow
 
-User = AbstractBaseUser | AnonymousUser
+User = AbstractUser | AnonymousUser
 
 VIEW_WORKFLOW = "workflows.view_workflow"
 SUBMIT_ITEMS = "workflows.submit_items"
@@ -63,7 +63,7 @@ def team_grant_object_permissions(
                 assign_perm(perm, group, queue)
 
 
-def user_can(user: User, perm: str, obj: object) -> bool:
+def user_can(user: User, perm: str, obj: Model) -> bool:
     return bool(user.is_authenticated and user.has_perm(perm, obj))
 
 

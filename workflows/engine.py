@@ -70,12 +70,12 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
             with transaction.atomic():
                 output = STEP_FUNCTIONS[step](context)
                 following = _apply(item, step, output)
-        except StepFailed as failure:
-            return _record_failure(item, step, attempt, started_at, clock, failure)
+        except StepFailed as failed:
+            return _record_failure(item, step, attempt, started_at, clock, failed)
         except Exception as exc:  # a bug or an outage in a step: recorded, retried, dead-lettered
             logger.exception("step %s of item %s failed", step, item.pk)
-            failure = StepFailed(f"{type(exc).__name__}: {exc}")
-            return _record_failure(item, step, attempt, started_at, clock, failure)
+            crashed = StepFailed(f"{type(exc).__name__}: {exc}")
+            return _record_failure(item, step, attempt, started_at, clock, crashed)
         StepRun.objects.create(
             item=item,
             step=step,

@@ -119,7 +119,12 @@ def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[It
                 data={"workflow_version": version.number, "correlation_id": correlation_id},
             )
         item_ids = [item.pk for item in new_items]
-        transaction.on_commit(lambda: [enqueue_step(pk, FIRST_STEP) for pk in item_ids])
+
+        def start_pipeline() -> None:
+            for pk in item_ids:
+                enqueue_step(pk, FIRST_STEP)
+
+        transaction.on_commit(start_pipeline)
     return results
 
 

@@ -29,7 +29,7 @@ class ExportRequestSerializer(serializers.Serializer):
 
 
 class ExportListView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(operation_id="exports_list", responses=dict)
     def get(self, request):
         return Response({"exports": [export_summary(e) for e in exports_for_user(request.user)]})
 

@@ -2,7 +2,8 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,6 +17,7 @@ from reviewapp.datasets.services import (
     dataset_export_reject,
     dataset_export_request,
 )
+from reviewapp.http import HtmxHttpRequest
 from reviewapp.permissions import (
     APPROVE_EXPORT,
     REQUEST_EXPORT,
@@ -27,22 +29,19 @@ from reviewapp.permissions import (
 )
 
 
-def _rows(request: HttpRequest):
-    exports = list(exports_for_user(request.user)[:100])
-    for export in exports:
-        export.can_decide = (
-            export.requested_by_id != request.user.pk
-            and user_can(request.user, APPROVE_EXPORT, export.workflow)
-        )
-    return exports
-
-
 @require_GET
 @login_required
-def dataset_list(request: HttpRequest) -> HttpResponse:
-    exports = _rows(request)
+def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
+    exports = list(exports_for_user(request.user)[:100])
     context = {
         "exports": exports,
+        # Exports this user may approve or reject: someone else's, on a workflow they approve for.
+        "decidable": {
+            export.pk
+            for export in exports
+            if export.requested_by_id != request.user.pk
+            and user_can(request.user, APPROVE_EXPORT, export.workflow)
+        },
         "workflows": workflows_for_user(request.user, REQUEST_EXPORT),
         "formats": ExportFormat.choices,
         "polling": any(e.status in ("approved", "building") for e in exports),
@@ -53,7 +52,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def dataset_request(request: HttpRequest) -> HttpResponse:
+def dataset_request(request: HtmxHttpRequest) -> HttpResponse:
     workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""),
                                      REQUEST_EXPORT)
     filters = {
@@ -79,7 +78,7 @@ def dataset_request(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def dataset_decide(request: HttpRequest, export_id: int, verdict: str) -> HttpResponse:
+def dataset_decide(request: HtmxHttpRequest, export_id: int, verdict: str) -> HttpResponse:
     export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
     try:
         if verdict == "approve":
@@ -98,7 +97,7 @@ def dataset_decide(request: HttpRequest, export_id: int, verdict: str) -> HttpRe
 
 @require_GET
 @login_required
-def dataset_download(request: HttpRequest, export_id: int) -> HttpResponse:
+def dataset_download(request: HtmxHttpRequest, export_id: int) -> HttpResponseBase:
     export = get_export_for_user(request.user, export_id)
     try:
         path = dataset_export_download(export=export, user=request.user)

@@ -10,21 +10,22 @@ from reviewapp.reviews.services import review_task_claim, review_task_decide, re
 
 
 class QueueListView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(operation_id="queues_list", responses=dict)
     def get(self, request):
         queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
         return Response(
             {
                 "queues": [
                     {
-                        "id": queue.pk,
-                        "slug": queue.slug,
-                        "name": queue.name,
-                        "workflow": queue.workflow.slug,
-                        "open": queue.open_count,
-                        "claimed": queue.claimed_count,
+                        "id": row.queue.pk,
+                        "slug": row.queue.slug,
+                        "name": row.queue.name,
+                        "workflow": row.queue.workflow.slug,
+                        "open": row.open,
+                        "claimed": row.claimed,
+                        "mine": row.mine,
                     }
-                    for queue in queues
+                    for row in queues
                 ]
             }
         )

@@ -1,14 +1,25 @@
 """Reads for reviewers and their queues."""
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from reviewapp.reviews.models import Queue, ReviewTask, TaskStatus
 
 
-def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> QuerySet[Queue]:
+@dataclass(frozen=True)
+class QueueCounts:
+    queue: Queue
+    open: int
+    claimed: int
+    mine: int
+
+
+def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> list[QueueCounts]:
+    """Each queue with its open tasks, live claims and the reviewer's own, in one query."""
     now = timezone.now()
-    return queues.select_related("workflow", "team").annotate(
+    annotated = queues.select_related("workflow", "team").annotate(
         open_count=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN)),
         claimed_count=Count(
             "tasks", filter=Q(tasks__status=TaskStatus.CLAIMED, tasks__lease_expires_at__gt=now)
@@ -19,6 +30,10 @@ def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> QuerySet[Queue]:
                      tasks__lease_expires_at__gt=now),
         ),
     ).order_by("name")
+    return [
+        QueueCounts(queue=q, open=q.open_count, claimed=q.claimed_count, mine=q.mine_count)
+        for q in annotated
+    ]
 
 
 def task_summary(task: ReviewTask, *, viewer) -> dict:

@@ -59,9 +59,9 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     )
     if held is not None:
         return held
-    candidates = ReviewTask.objects.select_for_update(skip_locked=True, of=("self",)).select_related(
-        "queue__workflow"
-    )
+    candidates = ReviewTask.objects.select_for_update(
+        skip_locked=True, of=("self",)
+    ).select_related("queue__workflow")
     # Open tasks first (served by the partial claim index), then claims whose lease ran out:
     # those are claimable at once, the sweep only tidies up the ones nobody asks for.
     task = (

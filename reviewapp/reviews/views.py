@@ -2,13 +2,14 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
 from reviewapp.corrections.services import reason_codes_for
+from reviewapp.http import HtmxHttpRequest
 from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_for_user
 from reviewapp.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
 from reviewapp.reviews.selectors import queues_with_counts
@@ -22,12 +23,12 @@ from reviewapp.reviews.services import (
 
 @require_GET
 @login_required
-def queue_list(request: HttpRequest) -> HttpResponse:
+def queue_list(request: HtmxHttpRequest) -> HttpResponse:
     queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
     return render(request, "reviews/queue_list.html", {"queues": queues})
 
 
-def _review_context(task: ReviewTask, request: HttpRequest, **extra) -> dict:
+def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict:
     item = task.item
     definition = item.workflow_version.definition
     holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == request.user.pk
@@ -61,7 +62,7 @@ def _render_empty(request, queue, *, status=200) -> HttpResponse:
 
 @require_POST
 @login_required
-def queue_next(request: HttpRequest, queue_id: int) -> HttpResponse:
+def queue_next(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id)
     task = review_task_claim(queue=queue, reviewer=request.user)
     if task is None:
@@ -71,14 +72,14 @@ def queue_next(request: HttpRequest, queue_id: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def review_task(request: HttpRequest, task_id: int) -> HttpResponse:
+def review_task(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
     task = get_task_for_user(request.user, task_id)
     return _render_review(request, task)
 
 
 @require_POST
 @login_required
-def review_decide(request: HttpRequest, task_id: int) -> HttpResponse:
+def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
     task = get_task_for_user(request.user, task_id)
     outcome = request.POST.get("outcome", "")
     label = request.POST.get("label", "")
@@ -102,7 +103,7 @@ def review_decide(request: HttpRequest, task_id: int) -> HttpResponse:
     return _next_after_decision(request, task)
 
 
-def _next_after_decision(request: HttpRequest, task: ReviewTask) -> HttpResponse:
+def _next_after_decision(request: HtmxHttpRequest, task: ReviewTask) -> HttpResponse:
     """Submit and next: claim the following task of the same queue without a full reload."""
     next_task = review_task_claim(queue=task.queue, reviewer=request.user)
     if not request.htmx:

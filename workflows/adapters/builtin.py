@@ -61,10 +61,12 @@ def _load(path: str, sha256: str):
         raise ModelArtefactError(f"model artefact {path} is missing")
     if file_sha256(file) != sha256:
         raise ModelArtefactError(f"model artefact {path} does not match its recorded checksum")
-    untrusted = set(skops_io.get_untrusted_types(file=file)) - TRUSTED_TYPES
-    if untrusted:
-        raise ModelArtefactError(f"model artefact {path} holds untrusted types: {sorted(untrusted)}")
-    return skops_io.load(file, trusted=sorted(set(skops_io.get_untrusted_types(file=file))))
+    needed = set(skops_io.get_untrusted_types(file=file))
+    if needed - TRUSTED_TYPES:
+        raise ModelArtefactError(
+            f"model artefact {path} holds untrusted types: {sorted(needed - TRUSTED_TYPES)}"
+        )
+    return skops_io.load(file, trusted=sorted(needed))
 
 
 class SklearnAdapter:

@@ -1,8 +1,10 @@
 """The demo workflow: support-ticket triage with a built-in scikit-learn model."""
 
+from typing import Any
+
 from workflows.demo.tickets import LABELS
 
-TICKET_TRIAGE = {
+TICKET_TRIAGE: dict[str, Any] = {
     "slug": "ticket-triage",
     "name": "Support ticket triage",
     "definition": {

@@ -90,10 +90,8 @@ def generate_tickets(count: int, *, seed: int, mixed_share: float = 0.25) -> lis
             other = rng.choice([candidate for candidate in LABELS if candidate != label])
             sentences.append(rng.choice(_PHRASES[other]))
             subject_bank = _NEUTRAL_SUBJECTS
-        body = " ".join(
-            part for part in (rng.choice(_OPENERS), ". ".join(sentences) + ".", rng.choice(_CLOSERS))
-            if part
-        )
+        parts = (rng.choice(_OPENERS), ". ".join(sentences) + ".", rng.choice(_CLOSERS))
+        body = " ".join(part for part in parts if part)
         tickets.append(
             Ticket(
                 subject=rng.choice(subject_bank),

@@ -1,0 +1,132 @@
+"""Shared fixtures: the demo installation and fixed personas for permission tests.
+
+The suite runs on PostgreSQL (claims, locks and the audit trigger depend on it) and refuses to
+run elsewhere instead of skipping what matters.
+"""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from rest_framework.test import APIClient
+
+from reviewapp.accounts.models import Role, Team
+from reviewapp.accounts.services import membership_add
+from reviewapp.reviews.services import queue_create
+from workflows.demo.definition import TICKET_TRIAGE
+from workflows.demo.install import demo_install, demo_items_submit
+from workflows.engine import item_run_step
+from workflows.models import Item
+from workflows.pipeline import FIRST_STEP
+from workflows.services import workflow_publish
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_postgresql(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.exit(
+                "The test suite needs PostgreSQL: set DATABASE_URL (see README).", returncode=2
+            )
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, media_root):
+    settings.MEDIA_ROOT = media_root
+
+
+@pytest.fixture
+def demo(db):
+    return demo_install(password=PASSWORD)
+
+
+def _user(username):
+    return get_user_model().objects.get(username=username)
+
+
+@pytest.fixture
+def reviewer(demo):
+    return _user("alice")
+
+
+@pytest.fixture
+def second_reviewer(demo):
+    return _user("bob")
+
+
+@pytest.fixture
+def manager(demo):
+    return _user("maria")
+
+
+@pytest.fixture
+def requester(demo):
+    """An ML engineer who requests exports (and could approve other people's)."""
+    return _user("mel")
+
+
+@pytest.fixture
+def approver(demo):
+    return _user("ines")
+
+
+@pytest.fixture
+def integrator(demo):
+    return _user("api-client")
+
+
+@pytest.fixture
+def other_team(demo):
+    """A second team with its own workflow and queue, and an outsider who reviews there."""
+    team = Team.objects.create(slug="claims", name="Claims")
+    workflow = workflow_publish(
+        slug="claims-triage", name="Claims triage", team=team,
+        definition=TICKET_TRIAGE["definition"] | {"queue": "claims-review"},
+    )
+    queue = queue_create(team=team, workflow=workflow, slug="claims-review", name="Claims review")
+    outsider = get_user_model().objects.create_user(username="oscar", password=PASSWORD)
+    membership_add(team=team, user=outsider, role=Role.REVIEWER)
+    membership_add(team=team, user=outsider, role=Role.ML_ENGINEER)
+    return {"team": team, "workflow": workflow, "queue": queue, "outsider": outsider}
+
+
+@pytest.fixture
+def outsider(other_team):
+    return other_team["outsider"]
+
+
+@pytest.fixture
+def api():
+    def client_for(user):
+        client = APIClient()
+        client.force_authenticate(user=user)
+        return client
+
+    return client_for
+
+
+def run_pipeline(item_ids):
+    """Run every pipeline step of the items in this process, as a worker would, in order."""
+    for item_id in item_ids:
+        step = FIRST_STEP
+        while step is not None:
+            step = item_run_step(item_id=item_id, step=step).next_step
+
+
+@pytest.fixture
+def routed_items(demo):
+    """Demo tickets ingested and run through the pipeline; returns the items sent to review."""
+
+    def make(count=40, seed=11):
+        demo_items_submit(demo, count=count, seed=seed)
+        ids = list(Item.objects.order_by("pk").values_list("pk", flat=True))
+        run_pipeline(ids)
+        return list(Item.objects.filter(status="awaiting_review").order_by("pk"))
+
+    return make
