@@ -164,6 +164,10 @@ REVIEWAPP_STEP_MAX_ATTEMPTS = env_int("REVIEWAPP_STEP_MAX_ATTEMPTS", 3, minimum=
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
 # Key for pseudonymous reviewer ids in exports: stable per deployment, never the user id.
 REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
+# Workflow definitions (policy as code), published by `manage.py sync_workflows`.
+REVIEWAPP_WORKFLOWS_DIR = Path(
+    env_str("REVIEWAPP_WORKFLOWS_DIR", str(BASE_DIR / "workflows" / "definitions"))
+)
 
 # --- Celery ---------------------------------------------------------------------------------
 # Default: kombu's filesystem transport, a real broker between processes with no server.
@@ -174,6 +178,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (control) exchanges; the default is ./control in the current directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # The transport polls its folder; the default 1 s makes every step wait a second.
         "polling_interval": 0.05,

@@ -49,6 +49,9 @@ def items_ingest(
 ) -> list[tuple[Item, bool]]:
     """Store every submission or none of them; returns ``(item, created)`` in input order.
 
+    ``error_prefix`` locates a submission in the request (``"items.{index}."`` for a batch), so
+    field errors read ``items.3.input.subject`` or ``items.3.idempotency_key``.
+
     A replay with the same idempotency key and the same input returns the stored item; the same
     key with another input is a conflict. The pipeline starts after the transaction commits.
     """
@@ -60,7 +63,7 @@ def items_ingest(
         for path, messages in schema_errors(
             version.definition["input_schema"], submission.input
         ).items():
-            errors[f"{prefix}{path}"] = messages
+            errors[f"{prefix}input.{path}"] = messages
     seen: set[str] = set()
     for index, submission in enumerate(submissions):
         key = submission.idempotency_key
@@ -187,3 +190,33 @@ def model_version_register(
               "metrics": metrics},
     )
     return model_version
+
+
+@transaction.atomic
+def workflow_sync(*, source, acting_user=None) -> Workflow:
+    """Make the database match one definition file: team, workflow version, queue, reasons.
+
+    ``source`` is a loaded ``workflows.definitions.WorkflowFile``. Publishing is a no-op when the
+    definition is unchanged, so running the sync twice creates nothing.
+    """
+    from reviewapp.accounts.models import Team
+    from reviewapp.corrections.services import reason_codes_sync
+    from reviewapp.reviews.services import queue_create
+    from workflows.definitions import DefinitionInvalid
+    from workflows.models import ModelVersion
+
+    binding = source.definition["model"]
+    if not ModelVersion.objects.filter(name=binding["name"], version=binding["version"]).exists():
+        raise DefinitionInvalid(
+            [f"{source.path.name}: definition.model: no registered model "
+             f"{binding['name']}@{binding['version']}"]
+        )
+    team, _ = Team.objects.get_or_create(slug=source.team, defaults={"name": source.team})
+    workflow = workflow_publish(
+        slug=source.slug, name=source.name, team=team, definition=source.definition,
+        acting_user=acting_user,
+    )
+    queue_create(team=team, workflow=workflow, slug=source.queue_slug, name=source.queue_name,
+                 acting_user=acting_user)
+    reason_codes_sync(workflow=workflow, codes=source.reason_codes)
+    return workflow

@@ -12,20 +12,13 @@ from rest_framework.authtoken.models import Token
 
 from reviewapp.accounts.models import Role, Team
 from reviewapp.accounts.services import membership_add
-from reviewapp.corrections.services import reason_codes_sync
 from reviewapp.reviews.models import Queue
-from reviewapp.reviews.services import queue_create
 from workflows.adapters.builtin import artefact_path
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.model import train_demo_model
 from workflows.demo.tickets import LABELS, generate_tickets
 from workflows.models import ModelVersion, Workflow
-from workflows.services import (
-    Submission,
-    items_ingest,
-    model_version_register,
-    workflow_publish,
-)
+from workflows.services import Submission, items_ingest, model_version_register, workflow_sync
 
 DEMO_PEOPLE = (
     ("alice", Role.REVIEWER, "Reviewer"),
@@ -49,7 +42,7 @@ class Demo:
 
 
 def demo_model_install() -> ModelVersion:
-    binding = TICKET_TRIAGE["definition"]["model"]
+    binding = TICKET_TRIAGE.definition["model"]
     existing = ModelVersion.objects.filter(name=binding["name"], version=binding["version"]).first()
     if existing is not None and artefact_path(existing.artefact).exists():
         return existing
@@ -63,15 +56,8 @@ def demo_model_install() -> ModelVersion:
 def demo_install(*, password: str | None = None) -> Demo:
     team, _ = Team.objects.get_or_create(slug="support", defaults={"name": "Customer support"})
     model_version = demo_model_install()
-    workflow = workflow_publish(
-        slug=TICKET_TRIAGE["slug"], name=TICKET_TRIAGE["name"], team=team,
-        definition=TICKET_TRIAGE["definition"],
-    )
-    queue = queue_create(
-        team=team, workflow=workflow, slug=TICKET_TRIAGE["definition"]["queue"],
-        name="Ticket triage review",
-    )
-    reason_codes_sync(workflow=workflow, codes=TICKET_TRIAGE["reason_codes"])
+    workflow = workflow_sync(source=TICKET_TRIAGE)
+    queue = Queue.objects.get(slug=TICKET_TRIAGE.queue_slug)
     demo = Demo(team=team, workflow=workflow, queue=queue, model_version=model_version)
     User = get_user_model()
     for username, role, _ in DEMO_PEOPLE:

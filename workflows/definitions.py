@@ -1,0 +1,178 @@
+"""Workflows as version-controlled configuration (policy as code).
+
+A definition file is YAML under ``settings.REVIEWAPP_WORKFLOWS_DIR``. It is checked against
+``FILE_SCHEMA`` and a few rules a schema cannot express; every problem is reported with the
+file and the field, and nothing is published unless every file is valid.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from workflows.schemas import schema_errors
+
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "maxLength": 50}
+
+FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["slug", "name", "team", "queue", "reason_codes", "definition"],
+    "additionalProperties": False,
+    "properties": {
+        "slug": SLUG,
+        "name": {"type": "string", "minLength": 1, "maxLength": 120},
+        "team": SLUG,
+        "queue": {
+            "type": "object",
+            "required": ["slug", "name"],
+            "additionalProperties": False,
+            "properties": {"slug": SLUG, "name": {"type": "string", "minLength": 1}},
+        },
+        "reason_codes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["code", "label", "applies_to"],
+                "additionalProperties": False,
+                "properties": {
+                    "code": SLUG,
+                    "label": {"type": "string", "minLength": 1, "maxLength": 120},
+                    "applies_to": {"enum": ["correct", "reject", "both"]},
+                },
+            },
+        },
+        "definition": {
+            "type": "object",
+            "required": ["input_schema", "output_schema", "labels", "text_fields", "model",
+                         "routing", "queue"],
+            "additionalProperties": False,
+            "properties": {
+                "input_schema": {"type": "object"},
+                "output_schema": {"type": "object"},
+                "labels": {"type": "array", "minItems": 2, "items": {"type": "string"}},
+                "text_fields": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "model": {
+                    "type": "object",
+                    "required": ["name", "version"],
+                    "additionalProperties": False,
+                    "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
+                },
+                "routing": {
+                    "type": "object",
+                    "required": ["threshold"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                        "always_review": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["field", "equals"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "equals": {},
+                                    "label": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "queue": SLUG,
+            },
+        },
+    },
+}
+
+
+class DefinitionInvalid(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class WorkflowFile:
+    path: Path
+    slug: str
+    name: str
+    team: str
+    queue_slug: str
+    queue_name: str
+    reason_codes: list[tuple[str, str, str]]
+    definition: dict
+
+
+def _rules(data: dict) -> dict[str, list[str]]:
+    """What the schema cannot say: schemas must be schemas, names must agree."""
+    errors: dict[str, list[str]] = {}
+    definition = data["definition"]
+    for key in ("input_schema", "output_schema"):
+        try:
+            Draft202012Validator.check_schema(definition[key])
+        except SchemaError as exc:
+            errors[f"definition.{key}"] = [f"not a valid JSON Schema: {exc.message}"]
+    declared = definition["output_schema"].get("properties", {}).get("label", {}).get("enum")
+    if declared is not None and sorted(declared) != sorted(definition["labels"]):
+        errors["definition.labels"] = ["must list the same labels as output_schema's label enum"]
+    input_fields = set(definition["input_schema"].get("properties", {}))
+    for index, name in enumerate(definition["text_fields"]):
+        if name not in input_fields:
+            errors[f"definition.text_fields.{index}"] = [f"{name!r} is not an input field"]
+    for index, rule in enumerate(definition["routing"].get("always_review", [])):
+        if rule["field"] not in input_fields:
+            errors[f"definition.routing.always_review.{index}.field"] = [
+                f"{rule['field']!r} is not an input field"
+            ]
+    if definition["queue"] != data["queue"]["slug"]:
+        errors["definition.queue"] = ["must be the slug of the workflow's queue"]
+    codes = [code["code"] for code in data["reason_codes"]]
+    if len(codes) != len(set(codes)):
+        errors["reason_codes"] = ["codes must be unique"]
+    return errors
+
+
+def workflow_file_load(path: Path) -> WorkflowFile:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DefinitionInvalid([f"{path.name}: not valid YAML: {exc}"]) from exc
+    errors = schema_errors(FILE_SCHEMA, data)
+    if not errors:
+        errors = _rules(data)
+    if errors:
+        raise DefinitionInvalid(
+            [f"{path.name}: {field}: {message}" for field, messages in sorted(errors.items())
+             for message in messages]
+        )
+    return WorkflowFile(
+        path=path,
+        slug=data["slug"],
+        name=data["name"],
+        team=data["team"],
+        queue_slug=data["queue"]["slug"],
+        queue_name=data["queue"]["name"],
+        reason_codes=[(c["code"], c["label"], c["applies_to"]) for c in data["reason_codes"]],
+        definition=data["definition"],
+    )
+
+
+def workflow_files_load(directory: Path) -> list[WorkflowFile]:
+    """Load every ``*.yaml`` file; raise once with every problem of every file."""
+    problems: list[str] = []
+    loaded: list[WorkflowFile] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            loaded.append(workflow_file_load(path))
+        except DefinitionInvalid as invalid:
+            problems.extend(invalid.problems)
+    slugs = [f.slug for f in loaded]
+    for slug in {s for s in slugs if slugs.count(s) > 1}:
+        problems.append(f"slug {slug!r} is defined by more than one file")
+    if problems:
+        raise DefinitionInvalid(problems)
+    return loaded
