@@ -169,7 +169,8 @@ def workflow_publish(*, slug: str, name: str, team, definition: dict, acting_use
 def model_version_register(
     *, name: str, version: str, artefact: str, labels: list[str], metrics: dict, acting_user=None
 ):
-    from workflows.adapters.builtin import artefact_path, file_sha256
+    from reviewapp.checksums import file_sha256
+    from workflows.adapters.builtin import artefact_path
     from workflows.models import ModelVersion
 
     model_version, _ = ModelVersion.objects.update_or_create(

@@ -14,6 +14,9 @@ class ExportStatus(models.TextChoices):
 
 class ExportFormat(models.TextChoices):
     JSONL = "jsonl", "JSON Lines"
+    CSV = "csv", "CSV (spreadsheet-safe)"
+    PARQUET = "parquet", "Parquet"
+    LABEL_STUDIO = "label_studio", "Label Studio tasks (JSON)"
 
 
 class DatasetExport(models.Model):

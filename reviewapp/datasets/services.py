@@ -1,7 +1,5 @@
 """Correction datasets: request -> approval by someone else -> build -> download."""
 
-import hashlib
-import json
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
+from reviewapp.checksums import file_sha256
 from reviewapp.corrections.models import Correction
+from reviewapp.datasets.exporters import EXTENSIONS, WRITERS
 from reviewapp.datasets.models import DatasetExport, ExportFormat, ExportStatus
 
 PROGRESS_EVERY = 500
@@ -143,7 +143,8 @@ def dataset_export_reject(*, export: DatasetExport, approver, reason: str) -> Da
 
 
 def export_path(export: DatasetExport) -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports" / f"export-{export.pk}.{export.format}"
+    name = f"export-{export.pk}.{EXTENSIONS[export.format]}"
+    return Path(settings.MEDIA_ROOT) / "exports" / name
 
 
 def correction_row(correction: Correction) -> dict:
@@ -182,15 +183,10 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
     path = export_path(export)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".part")
-    digest = hashlib.sha256()
     written = 0
     with partial.open("wb") as handle:
-        for correction in rows.iterator(chunk_size=2000):
-            line = (json.dumps(correction_row(correction), sort_keys=True,
-                               ensure_ascii=False) + "\n").encode()
-            handle.write(line)
-            digest.update(line)
-            written += 1
+        stream = (correction_row(c) for c in rows.iterator(chunk_size=2000))
+        for written in WRITERS[export.format](stream, handle):
             if written % PROGRESS_EVERY == 0:
                 DatasetExport.objects.filter(pk=export.pk).update(rows_done=written)
     partial.replace(path)
@@ -200,7 +196,7 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
         export.rows_done = written
         export.rows_total = written
         export.file_name = path.name
-        export.sha256 = digest.hexdigest()
+        export.sha256 = file_sha256(path)
         export.size_bytes = path.stat().st_size
         export.built_at = timezone.now()
         export.expires_at = export.built_at + settings.REVIEWAPP_EXPORT_LINK_TTL

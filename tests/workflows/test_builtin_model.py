@@ -2,12 +2,8 @@ import pytest
 from sklearn.preprocessing import FunctionTransformer
 from skops import io as skops_io
 
-from workflows.adapters.builtin import (
-    ModelArtefactError,
-    SklearnAdapter,
-    artefact_path,
-    file_sha256,
-)
+from reviewapp.checksums import file_sha256
+from workflows.adapters.builtin import ModelArtefactError, SklearnAdapter, artefact_path
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import generate_tickets
 

@@ -5,7 +5,6 @@ ModelVersion row and refusing any type outside a short allow-list: a tampered fi
 code on the worker.
 """
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from django.conf import settings
 from skops import io as skops_io
 
+from reviewapp.checksums import file_sha256
 from workflows.adapters.base import ModelOutput
 
 # Types a built-in model file may contain beyond what skops trusts by default.
@@ -44,14 +44,6 @@ class ModelArtefactError(Exception):
 
 def artefact_path(relative: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relative
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @lru_cache(maxsize=8)

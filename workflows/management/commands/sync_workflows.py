@@ -27,5 +27,5 @@ class Command(BaseCommand):
                 "Invalid workflow definitions:\n  " + "\n  ".join(invalid.problems)
             ) from invalid
         for source, workflow in results:
-            version = workflow.current_version
-            self.stdout.write(f"{source.path.name}: {workflow.slug} at version {version.number}")
+            number = workflow.current_version.number if workflow.current_version else 0
+            self.stdout.write(f"{source.path.name}: {workflow.slug} at version {number}")
