@@ -13,11 +13,13 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from workflows.policy import ROUTING_SCHEMA
 from workflows.schemas import schema_errors
 
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "maxLength": 50}
 
 FILE_SCHEMA: dict[str, Any] = {
+    "$defs": ROUTING_SCHEMA["$defs"],
     "type": "object",
     "required": ["slug", "name", "team", "queue", "reason_codes", "definition"],
     "additionalProperties": False,
@@ -61,27 +63,7 @@ FILE_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
                 },
-                "routing": {
-                    "type": "object",
-                    "required": ["threshold"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
-                        "always_review": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["field", "equals"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "field": {"type": "string"},
-                                    "equals": {},
-                                    "label": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                },
+                "routing": ROUTING_SCHEMA,
                 "queue": SLUG,
             },
         },
@@ -123,17 +105,37 @@ def _rules(data: dict) -> dict[str, list[str]]:
     for index, name in enumerate(definition["text_fields"]):
         if name not in input_fields:
             errors[f"definition.text_fields.{index}"] = [f"{name!r} is not an input field"]
-    for index, rule in enumerate(definition["routing"].get("always_review", [])):
-        if rule["field"] not in input_fields:
-            errors[f"definition.routing.always_review.{index}.field"] = [
-                f"{rule['field']!r} is not an input field"
+    output_fields = set(definition["output_schema"].get("properties", {}))
+    known = {"input": input_fields, "output": output_fields, "field_confidence": output_fields}
+    routing = definition["routing"]
+    for index, rule in enumerate(routing.get("rules", [])):
+        for path in _condition_fields(rule["when"]):
+            root, _, name = path.partition(".")
+            if root in known and name.split(".")[0] not in known[root]:
+                errors.setdefault(f"definition.routing.rules.{index}.when", []).append(
+                    f"{path!r} names no {root.replace('_', ' ')} field"
+                )
+        target = rule["then"].get("review", {}).get("queue")
+        if target is not None and target != data["queue"]["slug"]:
+            errors[f"definition.routing.rules.{index}.then.review.queue"] = [
+                "must be the workflow's queue"
             ]
+    sampled = routing.get("qa_sample", {}).get("queue")
+    if sampled is not None and sampled != data["queue"]["slug"]:
+        errors["definition.routing.qa_sample.queue"] = ["must be the workflow's queue"]
     if definition["queue"] != data["queue"]["slug"]:
         errors["definition.queue"] = ["must be the slug of the workflow's queue"]
     codes = [code["code"] for code in data["reason_codes"]]
     if len(codes) != len(set(codes)):
         errors["reason_codes"] = ["codes must be unique"]
     return errors
+
+
+def _condition_fields(condition: dict) -> list[str]:
+    if "field" in condition:
+        return [condition["field"]]
+    parts = condition.get("all") or condition.get("any") or [condition["not"]]
+    return [path for part in parts for path in _condition_fields(part)]
 
 
 def workflow_file_load(path: Path) -> WorkflowFile:

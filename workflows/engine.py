@@ -106,11 +106,11 @@ def _apply(item: Item, step: str, output: dict) -> str | None:
             latency_ms=output["latency_ms"],
         )
     if step == "route":
-        item.routing = output["reason"] | {"action": output["action"]}
+        item.routing = output["reason"]
         if output["action"] == "auto_accept":
             _complete(item, outcome=ItemOutcome.AUTO_ACCEPTED, output=item.prediction.output)
         else:
-            _send_to_review(item, queue_slug=output["queue"])
+            _send_to_review(item, queue_slug=output["queue"], priority=output["priority"])
         item.save(update_fields=["routing", "status", "outcome", "final_output", "completed_at"])
         return None
     return next_step(step)
@@ -158,7 +158,7 @@ def _complete(item: Item, *, outcome: str, output: dict, actor=None) -> None:
     )
 
 
-def _send_to_review(item: Item, *, queue_slug: str) -> None:
+def _send_to_review(item: Item, *, queue_slug: str, priority: int) -> None:
     # The seam from the machine side to the human side.
     from reviewapp.reviews.services import review_task_open
 
@@ -169,7 +169,7 @@ def _send_to_review(item: Item, *, queue_slug: str) -> None:
         chain=item.workflow.audit_chain,
         data={"queue": queue_slug, "routing": item.routing},
     )
-    review_task_open(item=item, queue_slug=queue_slug)
+    review_task_open(item=item, queue_slug=queue_slug, priority=priority)
 
 
 def item_resume_after_review(*, item_id: int) -> bool:

@@ -65,6 +65,13 @@ def test_it_retires_reason_codes_that_left_the_file(demo, definitions):
         (lambda d: d["definition"]["model"].update(version="99"),
          "ticket-triage.yaml: definition.model: no registered model ticket-triage@99"),
         (lambda d: d.update(surprise=True), "ticket-triage.yaml: surprise"),
+        (lambda d: d["definition"]["routing"]["rules"][0]["when"]["all"][0].update(
+            field="input.tier"),
+         "ticket-triage.yaml: definition.routing.rules.0.when: 'input.tier' names no input field"),
+        (lambda d: d["definition"]["routing"]["rules"][0]["then"]["review"].update(queue="x"),
+         "ticket-triage.yaml: definition.routing.rules.0.then.review.queue"),
+        (lambda d: d["definition"]["routing"]["rules"][0].update(then={"escalate": {}}),
+         "ticket-triage.yaml: definition.routing.rules.0.then"),
     ],
 )
 def test_it_refuses_an_invalid_definition_naming_file_and_field(demo, definitions, change,

@@ -1,14 +1,15 @@
-"""Business rules that look at input and output together and may insist on a human."""
+"""Business rules on the model's output before routing.
 
-from workflows.steps.context import StepContext
+The demo's rules only fix the output's shape: labels outside the workflow's list are a model
+failure, not something to route. Rules that decide *who* looks live in the routing policy.
+"""
+
+from workflows.steps.context import StepContext, StepFailed
 
 
 def run(context: StepContext) -> dict:
-    output = context.previous["infer"]["output"]
-    flags = []
-    for rule in context.definition.get("routing", {}).get("always_review", []):
-        field_matches = context.input.get(rule["field"]) == rule["equals"]
-        label_matches = "label" not in rule or output.get("label") == rule["label"]
-        if field_matches and label_matches:
-            flags.append(rule)
-    return {"output": output, "review_flags": flags}
+    output = dict(context.previous["infer"]["output"])
+    labels = context.definition.get("labels")
+    if labels and output.get("label") not in labels:
+        raise StepFailed(f"model answered {output.get('label')!r}, not one of {labels}")
+    return {"output": output}

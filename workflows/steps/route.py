@@ -1,26 +1,29 @@
 """Decide whether the output stands or a reviewer must look, and say why."""
 
+from workflows.policy import Facts, route
 from workflows.steps.context import StepContext
 
 
 def run(context: StepContext) -> dict:
-    threshold = float(context.definition["routing"]["threshold"])
-    confidence = context.previous["infer"]["confidence"]
-    flags = context.previous["postprocess"]["review_flags"]
-    if flags:
-        return {
-            "action": "review",
-            "queue": context.definition["queue"],
-            "reason": {"rule": "business_rule", "matched": flags, "confidence": confidence},
-        }
-    if confidence < threshold:
-        return {
-            "action": "review",
-            "queue": context.definition["queue"],
-            "reason": {"rule": "below_threshold", "confidence": confidence,
-                       "threshold": threshold},
-        }
+    inferred = context.previous["infer"]
+    output = context.previous["postprocess"]["output"]
+    facts = Facts(
+        confidence=inferred["confidence"],
+        # The built-in classifier has one field; its confidence is the overall one.
+        field_confidence=inferred.get("field_confidence")
+        or {name: inferred["confidence"] for name in output},
+        input=context.input,
+        output=output,
+    )
+    decision = route(
+        policy=context.definition["routing"],
+        facts=facts,
+        default_queue=context.definition["queue"],
+        item_key=str(context.item_id),
+    )
     return {
-        "action": "auto_accept",
-        "reason": {"rule": "confident", "confidence": confidence, "threshold": threshold},
+        "action": decision.action,
+        "queue": decision.queue,
+        "priority": decision.priority,
+        "reason": decision.as_reason(),
     }

@@ -1,0 +1,131 @@
+"""The routing policy interpreter: every operator, combinator and action, no eval."""
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from workflows.policy import ROUTING_SCHEMA, Facts, condition_holds, route, sample_draw
+
+FACTS = Facts(
+    confidence=0.72,
+    field_confidence={"label": 0.72},
+    input={"customer_tier": "enterprise", "amount": 1200, "country": "DE"},
+    output={"label": "billing"},
+)
+
+
+@pytest.mark.parametrize(
+    ("condition", "holds"),
+    [
+        ({"field": "input.customer_tier", "equals": "enterprise"}, True),
+        ({"field": "input.customer_tier", "equals": "free"}, False),
+        ({"field": "output.label", "not_equals": "billing"}, False),
+        ({"field": "confidence", "lt": 0.8}, True),
+        ({"field": "confidence", "lt": 0.72}, False),
+        ({"field": "confidence", "lte": 0.72}, True),
+        ({"field": "input.amount", "gt": 1000}, True),
+        ({"field": "input.amount", "gt": 1200}, False),
+        ({"field": "input.amount", "gte": 1200}, True),
+        ({"field": "input.country", "in": ["IR", "KP", "DE"]}, True),
+        ({"field": "input.country", "not_in": ["IR", "KP"]}, True),
+        ({"field": "input.country", "not_in": ["DE"]}, False),
+        ({"field": "field_confidence.label", "lt": 0.75}, True),
+    ],
+)
+def test_every_operator_compares_the_named_fact(condition, holds):
+    seen = {}
+    assert condition_holds(condition, FACTS, seen) is holds
+    assert seen == {condition["field"]: FACTS.value(condition["field"])}
+
+
+def test_all_any_and_not_combine_conditions():
+    enterprise = {"field": "input.customer_tier", "equals": "enterprise"}
+    cheap = {"field": "input.amount", "lt": 100}
+    assert condition_holds({"all": [enterprise, {"not": cheap}]}, FACTS, {})
+    assert not condition_holds({"all": [enterprise, cheap]}, FACTS, {})
+    assert condition_holds({"any": [cheap, enterprise]}, FACTS, {})
+    assert not condition_holds({"any": [cheap, {"not": enterprise}]}, FACTS, {})
+
+
+def test_a_missing_field_or_a_type_mismatch_never_matches_an_ordering():
+    assert not condition_holds({"field": "input.missing", "gt": 0}, FACTS, {})
+    assert not condition_holds({"field": "input.country", "gt": 5}, FACTS, {})
+    assert condition_holds({"field": "input.missing", "equals": None}, FACTS, {})
+
+
+def test_text_is_never_evaluated_as_code():
+    hostile = Facts(0.5, {}, {"note": "__import__('os').system('true')"}, {"label": "x"})
+    assert not condition_holds({"field": "input.note", "equals": "0"}, hostile, {})
+
+
+POLICY = {
+    "threshold": 0.8,
+    "rules": [
+        {
+            "name": "enterprise-billing",
+            "when": {"all": [{"field": "input.customer_tier", "equals": "enterprise"},
+                             {"field": "output.label", "equals": "billing"}]},
+            "then": {"review": {"priority": 5}},
+        },
+        {"name": "trusted-free", "when": {"field": "input.customer_tier", "equals": "free"},
+         "then": {"auto_accept": {}}},
+    ],
+}
+
+
+def test_the_first_matching_rule_decides_and_records_what_it_saw():
+    decision = route(policy=POLICY, facts=FACTS, default_queue="q", item_key="1")
+    assert (decision.action, decision.rule, decision.queue, decision.priority) == (
+        "review", "enterprise-billing", "q", 5)
+    assert decision.values == {"input.customer_tier": "enterprise", "output.label": "billing"}
+
+
+def test_an_auto_accept_rule_overrides_the_threshold():
+    facts = Facts(0.3, {}, {"customer_tier": "free"}, {"label": "billing"})
+    decision = route(policy=POLICY, facts=facts, default_queue="q", item_key="1")
+    assert (decision.action, decision.rule) == ("auto_accept", "trusted-free")
+
+
+@pytest.mark.parametrize(("confidence", "action", "rule"), [
+    (0.79, "review", "below_threshold"),
+    (0.8, "auto_accept", "confident"),
+])
+def test_without_a_matching_rule_the_threshold_decides(confidence, action, rule):
+    facts = Facts(confidence, {}, {"customer_tier": "pro"}, {"label": "shipping"})
+    decision = route(policy=POLICY, facts=facts, default_queue="q", item_key="1")
+    assert (decision.action, decision.rule) == (action, rule)
+    assert decision.values == {"confidence": confidence, "threshold": 0.8}
+
+
+def test_qa_sampling_is_deterministic_per_item_and_close_to_its_rate():
+    policy = {"threshold": 0.5, "qa_sample": {"rate": 0.1, "priority": 1}}
+    facts = Facts(0.9, {}, {}, {"label": "billing"})
+    decisions = [route(policy=policy, facts=facts, default_queue="qa", item_key=str(i))
+                 for i in range(2000)]
+    sampled = [d for d in decisions if d.qa_sample]
+    assert 150 < len(sampled) < 250  # 10 % of 2000, within a generous margin
+    assert all(d.action == "review" and d.queue == "qa" and d.priority == 1 for d in sampled)
+    again = [route(policy=policy, facts=facts, default_queue="qa", item_key=str(i)).qa_sample
+             for i in range(2000)]
+    assert again == [d.qa_sample for d in decisions]
+    assert 0 <= sample_draw("42") < 1
+
+
+def test_items_already_going_to_review_are_not_sampled():
+    policy = {"threshold": 0.95, "qa_sample": {"rate": 1.0}}
+    decision = route(policy=policy, facts=FACTS, default_queue="q", item_key="7")
+    assert decision.rule == "below_threshold" and not decision.qa_sample
+
+
+def test_the_schema_refuses_unknown_operators_and_eval_like_fields():
+    validator = Draft202012Validator(ROUTING_SCHEMA)
+    assert validator.is_valid(POLICY)
+    bad_operator = {"threshold": 0.8, "rules": [
+        {"name": "x", "when": {"field": "confidence", "matches": ".*"}, "then": {"auto_accept": {}}}]}
+    assert not validator.is_valid(bad_operator)
+    bad_field = {"threshold": 0.8, "rules": [
+        {"name": "x", "when": {"field": "__class__", "equals": 1}, "then": {"auto_accept": {}}}]}
+    assert not validator.is_valid(bad_field)
+    two_operators = {"threshold": 0.8, "rules": [
+        {"name": "x", "when": {"field": "confidence", "lt": 1, "gt": 0},
+         "then": {"auto_accept": {}}}]}
+    assert not validator.is_valid(two_operators)
