@@ -49,8 +49,15 @@ FILE_SCHEMA: dict[str, Any] = {
         },
         "definition": {
             "type": "object",
-            "required": ["input_schema", "output_schema", "labels", "text_fields", "model",
-                         "routing", "queue"],
+            "required": [
+                "input_schema",
+                "output_schema",
+                "labels",
+                "text_fields",
+                "model",
+                "routing",
+                "queue",
+            ],
             "additionalProperties": False,
             "properties": {
                 "input_schema": {"type": "object"},
@@ -148,8 +155,11 @@ def workflow_file_load(path: Path) -> WorkflowFile:
         errors = _rules(data)
     if errors:
         raise DefinitionInvalid(
-            [f"{path.name}: {field}: {message}" for field, messages in sorted(errors.items())
-             for message in messages]
+            [
+                f"{path.name}: {field}: {message}"
+                for field, messages in sorted(errors.items())
+                for message in messages
+            ]
         )
     return WorkflowFile(
         path=path,

@@ -39,14 +39,36 @@ CONDITION_SCHEMA: dict[str, Any] = {
     "$defs": {
         "condition": {
             "oneOf": [
-                {"type": "object", "required": ["all"], "additionalProperties": False,
-                 "properties": {"all": {"type": "array", "minItems": 1,
-                                        "items": {"$ref": "#/$defs/condition"}}}},
-                {"type": "object", "required": ["any"], "additionalProperties": False,
-                 "properties": {"any": {"type": "array", "minItems": 1,
-                                        "items": {"$ref": "#/$defs/condition"}}}},
-                {"type": "object", "required": ["not"], "additionalProperties": False,
-                 "properties": {"not": {"$ref": "#/$defs/condition"}}},
+                {
+                    "type": "object",
+                    "required": ["all"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "all": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/$defs/condition"},
+                        }
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["any"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "any": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/$defs/condition"},
+                        }
+                    },
+                },
+                {
+                    "type": "object",
+                    "required": ["not"],
+                    "additionalProperties": False,
+                    "properties": {"not": {"$ref": "#/$defs/condition"}},
+                },
                 {
                     "type": "object",
                     "required": ["field"],
@@ -68,8 +90,10 @@ CONDITION_SCHEMA: dict[str, Any] = {
 _QUEUE_CHOICE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {"queue": {"type": "string"}, "priority": {"type": "integer", "minimum": 0,
-                                                             "maximum": 100}},
+    "properties": {
+        "queue": {"type": "string"},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 100},
+    },
 }
 
 ROUTING_SCHEMA: dict[str, Any] = {
@@ -90,12 +114,20 @@ ROUTING_SCHEMA: dict[str, Any] = {
                     "when": {"$ref": "#/$defs/condition"},
                     "then": {
                         "oneOf": [
-                            {"type": "object", "required": ["auto_accept"],
-                             "additionalProperties": False,
-                             "properties": {"auto_accept": {"type": "object", "maxProperties": 0}}},
-                            {"type": "object", "required": ["review"],
-                             "additionalProperties": False,
-                             "properties": {"review": _QUEUE_CHOICE}},
+                            {
+                                "type": "object",
+                                "required": ["auto_accept"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "auto_accept": {"type": "object", "maxProperties": 0}
+                                },
+                            },
+                            {
+                                "type": "object",
+                                "required": ["review"],
+                                "additionalProperties": False,
+                                "properties": {"review": _QUEUE_CHOICE},
+                            },
                         ]
                     },
                 },
@@ -105,8 +137,10 @@ ROUTING_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["rate"],
             "additionalProperties": False,
-            "properties": {"rate": {"type": "number", "minimum": 0, "maximum": 1},
-                           **_QUEUE_CHOICE["properties"]},
+            "properties": {
+                "rate": {"type": "number", "minimum": 0, "maximum": 1},
+                **_QUEUE_CHOICE["properties"],
+            },
         },
     },
 }
@@ -137,8 +171,12 @@ class RoutingDecision:
     qa_sample: bool = False
 
     def as_reason(self) -> dict:
-        return {"rule": self.rule, "action": self.action, "values": self.values,
-                "qa_sample": self.qa_sample}
+        return {
+            "rule": self.rule,
+            "action": self.action,
+            "values": self.values,
+            "qa_sample": self.qa_sample,
+        }
 
 
 def condition_holds(condition: dict, facts: Facts, seen: dict[str, Any]) -> bool:
@@ -176,21 +214,26 @@ def route(*, policy: dict, facts: Facts, default_queue: str, item_key: str) -> R
                 break
             choice = rule["then"]["review"]
             return RoutingDecision(
-                "review", rule["name"], queue=choice.get("queue", default_queue),
-                priority=choice.get("priority", 0), values=seen,
+                "review",
+                rule["name"],
+                queue=choice.get("queue", default_queue),
+                priority=choice.get("priority", 0),
+                values=seen,
             )
     else:
         threshold = float(policy["threshold"])
         values = {"confidence": facts.confidence, "threshold": threshold}
         if facts.confidence < threshold:
-            return RoutingDecision("review", "below_threshold", queue=default_queue,
-                                   values=values)
+            return RoutingDecision("review", "below_threshold", queue=default_queue, values=values)
         decision = RoutingDecision("auto_accept", "confident", values=values)
     sampling = policy.get("qa_sample")
     if sampling and sample_draw(item_key) < float(sampling["rate"]):
         return RoutingDecision(
-            "review", decision.rule, queue=sampling.get("queue", default_queue),
+            "review",
+            decision.rule,
+            queue=sampling.get("queue", default_queue),
             priority=sampling.get("priority", 0),
-            values=decision.values | {"qa_sample_rate": sampling["rate"]}, qa_sample=True,
+            values=decision.values | {"qa_sample_rate": sampling["rate"]},
+            qa_sample=True,
         )
     return decision

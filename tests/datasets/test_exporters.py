@@ -25,14 +25,17 @@ ROWS = [
         "human_output": {"label": "billing"},
         "diff": {"label": {"before": "technical", "after": "billing"}},
         "reason_codes": ["wrong-category"],
-        "comment": "=HYPERLINK(\"http://evil.example\", \"click\")",
+        "comment": '=HYPERLINK("http://evil.example", "click")',
         "model_version": "ticket-triage@1",
         "reviewer": "3f2a9c0d1e4b5a67",
         "corrected_at": "2026-11-24T10:00:00+00:00",
     },
     {
         "item_id": 2,
-        "input": {"subject": "Ünïcode ✓", "body": "line one\nline two, \"quoted\"", },
+        "input": {
+            "subject": "Ünïcode ✓",
+            "body": 'line one\nline two, "quoted"',
+        },
         "model_output": {"label": "shipping"},
         "human_output": {"label": "account"},
         "diff": {"label": {"before": "shipping", "after": "account"}},
@@ -52,11 +55,14 @@ def _write(fmt: str) -> bytes:
     return handle.getvalue()
 
 
-@pytest.mark.parametrize(("fmt", "golden"), [
-    ("jsonl", "corrections.jsonl"),
-    ("csv", "corrections.csv"),
-    ("label_studio", "corrections.label_studio.json"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "golden"),
+    [
+        ("jsonl", "corrections.jsonl"),
+        ("csv", "corrections.csv"),
+        ("label_studio", "corrections.label_studio.json"),
+    ],
+)
 def test_text_formats_are_byte_for_byte_stable(fmt, golden):
     assert _write(fmt) == (GOLDEN / golden).read_bytes()
 

@@ -62,12 +62,19 @@ POLICY = {
     "rules": [
         {
             "name": "enterprise-billing",
-            "when": {"all": [{"field": "input.customer_tier", "equals": "enterprise"},
-                             {"field": "output.label", "equals": "billing"}]},
+            "when": {
+                "all": [
+                    {"field": "input.customer_tier", "equals": "enterprise"},
+                    {"field": "output.label", "equals": "billing"},
+                ]
+            },
             "then": {"review": {"priority": 5}},
         },
-        {"name": "trusted-free", "when": {"field": "input.customer_tier", "equals": "free"},
-         "then": {"auto_accept": {}}},
+        {
+            "name": "trusted-free",
+            "when": {"field": "input.customer_tier", "equals": "free"},
+            "then": {"auto_accept": {}},
+        },
     ],
 }
 
@@ -75,7 +82,11 @@ POLICY = {
 def test_the_first_matching_rule_decides_and_records_what_it_saw():
     decision = route(policy=POLICY, facts=FACTS, default_queue="q", item_key="1")
     assert (decision.action, decision.rule, decision.queue, decision.priority) == (
-        "review", "enterprise-billing", "q", 5)
+        "review",
+        "enterprise-billing",
+        "q",
+        5,
+    )
     assert decision.values == {"input.customer_tier": "enterprise", "output.label": "billing"}
 
 
@@ -85,10 +96,13 @@ def test_an_auto_accept_rule_overrides_the_threshold():
     assert (decision.action, decision.rule) == ("auto_accept", "trusted-free")
 
 
-@pytest.mark.parametrize(("confidence", "action", "rule"), [
-    (0.79, "review", "below_threshold"),
-    (0.8, "auto_accept", "confident"),
-])
+@pytest.mark.parametrize(
+    ("confidence", "action", "rule"),
+    [
+        (0.79, "review", "below_threshold"),
+        (0.8, "auto_accept", "confident"),
+    ],
+)
 def test_without_a_matching_rule_the_threshold_decides(confidence, action, rule):
     facts = Facts(confidence, {}, {"customer_tier": "pro"}, {"label": "shipping"})
     decision = route(policy=POLICY, facts=facts, default_queue="q", item_key="1")
@@ -99,13 +113,16 @@ def test_without_a_matching_rule_the_threshold_decides(confidence, action, rule)
 def test_qa_sampling_is_deterministic_per_item_and_close_to_its_rate():
     policy = {"threshold": 0.5, "qa_sample": {"rate": 0.1, "priority": 1}}
     facts = Facts(0.9, {}, {}, {"label": "billing"})
-    decisions = [route(policy=policy, facts=facts, default_queue="qa", item_key=str(i))
-                 for i in range(2000)]
+    decisions = [
+        route(policy=policy, facts=facts, default_queue="qa", item_key=str(i)) for i in range(2000)
+    ]
     sampled = [d for d in decisions if d.qa_sample]
     assert 150 < len(sampled) < 250  # 10 % of 2000, within a generous margin
     assert all(d.action == "review" and d.queue == "qa" and d.priority == 1 for d in sampled)
-    again = [route(policy=policy, facts=facts, default_queue="qa", item_key=str(i)).qa_sample
-             for i in range(2000)]
+    again = [
+        route(policy=policy, facts=facts, default_queue="qa", item_key=str(i)).qa_sample
+        for i in range(2000)
+    ]
     assert again == [d.qa_sample for d in decisions]
     assert 0 <= sample_draw("42") < 1
 
@@ -119,13 +136,32 @@ def test_items_already_going_to_review_are_not_sampled():
 def test_the_schema_refuses_unknown_operators_and_eval_like_fields():
     validator = Draft202012Validator(ROUTING_SCHEMA)
     assert validator.is_valid(POLICY)
-    bad_operator = {"threshold": 0.8, "rules": [
-        {"name": "x", "when": {"field": "confidence", "matches": ".*"}, "then": {"auto_accept": {}}}]}
+    bad_operator = {
+        "threshold": 0.8,
+        "rules": [
+            {
+                "name": "x",
+                "when": {"field": "confidence", "matches": ".*"},
+                "then": {"auto_accept": {}},
+            }
+        ],
+    }
     assert not validator.is_valid(bad_operator)
-    bad_field = {"threshold": 0.8, "rules": [
-        {"name": "x", "when": {"field": "__class__", "equals": 1}, "then": {"auto_accept": {}}}]}
+    bad_field = {
+        "threshold": 0.8,
+        "rules": [
+            {"name": "x", "when": {"field": "__class__", "equals": 1}, "then": {"auto_accept": {}}}
+        ],
+    }
     assert not validator.is_valid(bad_field)
-    two_operators = {"threshold": 0.8, "rules": [
-        {"name": "x", "when": {"field": "confidence", "lt": 1, "gt": 0},
-         "then": {"auto_accept": {}}}]}
+    two_operators = {
+        "threshold": 0.8,
+        "rules": [
+            {
+                "name": "x",
+                "when": {"field": "confidence", "lt": 1, "gt": 0},
+                "then": {"auto_accept": {}},
+            }
+        ],
+    }
     assert not validator.is_valid(two_operators)

@@ -36,9 +36,10 @@ def test_it_publishes_a_new_version_only_when_the_definition_changed(demo, defin
     assert workflow.current_version.number == 2
     assert workflow.current_version.definition["routing"]["threshold"] == 0.9
     # Version 1 is untouched: items that ran with it still say what they ran with.
-    assert WorkflowVersion.objects.get(workflow=workflow, number=1).definition["routing"][
-        "threshold"
-    ] == 0.8
+    assert (
+        WorkflowVersion.objects.get(workflow=workflow, number=1).definition["routing"]["threshold"]
+        == 0.8
+    )
 
 
 def test_it_retires_reason_codes_that_left_the_file(demo, definitions):
@@ -53,29 +54,47 @@ def test_it_retires_reason_codes_that_left_the_file(demo, definitions):
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["definition"]["routing"].update(threshold=1.5),
-         "ticket-triage.yaml: definition.routing.threshold"),
+        (
+            lambda d: d["definition"]["routing"].update(threshold=1.5),
+            "ticket-triage.yaml: definition.routing.threshold",
+        ),
         (lambda d: d["definition"].pop("labels"), "ticket-triage.yaml: definition.labels"),
-        (lambda d: d["definition"].update(text_fields=["subject", "nope"]),
-         "ticket-triage.yaml: definition.text_fields.1: 'nope' is not an input field"),
-        (lambda d: d["definition"].update(queue="elsewhere"),
-         "ticket-triage.yaml: definition.queue"),
-        (lambda d: d["definition"]["input_schema"].update(type="no-such-type"),
-         "ticket-triage.yaml: definition.input_schema: not a valid JSON Schema"),
-        (lambda d: d["definition"]["model"].update(version="99"),
-         "ticket-triage.yaml: definition.model: no registered model ticket-triage@99"),
+        (
+            lambda d: d["definition"].update(text_fields=["subject", "nope"]),
+            "ticket-triage.yaml: definition.text_fields.1: 'nope' is not an input field",
+        ),
+        (
+            lambda d: d["definition"].update(queue="elsewhere"),
+            "ticket-triage.yaml: definition.queue",
+        ),
+        (
+            lambda d: d["definition"]["input_schema"].update(type="no-such-type"),
+            "ticket-triage.yaml: definition.input_schema: not a valid JSON Schema",
+        ),
+        (
+            lambda d: d["definition"]["model"].update(version="99"),
+            "ticket-triage.yaml: definition.model: no registered model ticket-triage@99",
+        ),
         (lambda d: d.update(surprise=True), "ticket-triage.yaml: surprise"),
-        (lambda d: d["definition"]["routing"]["rules"][0]["when"]["all"][0].update(
-            field="input.tier"),
-         "ticket-triage.yaml: definition.routing.rules.0.when: 'input.tier' names no input field"),
-        (lambda d: d["definition"]["routing"]["rules"][0]["then"]["review"].update(queue="x"),
-         "ticket-triage.yaml: definition.routing.rules.0.then.review.queue"),
-        (lambda d: d["definition"]["routing"]["rules"][0].update(then={"escalate": {}}),
-         "ticket-triage.yaml: definition.routing.rules.0.then"),
+        (
+            lambda d: d["definition"]["routing"]["rules"][0]["when"]["all"][0].update(
+                field="input.tier"
+            ),
+            "ticket-triage.yaml: definition.routing.rules.0.when: 'input.tier' names no input field",
+        ),
+        (
+            lambda d: d["definition"]["routing"]["rules"][0]["then"]["review"].update(queue="x"),
+            "ticket-triage.yaml: definition.routing.rules.0.then.review.queue",
+        ),
+        (
+            lambda d: d["definition"]["routing"]["rules"][0].update(then={"escalate": {}}),
+            "ticket-triage.yaml: definition.routing.rules.0.then",
+        ),
     ],
 )
-def test_it_refuses_an_invalid_definition_naming_file_and_field(demo, definitions, change,
-                                                                expected):
+def test_it_refuses_an_invalid_definition_naming_file_and_field(
+    demo, definitions, change, expected
+):
     path = definitions / "ticket-triage.yaml"
     _edit(path, change)
     with pytest.raises(CommandError) as refused:
@@ -88,6 +107,6 @@ def test_one_bad_file_publishes_none(demo, definitions):
     good = definitions / "ticket-triage.yaml"
     _edit(good, lambda d: d["definition"]["routing"].update(threshold=0.95))
     (definitions / "broken.yaml").write_text("slug: [unclosed\n")
-    with pytest.raises(CommandError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(CommandError, match=r"broken\.yaml: not valid YAML"):
         call_command("sync_workflows", "--dir", str(definitions))
     assert Workflow.objects.get(slug="ticket-triage").current_version.number == 1
