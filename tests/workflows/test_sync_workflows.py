@@ -80,7 +80,7 @@ def test_it_retires_reason_codes_that_left_the_file(demo, definitions):
             lambda d: d["definition"]["routing"]["rules"][0]["when"]["all"][0].update(
                 field="input.tier"
             ),
-            "ticket-triage.yaml: definition.routing.rules.0.when: 'input.tier' names no input field",
+            "definition.routing.rules.0.when: 'input.tier' names no input field",
         ),
         (
             lambda d: d["definition"]["routing"]["rules"][0]["then"]["review"].update(queue="x"),
