@@ -71,6 +71,16 @@ FILE_SCHEMA: dict[str, Any] = {
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
                 },
                 "routing": ROUTING_SCHEMA,
+                "webhook": {
+                    "type": "object",
+                    "required": ["url", "secret_env"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "url": {"type": "string", "pattern": "^https?://"},
+                        # The name of the environment variable holding the signing secret.
+                        "secret_env": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+                    },
+                },
                 "queue": SLUG,
             },
         },

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
+from workflows.act.webhooks import webhook_enqueue
 from workflows.models import Item, ItemOutcome, ItemStatus, Prediction, StepRun, StepRunStatus
 from workflows.pipeline import STEP_FUNCTIONS, next_step
 from workflows.steps.context import StepContext, StepFailed
@@ -156,6 +157,7 @@ def _complete(item: Item, *, outcome: str, output: dict, actor=None) -> None:
         chain=item.workflow.audit_chain,
         data={"outcome": outcome, "output": output},
     )
+    webhook_enqueue(item=item, event="item.completed")
 
 
 def _send_to_review(item: Item, *, queue_slug: str, priority: int) -> None:

@@ -1,5 +1,7 @@
 """Decide whether the output stands or a reviewer must look, and say why."""
 
+import json
+
 from workflows.policy import Facts, route
 from workflows.steps.context import StepContext
 
@@ -19,7 +21,8 @@ def run(context: StepContext) -> dict:
         policy=context.definition["routing"],
         facts=facts,
         default_queue=context.definition["queue"],
-        item_key=str(context.item_id),
+        # Keyed on the content, so the same ticket is sampled on every run and every retry.
+        item_key=json.dumps(context.input, sort_keys=True),
     )
     return {
         "action": decision.action,
