@@ -46,6 +46,8 @@ pages = [
     path("review/<int:task_id>/", reviews_views.review_task, name="review-task"),
     path("review/<int:task_id>/decide", reviews_views.review_decide, name="review-decide"),
     path("items/<int:item_id>/", workflows_views.item_page, name="item-detail"),
+    path("items/<int:item_id>/webhooks/<int:delivery_id>/redeliver",
+         workflows_views.item_redeliver, name="item-redeliver"),
     path("datasets/", datasets_views.dataset_list, name="dataset-list"),
     path("datasets/request", datasets_views.dataset_request, name="dataset-request"),
     path("datasets/<int:export_id>/approve", datasets_views.dataset_decide,

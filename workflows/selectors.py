@@ -55,6 +55,19 @@ def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
             }
             for run in item.step_runs.all()
         ],
+        "deliveries": [
+            {
+                "id": delivery.pk,
+                "event": delivery.event,
+                "status": delivery.status,
+                "attempts": delivery.attempts,
+                "last_error": delivery.last_error or None,
+                "delivered_at": delivery.delivered_at.isoformat()
+                if delivery.delivered_at
+                else None,
+            }
+            for delivery in item.deliveries.all()
+        ],
     }
     return body
 

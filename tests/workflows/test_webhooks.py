@@ -232,3 +232,23 @@ def test_an_allowed_network_opens_a_private_destination():
         "http://127.0.0.1:9/x", allowed=parse_networks(["127.0.0.0/8"])
     )
     assert (host, port, address) == ("127.0.0.1", 9, "127.0.0.1")
+
+
+def test_the_item_page_lists_deliveries_and_sends_again(
+    client, delivery, receiver, manager, outsider
+):
+    receiver.script = [(500, {})]
+    webhook_deliver(delivery_id=delivery.pk)
+    client.force_login(manager)
+    page = client.get(f"/items/{delivery.item_id}/")
+    assert page.status_code == 200
+    assert b"HTTP 500" in page.content and b"Send again" in page.content
+
+    url = f"/items/{delivery.item_id}/webhooks/{delivery.pk}/redeliver"
+    client.force_login(outsider)
+    assert client.post(url).status_code == 404
+    client.force_login(manager)
+    assert client.post(url).status_code == 302
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at <= timezone.now()
+    assert AuditEvent.objects.filter(action="webhook.redelivery_requested", actor=manager).exists()
