@@ -15,6 +15,8 @@ from workflows import views as workflows_views
 api = [
     path("api/v1/workflows/<slug:slug>/items", workflows_api.ItemIngestView.as_view(),
          name="api-item-ingest"),
+    path("api/v1/workflows/<slug:slug>/simulate", workflows_api.PolicySimulationView.as_view(),
+         name="api-policy-simulate"),
     path("api/v1/items/<int:item_id>", workflows_api.ItemDetailView.as_view(),
          name="api-item"),
     path("api/v1/queues/", reviews_api.QueueListView.as_view(), name="api-queues"),
@@ -45,6 +47,8 @@ pages = [
     path("queues/<int:queue_id>/next", reviews_views.queue_next, name="queue-next"),
     path("review/<int:task_id>/", reviews_views.review_task, name="review-task"),
     path("review/<int:task_id>/decide", reviews_views.review_decide, name="review-decide"),
+    path("workflows/<slug:slug>/simulate", workflows_views.policy_simulator,
+         name="policy-simulator"),
     path("items/<int:item_id>/", workflows_views.item_page, name="item-detail"),
     path("items/<int:item_id>/webhooks/<int:delivery_id>/redeliver",
          workflows_views.item_redeliver, name="item-redeliver"),

@@ -9,8 +9,11 @@ from rest_framework.views import APIView
 
 from reviewapp.api import PayloadTooLarge
 from reviewapp.permissions import SUBMIT_ITEMS, get_item_for_user, get_workflow_for_user
+from workflows.policy import ROUTING_SCHEMA
+from workflows.schemas import schema_errors
 from workflows.selectors import item_detail
 from workflows.services import Submission, items_ingest
+from workflows.simulator import policy_simulate
 
 
 class SubmissionSerializer(serializers.Serializer):
@@ -55,7 +58,7 @@ class ItemIngestView(APIView):
         data = serializer.validated_data
         if "input" in data:
             submissions = [Submission(input=data["input"], idempotency_key=key)]
-            prefix = "input."
+            prefix = ""
         else:
             # A batch key names the batch; each item gets "<key>/<index>" unless it has its own.
             submissions = [
@@ -66,7 +69,7 @@ class ItemIngestView(APIView):
                 )
                 for index, entry in enumerate(data["items"])
             ]
-            prefix = "items.{index}.input."
+            prefix = "items.{index}."
         results = items_ingest(
             workflow=workflow,
             submissions=submissions,
@@ -86,3 +89,33 @@ class ItemDetailView(APIView):
     def get(self, request, item_id: int):
         item = get_item_for_user(request.user, item_id)
         return Response(item_detail(item))
+
+
+class SimulationSerializer(serializers.Serializer):
+    policy = serializers.JSONField()
+    last = serializers.IntegerField(min_value=1, max_value=100_000, default=1000)
+
+    def validate_policy(self, policy):
+        errors = schema_errors(ROUTING_SCHEMA, policy)
+        if errors:
+            raise ValidationError(errors)
+        return policy
+
+
+class PolicySimulationView(APIView):
+    """Replay recent items through a candidate routing policy (the threshold simulator)."""
+
+    @extend_schema(request=SimulationSerializer, responses=dict)
+    def post(self, request, slug: str):
+        workflow = get_workflow_for_user(request.user, slug)
+        assert workflow.current_version is not None
+        serializer = SimulationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        current = policy_simulate(
+            workflow=workflow,
+            policy=workflow.current_version.definition["routing"],
+            last=data["last"],
+        )
+        candidate = policy_simulate(workflow=workflow, policy=data["policy"], last=data["last"])
+        return Response({"current": current.as_dict(), "candidate": candidate.as_dict()})

@@ -179,6 +179,18 @@ class RoutingDecision:
         }
 
 
+def facts_for(
+    *, confidence: float, output: dict, input: dict, field_confidence: dict | None = None
+) -> Facts:
+    """The facts of one item. Models without per-field confidence give the overall one."""
+    return Facts(
+        confidence=confidence,
+        field_confidence=field_confidence or {name: confidence for name in output},
+        input=input,
+        output=output,
+    )
+
+
 def condition_holds(condition: dict, facts: Facts, seen: dict[str, Any]) -> bool:
     """Evaluate one condition; every fact it reads is added to ``seen``."""
     if "all" in condition:

@@ -2,20 +2,18 @@
 
 import json
 
-from workflows.policy import Facts, route
+from workflows.policy import facts_for, route
 from workflows.steps.context import StepContext
 
 
 def run(context: StepContext) -> dict:
     inferred = context.previous["infer"]
     output = context.previous["postprocess"]["output"]
-    facts = Facts(
+    facts = facts_for(
         confidence=inferred["confidence"],
-        # The built-in classifier has one field; its confidence is the overall one.
-        field_confidence=inferred.get("field_confidence")
-        or {name: inferred["confidence"] for name in output},
-        input=context.input,
         output=output,
+        input=context.input,
+        field_confidence=inferred.get("field_confidence"),
     )
     decision = route(
         policy=context.definition["routing"],
