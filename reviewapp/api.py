@@ -11,6 +11,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviewapp.datasets.services import ExportConflict, ExportForbidden, ExportInvalid
 from reviewapp.reviews.services import ClaimLost, DecisionInvalid
+from reviewapp.sla.services import SlaConflict, SlaInvalid
+from workflows.engine import ItemActionInvalid, ItemStateConflict
 from workflows.services import IdempotencyConflict, IngestInvalid
 
 
@@ -25,9 +27,13 @@ SERVICE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     IngestInvalid: (400, "The input does not match the workflow's input schema."),
     DecisionInvalid: (400, "The decision is not valid."),
     ExportInvalid: (400, "The export request is not valid."),
+    ItemActionInvalid: (400, "The request is not valid."),
+    ItemStateConflict: (409, ""),
+    SlaInvalid: (400, "The SLA settings are not valid."),
     IdempotencyConflict: (409, ""),
     ClaimLost: (409, ""),
     ExportConflict: (409, ""),
+    SlaConflict: (409, ""),
     ExportForbidden: (403, ""),
 }
 

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from reviewapp.api import PayloadTooLarge
 from reviewapp.permissions import SUBMIT_ITEMS, get_item_for_user, get_workflow_for_user
+from workflows.engine import item_dead_letter_discard, item_dead_letter_retry
 from workflows.policy import ROUTING_SCHEMA
 from workflows.schemas import schema_errors
 from workflows.selectors import item_detail
@@ -119,3 +120,27 @@ class PolicySimulationView(APIView):
         )
         candidate = policy_simulate(workflow=workflow, policy=data["policy"], last=data["last"])
         return Response({"current": current.as_dict(), "candidate": candidate.as_dict()})
+
+
+class ItemRetryView(APIView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request, item_id: int):
+        item = get_item_for_user(request.user, item_id)
+        item = item_dead_letter_retry(item=item, acting_user=request.user)
+        return Response(item_detail(item, include_timeline=False))
+
+
+class DiscardSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ItemDiscardView(APIView):
+    @extend_schema(request=DiscardSerializer, responses=dict)
+    def post(self, request, item_id: int):
+        item = get_item_for_user(request.user, item_id)
+        serializer = DiscardSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = item_dead_letter_discard(
+            item=item, acting_user=request.user, reason=serializer.validated_data["reason"]
+        )
+        return Response(item_detail(item, include_timeline=False) | {"discarded": True})

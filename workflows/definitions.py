@@ -71,6 +71,14 @@ FILE_SCHEMA: dict[str, Any] = {
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
                 },
                 "routing": ROUTING_SCHEMA,
+                "budget": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "max_step_runs": {"type": "integer", "minimum": 4},
+                        "max_seconds": {"type": "integer", "minimum": 60},
+                    },
+                },
                 "webhook": {
                     "type": "object",
                     "required": ["url", "secret_env"],

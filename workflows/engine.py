@@ -25,6 +25,16 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = (ItemStatus.RECEIVED, ItemStatus.RUNNING)
 
 
+class ItemActionInvalid(Exception):
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("the request is not valid")
+        self.errors = errors
+
+
+class ItemStateConflict(Exception):
+    """The item is not in a state that allows the action (409)."""
+
+
 @dataclass(frozen=True)
 class StepOutcome:
     next_step: str | None = None
@@ -38,7 +48,7 @@ def enqueue_step(item_id: int, step: str) -> None:
 
 
 def retry_delay(attempt: int) -> float:
-    return min(60.0, 2.0 ** attempt)
+    return min(60.0, 2.0**attempt)
 
 
 def item_run_step(*, item_id: int, step: str) -> StepOutcome:
@@ -54,10 +64,13 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
         if item.status == ItemStatus.RECEIVED:
             item.status = ItemStatus.RUNNING
             audit_record(action="item.running", obj=item, chain=item.workflow.audit_chain)
+        exhausted = _budget_exhausted(item)
+        if exhausted:
+            _dead_letter(item, step, exhausted)
+            return StepOutcome()
         attempt = item.step_runs.filter(step=step).count() + 1
         previous = {
-            run.step: run.output
-            for run in item.step_runs.filter(status=StepRunStatus.SUCCEEDED)
+            run.step: run.output for run in item.step_runs.filter(status=StepRunStatus.SUCCEEDED)
         }
         context = StepContext(
             item_id=item.pk,
@@ -89,7 +102,8 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
             model_version=output.get("model_version", "") if step == "infer" else "",
         )
         item.current_step = following or ""
-        item.save(update_fields=["status", "current_step", "updated_at"])
+        item.step_failures = 0
+        item.save(update_fields=["status", "current_step", "step_failures", "updated_at"])
         if following is not None:
             transaction.on_commit(lambda: enqueue_step(item_id, following))
         return StepOutcome(next_step=following)
@@ -130,19 +144,90 @@ def _record_failure(
         duration_ms=(time.perf_counter() - clock) * 1000,
         error=failure.reason,
     )
-    if failure.permanent or attempt >= settings.REVIEWAPP_STEP_MAX_ATTEMPTS:
-        item.status = ItemStatus.DEAD_LETTERED
-        item.dead_letter_reason = f"{step} failed after {attempt} attempt(s): {failure.reason}"
-        item.save(update_fields=["status", "dead_letter_reason", "updated_at"])
-        audit_record(
-            action="item.dead_lettered",
-            obj=item,
-            chain=item.workflow.audit_chain,
-            data={"step": step, "attempts": attempt, "reason": failure.reason},
+    item.step_failures += 1
+    if failure.permanent or item.step_failures >= settings.REVIEWAPP_STEP_MAX_ATTEMPTS:
+        _dead_letter(
+            item, step, f"{step} failed after {item.step_failures} attempt(s): {failure.reason}"
         )
         return StepOutcome()
-    item.save(update_fields=["status", "updated_at"])
-    return StepOutcome(retry_in=retry_delay(attempt))
+    item.save(update_fields=["status", "step_failures", "updated_at"])
+    return StepOutcome(retry_in=retry_delay(item.step_failures))
+
+
+def _budget_exhausted(item: Item) -> str:
+    """Why the item may not run another step, or "" while it is within its budget.
+
+    The budget stops runaway items (a step that keeps failing differently, a loop of manual
+    retries) from consuming workers forever: total step runs and wall time since arrival.
+    """
+    budget = item.workflow_version.definition.get("budget", {})
+    max_runs = budget.get("max_step_runs", settings.REVIEWAPP_ITEM_MAX_STEP_RUNS)
+    max_seconds = budget.get("max_seconds", settings.REVIEWAPP_ITEM_MAX_SECONDS)
+    runs = item.step_runs.count()
+    if runs >= max_runs:
+        return f"execution budget exhausted: {runs} step runs (limit {max_runs})"
+    age = (timezone.now() - item.created_at).total_seconds()
+    if age > max_seconds:
+        return f"execution budget exhausted: {age:.0f} s since arrival (limit {max_seconds} s)"
+    return ""
+
+
+def _dead_letter(item: Item, step: str, reason: str) -> None:
+    item.status = ItemStatus.DEAD_LETTERED
+    item.dead_letter_reason = reason
+    item.save(update_fields=["status", "dead_letter_reason", "step_failures", "updated_at"])
+    audit_record(
+        action="item.dead_lettered",
+        obj=item,
+        chain=item.workflow.audit_chain,
+        data={"step": step, "reason": reason},
+    )
+
+
+@transaction.atomic(durable=True)
+def item_dead_letter_retry(*, item: Item, acting_user) -> Item:
+    """Put a dead-lettered item back on its failed step with a fresh set of attempts."""
+    item = _locked_dead_letter(item)
+    item.status = ItemStatus.RUNNING
+    item.step_failures = 0
+    reason, item.dead_letter_reason = item.dead_letter_reason, ""
+    item.save(update_fields=["status", "step_failures", "dead_letter_reason", "updated_at"])
+    audit_record(
+        action="item.retried",
+        obj=item,
+        actor=acting_user,
+        chain=item.workflow.audit_chain,
+        data={"step": item.current_step, "was": reason},
+    )
+    item_id, step = item.pk, item.current_step
+    transaction.on_commit(lambda: enqueue_step(item_id, step))
+    return item
+
+
+@transaction.atomic(durable=True)
+def item_dead_letter_discard(*, item: Item, acting_user, reason: str) -> Item:
+    """Give up on a dead-lettered item for good; it stays, with who discarded it and why."""
+    if not reason.strip():
+        raise ItemActionInvalid({"reason": ["Say why the item is discarded."]})
+    item = _locked_dead_letter(item)
+    item.discarded_at = timezone.now()
+    item.discard_reason = reason.strip()
+    item.save(update_fields=["discarded_at", "discard_reason", "updated_at"])
+    audit_record(
+        action="item.discarded",
+        obj=item,
+        actor=acting_user,
+        chain=item.workflow.audit_chain,
+        data={"reason": item.discard_reason},
+    )
+    return item
+
+
+def _locked_dead_letter(item: Item) -> Item:
+    locked = Item.objects.select_for_update().select_related("workflow").get(pk=item.pk)
+    if locked.status != ItemStatus.DEAD_LETTERED or locked.discarded_at is not None:
+        raise ItemStateConflict("Only dead-lettered items that were not discarded can do this.")
+    return locked
 
 
 def _complete(item: Item, *, outcome: str, output: dict, actor=None) -> None:
@@ -207,8 +292,7 @@ def item_resume_after_review(*, item_id: int) -> bool:
             output=decision.output,
             actor=decision.reviewer,
         )
-        item.save(update_fields=["status", "outcome", "final_output", "completed_at",
-                                 "updated_at"])
+        item.save(update_fields=["status", "outcome", "final_output", "completed_at", "updated_at"])
         return True
 
 
@@ -231,4 +315,3 @@ def items_find_unresumed() -> list[int]:
         .values_list("pk", flat=True)
         .distinct()[:1000]
     )
-

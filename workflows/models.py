@@ -115,6 +115,10 @@ class Item(models.Model):
     final_output = models.JSONField(null=True, blank=True)
     routing = models.JSONField(default=dict, blank=True)
     dead_letter_reason = models.TextField(blank=True)
+    # Failures of the current step since it last succeeded or was retried by hand.
+    step_failures = models.PositiveSmallIntegerField(default=0)
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discard_reason = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     request_hash = models.CharField(max_length=64)
     correlation_id = models.CharField(max_length=64, blank=True)

@@ -27,7 +27,9 @@ def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
         return body
     decision = item_decision(item)
     body |= {
-        "prediction": None if prediction is None else {
+        "prediction": None
+        if prediction is None
+        else {
             "output": prediction.output,
             "confidence": prediction.confidence,
             "probabilities": prediction.probabilities,
@@ -36,7 +38,9 @@ def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
         },
         "routing": item.routing or None,
         "dead_letter_reason": item.dead_letter_reason or None,
-        "decision": None if decision is None else {
+        "decision": None
+        if decision is None
+        else {
             "outcome": decision.outcome,
             "output": decision.output,
             "reason_codes": sorted(code.code for code in decision.reason_codes.all()),
@@ -81,4 +85,15 @@ def item_decision(item: Item):
         .prefetch_related("reason_codes")
         .order_by("-decided_at")
         .first()
+    )
+
+
+def dead_letters(workflows) -> list[Item]:
+    """Dead-lettered items of these workflows that nobody has discarded, newest first."""
+    return list(
+        Item.objects.filter(
+            workflow__in=workflows, status="dead_lettered", discarded_at__isnull=True
+        )
+        .select_related("workflow")
+        .order_by("-updated_at")[:200]
     )

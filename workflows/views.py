@@ -5,9 +5,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.audit.selectors import events_for_object
-from reviewapp.permissions import get_item_for_user, get_workflow_for_user
+from reviewapp.permissions import get_item_for_user, get_workflow_for_user, workflows_for_user
 from workflows.act.webhooks import webhook_redeliver
-from workflows.selectors import item_decision, item_prediction
+from workflows.engine import (
+    ItemActionInvalid,
+    ItemStateConflict,
+    item_dead_letter_discard,
+    item_dead_letter_retry,
+)
+from workflows.selectors import dead_letters, item_decision, item_prediction
 from workflows.simulator import policy_simulate
 
 
@@ -78,3 +84,28 @@ def policy_simulator(request: HttpRequest, slug: str) -> HttpResponse:
         },
         status=422 if error else 200,
     )
+
+
+@require_GET
+@login_required
+def dead_letter_list(request: HttpRequest) -> HttpResponse:
+    items = dead_letters(workflows_for_user(request.user))
+    return render(request, "workflows/dead_letters.html", {"items": items})
+
+
+@require_POST
+@login_required
+def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResponse:
+    item = get_item_for_user(request.user, item_id)
+    try:
+        if action == "retry":
+            item_dead_letter_retry(item=item, acting_user=request.user)
+            messages.success(request, f"Item {item.pk} is running again.")
+        else:
+            item_dead_letter_discard(
+                item=item, acting_user=request.user, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Item {item.pk} was discarded.")
+    except (ItemStateConflict, ItemActionInvalid) as refused:
+        messages.error(request, getattr(refused, "errors", {}).get("reason", [str(refused)])[0])
+    return redirect("dead-letter-list")
