@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
 from workflows.act.webhooks import webhook_enqueue
+from workflows.breaker import breaker_record_failure
 from workflows.models import Item, ItemOutcome, ItemStatus, Prediction, StepRun, StepRunStatus
 from workflows.pipeline import STEP_FUNCTIONS, next_step
 from workflows.steps.context import StepContext, StepFailed
@@ -54,7 +55,7 @@ def retry_delay(attempt: int) -> float:
 def item_run_step(*, item_id: int, step: str) -> StepOutcome:
     with transaction.atomic(durable=True):
         item = (
-            Item.objects.select_for_update()
+            Item.objects.select_for_update(of=("self",))
             .select_related("workflow", "workflow_version")
             .filter(pk=item_id)
             .first()
@@ -100,6 +101,7 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
             duration_ms=(time.perf_counter() - clock) * 1000,
             output=output,
             model_version=output.get("model_version", "") if step == "infer" else "",
+            prompt_version=output.get("prompt_version", "") if step == "infer" else "",
         )
         item.current_step = following or ""
         item.step_failures = 0
@@ -119,6 +121,8 @@ def _apply(item: Item, step: str, output: dict) -> str | None:
             confidence=output["confidence"],
             probabilities=output["probabilities"],
             latency_ms=output["latency_ms"],
+            cost=output["cost"],
+            prompt_version=output["prompt_version"],
         )
     if step == "route":
         item.routing = output["reason"]
@@ -144,6 +148,11 @@ def _record_failure(
         duration_ms=(time.perf_counter() - clock) * 1000,
         error=failure.reason,
     )
+    if failure.breaker_key:
+        breaker_record_failure(failure.breaker_key, failure.reason)
+    if not failure.counts:
+        item.save(update_fields=["status", "updated_at"])
+        return StepOutcome(retry_in=float(settings.REVIEWAPP_BREAKER_COOLDOWN_SECONDS))
     item.step_failures += 1
     if failure.permanent or item.step_failures >= settings.REVIEWAPP_STEP_MAX_ATTEMPTS:
         _dead_letter(
@@ -224,7 +233,7 @@ def item_dead_letter_discard(*, item: Item, acting_user, reason: str) -> Item:
 
 
 def _locked_dead_letter(item: Item) -> Item:
-    locked = Item.objects.select_for_update().select_related("workflow").get(pk=item.pk)
+    locked = Item.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=item.pk)
     if locked.status != ItemStatus.DEAD_LETTERED or locked.discarded_at is not None:
         raise ItemStateConflict("Only dead-lettered items that were not discarded can do this.")
     return locked
@@ -270,7 +279,7 @@ def item_resume_after_review(*, item_id: int) -> bool:
     }
     with transaction.atomic(durable=True):
         item = (
-            Item.objects.select_for_update()
+            Item.objects.select_for_update(of=("self",))
             .select_related("workflow")
             .filter(pk=item_id, status=ItemStatus.AWAITING_REVIEW)
             .first()

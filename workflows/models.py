@@ -64,16 +64,31 @@ class WorkflowVersion(models.Model):
         super().save(*args, **kwargs)
 
 
+class ModelAdapterKind(models.TextChoices):
+    SKLEARN = "sklearn", "Built-in scikit-learn model"
+    OPENAI = "openai", "OpenAI-compatible chat completions endpoint"
+    LABEL_STUDIO_ML = "label_studio_ml", "Label Studio ML backend"
+
+
 class ModelVersion(models.Model):
-    """A trained model artefact, stored by path and verified by checksum before loading."""
+    """A model the pipeline can call: a built-in artefact (verified by checksum before loading)
+    or a remote endpoint described by ``config``; ``card`` holds the model card."""
 
     name = models.CharField(max_length=80)
     version = models.CharField(max_length=40)
-    adapter = models.CharField(max_length=40, default="sklearn")
-    artefact = models.CharField(max_length=255, help_text="Path relative to MEDIA_ROOT")
-    sha256 = models.CharField(max_length=64)
+    adapter = models.CharField(
+        max_length=40, choices=ModelAdapterKind.choices, default=ModelAdapterKind.SKLEARN
+    )
+    artefact = models.CharField(
+        max_length=255, blank=True, help_text="Path relative to MEDIA_ROOT (built-in models)"
+    )
+    sha256 = models.CharField(max_length=64, blank=True)
+    # Remote endpoints: base_url, model, api_key_env, timeout_s, prices per 1k tokens, prompt.
+    config = models.JSONField(default=dict, blank=True)
     labels = models.JSONField(default=list)
     metrics = models.JSONField(default=dict, blank=True)
+    # Model card: description, intended use, limitations, training data, evaluation.
+    card = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -83,6 +98,46 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}"
+
+
+class PromptTemplate(models.Model):
+    """A versioned prompt for LLM endpoints; ``{field}`` placeholders take input fields."""
+
+    name = models.CharField(max_length=80)
+    version = models.PositiveIntegerField()
+    system = models.TextField(blank=True)
+    user = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="prompt_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed", "Closed (calls go through)"
+    OPEN = "open", "Open (failing fast)"
+    HALF_OPEN = "half_open", "Half-open (one probe call)"
+
+
+class CircuitBreaker(models.Model):
+    """Per model endpoint: after repeated failures, stop calling it for a while."""
+
+    key = models.CharField(max_length=200, unique=True)
+    state = models.CharField(
+        max_length=20, choices=BreakerState.choices, default=BreakerState.CLOSED
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    last_failure = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.state}"
 
 
 class ItemStatus(models.TextChoices):
@@ -168,6 +223,7 @@ class StepRun(models.Model):
     output = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     model_version = models.CharField(max_length=120, blank=True)
+    prompt_version = models.CharField(max_length=120, blank=True)
 
     class Meta:
         constraints = [
@@ -188,6 +244,8 @@ class Prediction(models.Model):
     confidence = models.FloatField()
     probabilities = models.JSONField(default=dict)
     latency_ms = models.FloatField()
+    cost = models.FloatField(default=0.0)
+    prompt_version = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

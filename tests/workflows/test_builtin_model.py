@@ -3,6 +3,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skops import io as skops_io
 
 from reviewapp.checksums import file_sha256
+from workflows.adapters.base import ModelInput
 from workflows.adapters.builtin import ModelArtefactError, SklearnAdapter, artefact_path
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import generate_tickets
@@ -11,7 +12,9 @@ from workflows.demo.tickets import generate_tickets
 def test_the_demo_model_gives_a_label_and_calibrated_probabilities(demo):
     adapter = SklearnAdapter(artefact=demo.model_version.artefact, sha256=demo.model_version.sha256)
     tickets = generate_tickets(50, seed=99, mixed_share=0)
-    results = adapter.predict([f"{t.subject}\n{t.body}" for t in tickets])
+    results = adapter.predict(
+        [ModelInput(input=t.as_input(), text=f"{t.subject}\n{t.body}") for t in tickets]
+    )
     for result in results:
         assert result.output["label"] in TICKET_TRIAGE.definition["labels"]
         assert sum(result.probabilities.values()) == pytest.approx(1, abs=1e-3)

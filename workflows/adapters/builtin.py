@@ -13,7 +13,7 @@ from django.conf import settings
 from skops import io as skops_io
 
 from reviewapp.checksums import file_sha256
-from workflows.adapters.base import ModelOutput
+from workflows.adapters.base import ModelError, ModelInput, ModelOutput
 
 # Types a built-in model file may contain beyond what skops trusts by default.
 TRUSTED_TYPES = {
@@ -38,7 +38,7 @@ TRUSTED_TYPES = {
 }
 
 
-class ModelArtefactError(Exception):
+class ModelArtefactError(ModelError):
     pass
 
 
@@ -62,11 +62,12 @@ def _load(path: str, sha256: str):
 
 
 class SklearnAdapter:
-    def __init__(self, *, artefact: str, sha256: str):
+    def __init__(self, *, artefact: str, sha256: str, endpoint_key: str = "builtin"):
+        self.endpoint_key = endpoint_key
         self.model = _load(str(artefact_path(artefact)), sha256)
 
-    def predict(self, texts: list[str]) -> list[ModelOutput]:
-        probabilities = self.model.predict_proba(texts)
+    def predict(self, batch: list[ModelInput]) -> list[ModelOutput]:
+        probabilities = self.model.predict_proba([entry.text for entry in batch])
         classes = [str(label) for label in self.model.classes_]
         results = []
         for row in np.asarray(probabilities):

@@ -1,12 +1,22 @@
 from workflows.adapters.base import ModelAdapter
-from workflows.adapters.builtin import SklearnAdapter
-from workflows.models import ModelVersion
+from workflows.models import ModelAdapterKind, ModelVersion
 
 
-def adapter_for(*, name: str, version: str) -> tuple[ModelAdapter, ModelVersion]:
-    model_version = ModelVersion.objects.get(name=name, version=version)
-    if model_version.adapter == "sklearn":
-        return SklearnAdapter(artefact=model_version.artefact, sha256=model_version.sha256), (
-            model_version
+def adapter_for(model_version: ModelVersion) -> ModelAdapter:
+    if model_version.adapter == ModelAdapterKind.SKLEARN:
+        from workflows.adapters.builtin import SklearnAdapter
+
+        return SklearnAdapter(
+            artefact=model_version.artefact,
+            sha256=model_version.sha256,
+            endpoint_key=f"builtin:{model_version}",
         )
+    if model_version.adapter == ModelAdapterKind.OPENAI:
+        from workflows.adapters.openai_compat import OpenAICompatAdapter
+
+        return OpenAICompatAdapter(model_version)
+    if model_version.adapter == ModelAdapterKind.LABEL_STUDIO_ML:
+        from workflows.adapters.label_studio_ml import LabelStudioMLAdapter
+
+        return LabelStudioMLAdapter(model_version)
     raise ValueError(f"unknown model adapter {model_version.adapter!r}")

@@ -6,138 +6,283 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('received', 'Received'), ('running', 'Running'), ('awaiting_review', 'Awaiting review'), ('completed', 'Completed'), ('dead_lettered', 'Dead-lettered')], default='received', max_length=20)),
-                ('outcome', models.CharField(blank=True, choices=[('auto_accepted', 'Auto-accepted'), ('accepted', 'Accepted'), ('corrected', 'Corrected'), ('rejected', 'Rejected')], max_length=20)),
-                ('current_step', models.CharField(blank=True, max_length=40)),
-                ('input', models.JSONField()),
-                ('final_output', models.JSONField(blank=True, null=True)),
-                ('routing', models.JSONField(blank=True, default=dict)),
-                ('dead_letter_reason', models.TextField(blank=True)),
-                ('idempotency_key', models.CharField(blank=True, max_length=200, null=True)),
-                ('request_hash', models.CharField(max_length=64)),
-                ('correlation_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('submitted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("running", "Running"),
+                            ("awaiting_review", "Awaiting review"),
+                            ("completed", "Completed"),
+                            ("dead_lettered", "Dead-lettered"),
+                        ],
+                        default="received",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("auto_accepted", "Auto-accepted"),
+                            ("accepted", "Accepted"),
+                            ("corrected", "Corrected"),
+                            ("rejected", "Rejected"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("current_step", models.CharField(blank=True, max_length=40)),
+                ("input", models.JSONField()),
+                ("final_output", models.JSONField(blank=True, null=True)),
+                ("routing", models.JSONField(blank=True, default=dict)),
+                ("dead_letter_reason", models.TextField(blank=True)),
+                ("idempotency_key", models.CharField(blank=True, max_length=200, null=True)),
+                ("request_hash", models.CharField(max_length=64)),
+                ("correlation_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "submitted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('version', models.CharField(max_length=40)),
-                ('adapter', models.CharField(default='sklearn', max_length=40)),
-                ('artefact', models.CharField(help_text='Path relative to MEDIA_ROOT', max_length=255)),
-                ('sha256', models.CharField(max_length=64)),
-                ('labels', models.JSONField(default=list)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80)),
+                ("version", models.CharField(max_length=40)),
+                ("adapter", models.CharField(default="sklearn", max_length=40)),
+                (
+                    "artefact",
+                    models.CharField(help_text="Path relative to MEDIA_ROOT", max_length=255),
+                ),
+                ("sha256", models.CharField(max_length=64)),
+                ("labels", models.JSONField(default=list)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('name', 'version'), name='model_version_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("name", "version"), name="model_version_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('output', models.JSONField()),
-                ('confidence', models.FloatField()),
-                ('probabilities', models.JSONField(default=dict)),
-                ('latency_ms', models.FloatField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('item', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='prediction', to='workflows.item')),
-                ('model_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("output", models.JSONField()),
+                ("confidence", models.FloatField()),
+                ("probabilities", models.JSONField(default=dict)),
+                ("latency_ms", models.FloatField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "item",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="prediction",
+                        to="workflows.item",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="workflows.modelversion",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Workflow',
+            name="Workflow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='workflows', to='accounts.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="workflows",
+                        to="accounts.team",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('submit_items', 'Can submit items to the workflow'), ('request_export', 'Can request correction dataset exports'), ('approve_export', 'Can approve correction dataset exports')],
+                "permissions": [
+                    ("submit_items", "Can submit items to the workflow"),
+                    ("request_export", "Can request correction dataset exports"),
+                    ("approve_export", "Can approve correction dataset exports"),
+                ],
             },
         ),
         migrations.AddField(
-            model_name='item',
-            name='workflow',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='workflows.workflow'),
+            model_name="item",
+            name="workflow",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="items",
+                to="workflows.workflow",
+            ),
         ),
         migrations.CreateModel(
-            name='WorkflowVersion',
+            name="WorkflowVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('definition', models.JSONField()),
-                ('checksum', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='versions', to='workflows.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("definition", models.JSONField()),
+                ("checksum", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="versions",
+                        to="workflows.workflow",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='current_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.workflowversion'),
+            model_name="workflow",
+            name="current_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="workflows.workflowversion",
+            ),
         ),
         migrations.AddField(
-            model_name='item',
-            name='workflow_version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='items', to='workflows.workflowversion'),
+            model_name="item",
+            name="workflow_version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="items",
+                to="workflows.workflowversion",
+            ),
         ),
         migrations.CreateModel(
-            name='StepRun',
+            name="StepRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('step', models.CharField(max_length=40)),
-                ('attempt', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], max_length=20)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('duration_ms', models.FloatField(blank=True, null=True)),
-                ('output', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('model_version', models.CharField(blank=True, max_length=120)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='step_runs', to='workflows.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("step", models.CharField(max_length=40)),
+                ("attempt", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("duration_ms", models.FloatField(blank=True, null=True)),
+                ("output", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("model_version", models.CharField(blank=True, max_length=120)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="step_runs",
+                        to="workflows.item",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['started_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('item', 'step', 'attempt'), name='step_run_attempt_unique')],
+                "ordering": ["started_at", "id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("item", "step", "attempt"), name="step_run_attempt_unique"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='workflowversion',
-            constraint=models.UniqueConstraint(fields=('workflow', 'number'), name='workflow_version_unique'),
+            model_name="workflowversion",
+            constraint=models.UniqueConstraint(
+                fields=("workflow", "number"), name="workflow_version_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(condition=models.Q(('status__in', ['received', 'running'])), fields=['updated_at'], name='item_in_flight_idx'),
+            model_name="item",
+            index=models.Index(
+                condition=models.Q(("status__in", ["received", "running"])),
+                fields=["updated_at"],
+                name="item_in_flight_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['workflow', 'status'], name='item_workflow_status_idx'),
+            model_name="item",
+            index=models.Index(fields=["workflow", "status"], name="item_workflow_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('workflow', 'idempotency_key'), name='item_idempotency_key_unique'),
+            model_name="item",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("workflow", "idempotency_key"),
+                name="item_idempotency_key_unique",
+            ),
         ),
     ]

@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workflows', '0002_webhook_deliveries'),
+        ("workflows", "0002_webhook_deliveries"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='item',
-            name='discard_reason',
+            model_name="item",
+            name="discard_reason",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='item',
-            name='discarded_at',
+            model_name="item",
+            name="discarded_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='item',
-            name='step_failures',
+            model_name="item",
+            name="step_failures",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]

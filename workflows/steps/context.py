@@ -4,13 +4,24 @@ from dataclasses import dataclass, field
 class StepFailed(Exception):
     """A step could not do its work; the engine records the reason and retries or dead-letters.
 
-    ``permanent`` failures (bad input that no retry can fix) dead-letter at once.
+    ``permanent`` failures (bad input that no retry can fix) dead-letter at once. A failure of
+    a model endpoint names its ``breaker_key`` so the endpoint's circuit breaker counts it;
+    ``counts=False`` (the breaker is open) retries later without using up the item's attempts.
     """
 
-    def __init__(self, reason: str, *, permanent: bool = False):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        breaker_key: str = "",
+        counts: bool = True,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.breaker_key = breaker_key
+        self.counts = counts
 
 
 @dataclass(frozen=True)
