@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviewapp.audit.selectors import events_for_object
 from reviewapp.permissions import get_item_for_user, get_workflow_for_user, workflows_for_user
 from workflows.act.webhooks import webhook_redeliver
+from workflows.breaker import breakers
 from workflows.engine import (
     ItemActionInvalid,
     ItemStateConflict,
@@ -90,7 +91,9 @@ def policy_simulator(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def dead_letter_list(request: HttpRequest) -> HttpResponse:
     items = dead_letters(workflows_for_user(request.user))
-    return render(request, "workflows/dead_letters.html", {"items": items})
+    return render(
+        request, "workflows/dead_letters.html", {"items": items, "breakers": breakers()}
+    )
 
 
 @require_POST

@@ -239,3 +239,18 @@ def test_a_failed_probe_opens_the_circuit_again(llm_workflow, integrator, endpoi
         assert breaker.state == BreakerState.OPEN
         assert breaker.opened_at == timezone.now()
     assert len(endpoint.requests) == 2
+
+
+def test_the_pipeline_health_page_shows_open_circuits(
+    llm_workflow, integrator, endpoint, settings, client, manager
+):
+    settings.REVIEWAPP_BREAKER_FAILURES = 1
+    endpoint.default = (500, {"error": "down"})
+    (item,) = _ingest(llm_workflow, integrator)
+    item_run_step(item_id=item.pk, step="validate")
+    item_run_step(item_id=item.pk, step="infer")
+    client.force_login(manager)
+    page = client.get("/dead-letters/")
+    assert page.status_code == 200
+    assert b'data-testid="breaker-state">Open (failing fast)<' in page.content
+    assert b"HTTP 500" in page.content
