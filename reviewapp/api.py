@@ -12,6 +12,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from reviewapp.datasets.services import ExportConflict, ExportForbidden, ExportInvalid
 from reviewapp.reviews.services import ClaimLost, DecisionInvalid
 from reviewapp.sla.services import SlaConflict, SlaInvalid
+from workflows.canary import CanaryConflict, CanaryInvalid
 from workflows.engine import ItemActionInvalid, ItemStateConflict
 from workflows.services import IdempotencyConflict, IngestInvalid
 
@@ -29,6 +30,8 @@ SERVICE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     ExportInvalid: (400, "The export request is not valid."),
     ItemActionInvalid: (400, "The request is not valid."),
     ItemStateConflict: (409, ""),
+    CanaryInvalid: (400, "The canary is not valid."),
+    CanaryConflict: (409, ""),
     SlaInvalid: (400, "The SLA settings are not valid."),
     IdempotencyConflict: (409, ""),
     ClaimLost: (409, ""),

@@ -24,6 +24,7 @@ VIEW_WORKFLOW = "workflows.view_workflow"
 SUBMIT_ITEMS = "workflows.submit_items"
 REQUEST_EXPORT = "workflows.request_export"
 APPROVE_EXPORT = "workflows.approve_export"
+RELEASE_MODELS = "workflows.release_models"
 REVIEW_QUEUE = "reviews.review_queue"
 MANAGE_QUEUE = "reviews.manage_queue"
 
@@ -32,12 +33,12 @@ ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.REVIEWER: {"workflow": (), "queue": (REVIEW_QUEUE,)},
     Role.MANAGER: {"workflow": (VIEW_WORKFLOW,), "queue": (REVIEW_QUEUE, MANAGE_QUEUE)},
     Role.ML_ENGINEER: {
-        "workflow": (VIEW_WORKFLOW, REQUEST_EXPORT, APPROVE_EXPORT),
+        "workflow": (VIEW_WORKFLOW, REQUEST_EXPORT, APPROVE_EXPORT, RELEASE_MODELS),
         "queue": (),
     },
     Role.INTEGRATOR: {"workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS), "queue": ()},
     Role.ADMIN: {
-        "workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS, REQUEST_EXPORT, APPROVE_EXPORT),
+        "workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS, REQUEST_EXPORT, APPROVE_EXPORT, RELEASE_MODELS),
         "queue": (REVIEW_QUEUE, MANAGE_QUEUE),
     },
 }

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -8,11 +9,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.api import PayloadTooLarge
-from reviewapp.permissions import SUBMIT_ITEMS, get_item_for_user, get_workflow_for_user
+from reviewapp.permissions import (
+    RELEASE_MODELS,
+    SUBMIT_ITEMS,
+    get_item_for_user,
+    get_workflow_for_user,
+)
+from workflows.canary import canary_start, canary_stop
 from workflows.engine import item_dead_letter_discard, item_dead_letter_retry
+from workflows.models import ModelVersion
 from workflows.policy import ROUTING_SCHEMA
 from workflows.schemas import schema_errors
-from workflows.selectors import item_detail
+from workflows.selectors import canary_summary, item_detail
 from workflows.services import Submission, items_ingest
 from workflows.simulator import policy_simulate
 
@@ -144,3 +152,47 @@ class ItemDiscardView(APIView):
             item=item, acting_user=request.user, reason=serializer.validated_data["reason"]
         )
         return Response(item_detail(item, include_timeline=False) | {"discarded": True})
+
+
+class CanarySerializer(serializers.Serializer):
+    candidate = serializers.RegexField(r"^[^@]+@[^@]+$", help_text="name@version")
+    percent = serializers.IntegerField()
+    min_sample = serializers.IntegerField(default=50)
+    gates = serializers.DictField(required=False)
+
+
+class CanaryView(APIView):
+    """The workflow's canaries, newest first, with their last evaluation; POST starts one."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, slug: str):
+        workflow = get_workflow_for_user(request.user, slug)
+        return Response({"canaries": [canary_summary(c) for c in workflow.canaries.all()[:20]]})
+
+    @extend_schema(request=CanarySerializer, responses={201: dict})
+    def post(self, request, slug: str):
+        workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
+        serializer = CanarySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        name, version = data["candidate"].split("@")
+        candidate = ModelVersion.objects.filter(name=name, version=version).first()
+        if candidate is None:
+            raise ValidationError({"candidate": [f"No model {data['candidate']} is registered."]})
+        canary = canary_start(
+            workflow=workflow,
+            candidate=candidate,
+            percent=data["percent"],
+            min_sample=data["min_sample"],
+            gates=data.get("gates"),
+            acting_user=request.user,
+        )
+        return Response(canary_summary(canary), status=status.HTTP_201_CREATED)
+
+
+class CanaryStopView(APIView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request, slug: str, canary_id: int):
+        workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
+        canary = get_object_or_404(workflow.canaries, pk=canary_id)
+        return Response(canary_summary(canary_stop(canary=canary, acting_user=request.user)))

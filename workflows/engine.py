@@ -75,6 +75,7 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
         }
         context = StepContext(
             item_id=item.pk,
+            workflow_id=item.workflow_id,
             input=item.input,
             definition=item.workflow_version.definition,
             previous=previous,
@@ -147,6 +148,8 @@ def _record_failure(
         finished_at=timezone.now(),
         duration_ms=(time.perf_counter() - clock) * 1000,
         error=failure.reason,
+        # Endpoint failures name their model, so a canary's error rate can be told apart.
+        model_version=failure.breaker_key,
     )
     if failure.breaker_key:
         breaker_record_failure(failure.breaker_key, failure.reason)

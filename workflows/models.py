@@ -21,6 +21,7 @@ class Workflow(models.Model):
             ("submit_items", "Can submit items to the workflow"),
             ("request_export", "Can request correction dataset exports"),
             ("approve_export", "Can approve correction dataset exports"),
+            ("release_models", "Can start, stop and judge canary releases of models"),
         ]
 
     def __str__(self) -> str:
@@ -309,3 +310,50 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+class CanaryStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    PROMOTED = "promoted", "Promoted"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    STOPPED = "stopped", "Stopped by hand"
+
+
+class Canary(models.Model):
+    """A share of a workflow's items goes to a candidate model; gates decide its fate.
+
+    While running, ``percent`` of items (fixed per item) use ``candidate``, the rest
+    ``stable``. A promoted canary keeps sending every item to the candidate until the
+    workflow definition names it (publish that, then the canary is history).
+    """
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="canaries")
+    stable = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    percent = models.PositiveSmallIntegerField()
+    min_sample = models.PositiveIntegerField(help_text="Reviewed items per arm before judging")
+    gates = models.JSONField()
+    status = models.CharField(
+        max_length=20, choices=CanaryStatus.choices, default=CanaryStatus.RUNNING
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_evaluation = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            # At most one live canary (running or promoted) per workflow.
+            models.UniqueConstraint(
+                fields=["workflow"],
+                condition=models.Q(status__in=["running", "promoted"]),
+                name="one_live_canary_per_workflow",
+            ),
+        ]
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.candidate} vs {self.stable} on {self.workflow_id} ({self.status})"

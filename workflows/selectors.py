@@ -97,3 +97,19 @@ def dead_letters(workflows) -> list[Item]:
         .select_related("workflow")
         .order_by("-updated_at")[:200]
     )
+
+
+def canary_summary(canary) -> dict:
+    return {
+        "id": canary.pk,
+        "stable": str(canary.stable),
+        "candidate": str(canary.candidate),
+        "percent": canary.percent,
+        "min_sample": canary.min_sample,
+        "gates": canary.gates,
+        "status": canary.status,
+        "reason": canary.reason or None,
+        "started_at": canary.started_at.isoformat(),
+        "ended_at": canary.ended_at.isoformat() if canary.ended_at else None,
+        "last_evaluation": canary.last_evaluation or None,
+    }

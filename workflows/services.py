@@ -21,9 +21,7 @@ class IngestInvalid(Exception):
 
 class IdempotencyConflict(Exception):
     def __init__(self, key: str):
-        super().__init__(
-            f"Idempotency-Key {key!r} was already used with a different request body."
-        )
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body.")
         self.key = key
 
 
@@ -134,11 +132,14 @@ def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[It
 @transaction.atomic
 def workflow_publish(*, slug: str, name: str, team, definition: dict, acting_user=None):
     """Create the workflow or, when the definition changed, a new immutable version of it."""
+    from reviewapp.permissions import team_grant_object_permissions
     from workflows.models import WorkflowVersion, definition_checksum
 
     workflow, created = Workflow.objects.get_or_create(
         slug=slug, defaults={"name": name, "team": team}
     )
+    # Granted on every publish, so permissions added in a release reach existing workflows.
+    team_grant_object_permissions(team=workflow.team, workflows=[workflow])
     checksum = definition_checksum(definition)
     current = workflow.current_version
     if current is not None and current.checksum == checksum:
@@ -159,9 +160,6 @@ def workflow_publish(*, slug: str, name: str, team, definition: dict, acting_use
         chain=workflow.audit_chain,
         data={"version": version.number, "checksum": checksum},
     )
-    from reviewapp.permissions import team_grant_object_permissions
-
-    team_grant_object_permissions(team=workflow.team, workflows=[workflow])
     return workflow
 
 
@@ -187,8 +185,7 @@ def model_version_register(
         action="model_version.registered",
         obj=model_version,
         actor=acting_user,
-        data={"name": name, "version": version, "sha256": model_version.sha256,
-              "metrics": metrics},
+        data={"name": name, "version": version, "sha256": model_version.sha256, "metrics": metrics},
     )
     return model_version
 
@@ -209,15 +206,25 @@ def workflow_sync(*, source, acting_user=None) -> Workflow:
     binding = source.definition["model"]
     if not ModelVersion.objects.filter(name=binding["name"], version=binding["version"]).exists():
         raise DefinitionInvalid(
-            [f"{source.path.name}: definition.model: no registered model "
-             f"{binding['name']}@{binding['version']}"]
+            [
+                f"{source.path.name}: definition.model: no registered model "
+                f"{binding['name']}@{binding['version']}"
+            ]
         )
     team, _ = Team.objects.get_or_create(slug=source.team, defaults={"name": source.team})
     workflow = workflow_publish(
-        slug=source.slug, name=source.name, team=team, definition=source.definition,
+        slug=source.slug,
+        name=source.name,
+        team=team,
+        definition=source.definition,
         acting_user=acting_user,
     )
-    queue_create(team=team, workflow=workflow, slug=source.queue_slug, name=source.queue_name,
-                 acting_user=acting_user)
+    queue_create(
+        team=team,
+        workflow=workflow,
+        slug=source.queue_slug,
+        name=source.queue_name,
+        acting_user=acting_user,
+    )
     reason_codes_sync(workflow=workflow, codes=source.reason_codes)
     return workflow

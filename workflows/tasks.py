@@ -50,3 +50,14 @@ def deliver_due_webhooks() -> int:
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)
     return len(due)
+
+
+@shared_task(name="workflows.judge_canaries")
+def judge_canaries() -> int:
+    """Beat sweep: promote or roll back running canaries whose samples are large enough."""
+    from workflows.canary import canaries_running, canary_evaluate
+
+    running = canaries_running()
+    for canary_id in running:
+        canary_evaluate(canary_id=canary_id)
+    return len(running)

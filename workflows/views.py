@@ -1,19 +1,34 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.audit.selectors import events_for_object
-from reviewapp.permissions import get_item_for_user, get_workflow_for_user, workflows_for_user
+from reviewapp.permissions import (
+    RELEASE_MODELS,
+    get_item_for_user,
+    get_workflow_for_user,
+    user_can,
+    workflows_for_user,
+)
 from workflows.act.webhooks import webhook_redeliver
 from workflows.breaker import breakers
+from workflows.canary import (
+    CanaryConflict,
+    CanaryInvalid,
+    arm_metrics,
+    canary_gates,
+    canary_start,
+    canary_stop,
+)
 from workflows.engine import (
     ItemActionInvalid,
     ItemStateConflict,
     item_dead_letter_discard,
     item_dead_letter_retry,
 )
+from workflows.models import CanaryStatus, ModelVersion
 from workflows.selectors import dead_letters, item_decision, item_prediction
 from workflows.simulator import policy_simulate
 
@@ -91,9 +106,7 @@ def policy_simulator(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def dead_letter_list(request: HttpRequest) -> HttpResponse:
     items = dead_letters(workflows_for_user(request.user))
-    return render(
-        request, "workflows/dead_letters.html", {"items": items, "breakers": breakers()}
-    )
+    return render(request, "workflows/dead_letters.html", {"items": items, "breakers": breakers()})
 
 
 @require_POST
@@ -112,3 +125,64 @@ def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResp
     except (ItemStateConflict, ItemActionInvalid) as refused:
         messages.error(request, getattr(refused, "errors", {}).get("reason", [str(refused)])[0])
     return redirect("dead-letter-list")
+
+
+@login_required
+def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The split, the two arms' numbers and each gate's verdict; start and stop canaries."""
+    workflow = get_workflow_for_user(request.user, slug)
+    assert workflow.current_version is not None
+    may_release = user_can(request.user, RELEASE_MODELS, workflow)
+    live = workflow.canaries.filter(
+        status__in=[CanaryStatus.RUNNING, CanaryStatus.PROMOTED]
+    ).first()
+    if request.method == "POST":
+        if not may_release:
+            raise Http404("No such workflow.")
+        try:
+            if "stop" in request.POST and live is not None:
+                canary_stop(canary=live, acting_user=request.user)
+                messages.success(request, "The canary is stopped; the stable model serves all.")
+            else:
+                model = get_object_or_404(ModelVersion, pk=request.POST.get("candidate"))
+                canary_start(
+                    workflow=workflow,
+                    candidate=model,
+                    percent=_int(request.POST.get("percent")),
+                    min_sample=_int(request.POST.get("min_sample")),
+                    acting_user=request.user,
+                )
+                messages.success(request, f"{model} now serves part of the traffic.")
+        except CanaryInvalid as invalid:
+            for problems in invalid.errors.values():
+                messages.error(request, " ".join(problems))
+        except CanaryConflict as conflict:
+            messages.error(request, str(conflict))
+        return redirect("canary-page", slug=workflow.slug)
+    arms = None
+    if live is not None:
+        stable, candidate = arm_metrics(live, live.stable), arm_metrics(live, live.candidate)
+        arms = {
+            "stable": stable,
+            "candidate": candidate,
+            "gates": canary_gates(live, stable, candidate),
+        }
+    binding = workflow.current_version.definition["model"]
+    return render(
+        request,
+        "workflows/canary.html",
+        {
+            "workflow": workflow,
+            "live": live,
+            "arms": arms,
+            "history": workflow.canaries.select_related("stable", "candidate")[:20],
+            "may_release": may_release,
+            "candidates": ModelVersion.objects.exclude(
+                name=binding["name"], version=binding["version"]
+            ).order_by("name", "version"),
+        },
+    )
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.lstrip("-").isdigit() else 0

@@ -27,6 +27,7 @@ class StepFailed(Exception):
 @dataclass(frozen=True)
 class StepContext:
     item_id: int
+    workflow_id: int
     input: dict
     definition: dict
     # Outputs of the steps that already succeeded, by step name.

@@ -1,10 +1,12 @@
 """Ask the workflow's model for an output and its confidence, through its circuit breaker."""
 
+import json
 import time
 
 from workflows.adapters.base import ModelError, ModelInput
 from workflows.adapters.registry import adapter_for
 from workflows.breaker import breaker_allows, breaker_record_success
+from workflows.canary import model_for_item
 from workflows.models import ModelVersion
 from workflows.schemas import schema_errors
 from workflows.steps.context import StepContext, StepFailed
@@ -13,7 +15,12 @@ from workflows.steps.context import StepContext, StepFailed
 def run(context: StepContext) -> dict:
     binding = context.definition["model"]
     try:
-        model_version = ModelVersion.objects.get(name=binding["name"], version=binding["version"])
+        model_version = model_for_item(
+            workflow_id=context.workflow_id,
+            binding=binding,
+            # Keyed on the content: the same item always meets the same arm of a canary.
+            item_key=json.dumps(context.input, sort_keys=True),
+        )
     except ModelVersion.DoesNotExist:
         raise StepFailed(f"no model {binding['name']}@{binding['version']} is registered") from None
     key = str(model_version)
@@ -21,9 +28,9 @@ def run(context: StepContext) -> dict:
         raise StepFailed(
             f"the circuit for {key} is open; calls resume after it cools down", counts=False
         )
-    started = time.perf_counter()
     try:
         adapter = adapter_for(model_version)
+        started = time.perf_counter()  # the call itself, not loading the model
         (result,) = adapter.predict(
             [ModelInput(input=context.input, text=context.previous["validate"]["model_text"])]
         )
