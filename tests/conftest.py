@@ -136,3 +136,31 @@ def routed_items(demo):
 def _fast_password_hasher(settings):
     """The demo sets seven passwords; PBKDF2 makes that ~1.3 s per test, MD5 makes it nothing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def broker():
+    """The default Celery queue on the configured broker, emptied before and after the test.
+
+    Returns ``drain()``: the ``(task name, args)`` of every message enqueued since, consumed.
+    Lets a test run its on-commit callbacks for real and see what reached the broker.
+    """
+    from reviewapp.celery import app as celery_app
+
+    with celery_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("celery")
+        queue.clear()
+
+        def drain():
+            messages = []
+            while True:
+                try:
+                    message = queue.get(block=True, timeout=0.2)
+                except queue.Empty:
+                    return messages
+                messages.append((message.headers["task"], message.decode()[0]))
+                message.ack()
+
+        yield drain
+        queue.clear()
+        queue.close()

@@ -63,7 +63,7 @@ class ItemIngestView(APIView):
         serializer = IngestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key") or None
-        correlation_id = request.headers.get("X-Correlation-Id") or uuid.uuid4().hex
+        correlation_id = getattr(request, "correlation_id", "") or uuid.uuid4().hex
         data = serializer.validated_data
         if "input" in data:
             submissions = [Submission(input=data["input"], idempotency_key=key)]
@@ -90,7 +90,7 @@ class ItemIngestView(APIView):
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         summaries = [item_detail(item, include_timeline=False) for item, _ in results]
         body = summaries[0] if "input" in data else {"items": summaries}
-        return Response(body, status=code, headers={"X-Correlation-Id": correlation_id})
+        return Response(body, status=code)
 
 
 class ItemDetailView(APIView):

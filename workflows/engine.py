@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
+from reviewapp.logs import correlation_id
 from workflows.act.webhooks import webhook_enqueue
 from workflows.breaker import breaker_record_failure
 from workflows.models import Item, ItemOutcome, ItemStatus, Prediction, StepRun, StepRunStatus
@@ -62,6 +63,7 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
         )
         if item is None or item.status not in IN_FLIGHT or item.current_step != step:
             return StepOutcome()  # a duplicate or stale message: the step already ran
+        correlation_id.set(item.correlation_id)
         if item.status == ItemStatus.RECEIVED:
             item.status = ItemStatus.RUNNING
             audit_record(action="item.running", obj=item, chain=item.workflow.audit_chain)
@@ -109,6 +111,12 @@ def item_run_step(*, item_id: int, step: str) -> StepOutcome:
         item.save(update_fields=["status", "current_step", "step_failures", "updated_at"])
         if following is not None:
             transaction.on_commit(lambda: enqueue_step(item_id, following))
+        logger.info(
+            "step %s of item %s succeeded",
+            step,
+            item_id,
+            extra={"item_id": item_id, "step": step, "attempt": attempt},
+        )
         return StepOutcome(next_step=following)
 
 
@@ -139,6 +147,13 @@ def _apply(item: Item, step: str, output: dict) -> str | None:
 def _record_failure(
     item: Item, step: str, attempt: int, started_at, clock: float, failure: StepFailed
 ) -> StepOutcome:
+    logger.warning(
+        "step %s of item %s failed: %s",
+        step,
+        item.pk,
+        failure.reason,
+        extra={"item_id": item.pk, "step": step, "attempt": attempt},
+    )
     StepRun.objects.create(
         item=item,
         step=step,

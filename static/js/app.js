@@ -27,12 +27,20 @@
     });
   }
 
-  // Keyboard: a / c / r choose the outcome, Enter submits (outside text fields).
+  // Keyboard: a / c / r choose the outcome, Enter submits. Keys typed into a text field, a
+  // select (letters jump to an option there) or onto a button or link keep their own meaning.
   document.addEventListener("keydown", function (event) {
     const form = document.querySelector("form.decision");
     if (!form || event.ctrlKey || event.metaKey || event.altKey) return;
-    const tag = (event.target.tagName || "").toLowerCase();
-    if (tag === "textarea" || tag === "input" && event.target.type === "text") return;
+    const target = event.target;
+    const tag = (target.tagName || "").toLowerCase();
+    if (tag === "textarea" || tag === "select" || tag === "button" || tag === "a") return;
+    if (tag === "input" && target.type !== "radio" && target.type !== "checkbox") return;
+    if (event.key === "Enter") {
+      event.preventDefault();
+      form.requestSubmit();
+      return;
+    }
     const outcomes = { a: "accept", c: "correct", r: "reject" };
     if (outcomes[event.key]) {
       const radio = form.querySelector("input[name=outcome][value=" + outcomes[event.key] + "]");
@@ -41,6 +49,24 @@
     }
   });
 
+  // After a swap the submit button that had focus is gone: put focus on what needs attention
+  // (the first field in error) or on the new task's heading, so the next keystroke works and a
+  // screen reader starts reading from the top of the task.
+  function focusAfterSwap(root) {
+    const invalid = Array.from(root.querySelectorAll("[aria-invalid=true]"))
+      .find(function (field) { return field.offsetParent !== null; });
+    const heading = root.querySelector("h1[tabindex]");
+    const target = invalid || heading;
+    if (target) target.focus({ preventScroll: true });
+  }
+
   document.addEventListener("DOMContentLoaded", function () { prepare(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { prepare(event.target); });
+  // Back/forward can restore a checked outcome after DOMContentLoaded ran: show its section.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form.decision").forEach(syncOutcome);
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    prepare(event.target);
+    if (event.target.id === "review") focusAfterSwap(event.target);
+  });
 })();

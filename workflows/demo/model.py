@@ -45,5 +45,8 @@ def train_demo_model(path: Path) -> dict:
     accuracy = sum(p == t.label for p, t in zip(predicted, held_out, strict=True)) / len(held_out)
     path.parent.mkdir(parents=True, exist_ok=True)
     skops_io.dump(model, path)
-    return {"held_out_accuracy": round(accuracy, 4), "train_size": len(train),
-            "held_out_size": len(held_out)}
+    return {
+        "held_out_accuracy": round(accuracy, 4),
+        "train_size": len(train),
+        "held_out_size": len(held_out),
+    }

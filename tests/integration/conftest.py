@@ -1,0 +1,194 @@
+"""A real Celery worker process on the real broker, working on the pytest-django test database.
+
+The worker is a separate process: it sees only what the test has committed, so the tests that
+use it are transactional. It starts once per module (about two seconds) and every test waits for
+it to be idle before it ends, so no test leaves work behind for the next one.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from reviewapp.celery import app as celery_app
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+CELERY_BIN = Path(sys.executable).parent / "celery"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+LOG_TAIL_LINES = 200
+WORKER_LOG = pytest.StashKey[Path]()
+LOG_OFFSET = pytest.StashKey[int]()
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, what: Callable[[], str]):
+    """Poll another process's progress until ``predicate()`` holds, or fail saying ``what()``.
+
+    The short sleep waits for the worker to do its work, not for time to pass.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s: {what()}")
+        time.sleep(0.1)
+
+
+def database_url() -> str:
+    """The URL of the database this test process uses, i.e. pytest-django's test database."""
+    db = connection.settings_dict
+    assert db["ENGINE"] == "django.db.backends.postgresql", db["ENGINE"]
+    assert db["NAME"].startswith("test_"), "the worker must never touch a non-test database"
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = f"{credentials}@" if credentials else ""
+    host += db["HOST"] or "localhost"
+    if db["PORT"]:
+        host += f":{db['PORT']}"
+    return f"postgres://{host}/{quote(db['NAME'], safe='')}"
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log_tail(self, start: int = 0) -> str:
+        with self.log_path.open("rb") as handle:
+            handle.seek(start)
+            lines = handle.read().decode(errors="replace").splitlines()
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    def _inspect(self):
+        return celery_app.control.inspect(destination=[self.name], timeout=2.0, limit=1)
+
+    def started(self, task_name: str) -> int:
+        """How many ``task_name`` messages the worker has taken since it started."""
+        stats = (self._inspect().stats() or {}).get(self.name)
+        assert stats is not None, f"worker {self.name} did not answer stats"
+        return stats["total"].get(task_name, 0)
+
+    def is_idle(self) -> bool:
+        inspect = self._inspect()
+        active = (inspect.active() or {}).get(self.name)
+        reserved = (inspect.reserved() or {}).get(self.name)
+        return active == [] and reserved == []
+
+    def wait_for(self, task_name: str, count: int, *, timeout: float = 30.0) -> None:
+        """Wait until the worker has taken ``count`` messages of ``task_name`` and finished them."""
+        wait_until(
+            lambda: self.started(task_name) >= count and self.is_idle(),
+            timeout=timeout,
+            what=lambda: (
+                f"{self.name} took {self.started(task_name)} of {count} {task_name} messages "
+                f"(idle: {self.is_idle()})"
+            ),
+        )
+
+    def stop_consuming(self) -> None:
+        queue = celery_app.conf.task_default_queue
+        replies = celery_app.control.cancel_consumer(queue, destination=[self.name], reply=True)
+        assert replies, f"{self.name} did not confirm it stopped consuming {queue}"
+
+    def resume_consuming(self) -> None:
+        queue = celery_app.conf.task_default_queue
+        replies = celery_app.control.add_consumer(queue, destination=[self.name], reply=True)
+        assert replies, f"{self.name} did not confirm it consumes {queue} again"
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)  # warm shutdown: finish what is running, then exit
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        # The worker and its pool children form their own process group (start_new_session).
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def celery_worker(request, django_db_setup, media_root, tmp_path_factory):
+    """``celery worker`` in a subprocess, on the test database, broker and media folder."""
+    name = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "MEDIA_ROOT": str(media_root),
+        "PYTHONUNBUFFERED": "1",
+    }
+    # Messages left by earlier runs or by tests that enqueue without a worker would otherwise
+    # run against this database, or make the worker look busy.
+    celery_app.control.purge()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                str(CELERY_BIN),
+                "-A",
+                "reviewapp",
+                "worker",
+                "--concurrency=2",
+                "--loglevel=INFO",
+                "--hostname",
+                name,
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = Worker(name=name, process=process, log_path=log_path)
+    request.config.stash[WORKER_LOG] = log_path
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not celery_app.control.ping(destination=[name], timeout=0.5):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"the celery worker never answered a ping (exit code {process.poll()}):\n"
+                    + worker.log_tail()
+                )
+        yield worker
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture():
+    return wait_until
+
+
+@pytest.fixture
+def worker(celery_worker, request):
+    """The module's worker, idle at the end of the test; its log is shown if the test fails."""
+    request.node.stash[LOG_OFFSET] = celery_worker.log_path.stat().st_size
+    yield celery_worker
+    wait_until(celery_worker.is_idle, timeout=30.0, what=lambda: "the worker never went idle")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed and LOG_OFFSET in item.stash and WORKER_LOG in item.config.stash:
+        log_path = item.config.stash[WORKER_LOG]
+        with log_path.open("rb") as handle:
+            handle.seek(item.stash[LOG_OFFSET])
+            lines = handle.read().decode(errors="replace").splitlines()
+        report.sections.append(("celery worker log", "\n".join(lines[-LOG_TAIL_LINES:])))
+    return report

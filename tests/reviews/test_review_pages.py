@@ -1,0 +1,308 @@
+"""The reviewer's pages: /queues/, /queues/<id>/next, /review/<task>/ and its decide form."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
+from tests.conftest import run_pipeline
+from workflows.demo.tickets import LABELS
+from workflows.models import Item, ItemStatus
+from workflows.services import Submission, items_ingest
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def in_review(routed_items):
+    items = routed_items(count=10, seed=5)
+    assert len(items) >= 2, "the demo data must send at least two tickets to review"
+    return items
+
+
+def browser(user):
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def next_url(queue):
+    return f"/queues/{queue.pk}/next"
+
+
+def claim_page(client, queue):
+    """Press "Review next" and follow to the review page; returns the task."""
+    response = client.post(next_url(queue))
+    assert response.status_code == 302
+    match = re.fullmatch(r"/review/(\d+)/", response["Location"])
+    assert match, response["Location"]
+    return ReviewTask.objects.select_related("item__prediction").get(pk=match[1])
+
+
+def another_label(label):
+    return next(other for other in LABELS if other != label)
+
+
+# --- my queues --------------------------------------------------------------------------------
+
+
+def test_it_lists_my_queue_with_its_counts(reviewer, second_reviewer, demo, in_review):
+    claim_page(browser(second_reviewer), demo.queue)
+
+    response = browser(reviewer).get("/queues/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert demo.queue.name in html
+    assert f'data-testid="open-count">{len(in_review) - 1}<' in html
+    assert f'action="{next_url(demo.queue)}"' in html
+
+
+def test_it_shows_an_outsider_none_of_another_teams_queues(outsider, demo, in_review):
+    response = browser(outsider).get("/queues/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Claims review" in html
+    assert demo.queue.name not in html
+    assert next_url(demo.queue) not in html
+
+
+def test_it_sends_an_anonymous_visitor_to_the_login_page(demo):
+    response = Client().get("/queues/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+# --- review next ------------------------------------------------------------------------------
+
+
+def test_review_next_claims_a_task_and_redirects_to_it(reviewer, demo, in_review):
+    task = claim_page(browser(reviewer), demo.queue)
+
+    assert task.status == TaskStatus.CLAIMED
+    assert task.claimed_by == reviewer
+
+
+def test_review_next_shows_a_friendly_empty_state(reviewer, demo, in_review):
+    ReviewTask.objects.update(status=TaskStatus.CANCELLED)
+
+    response = browser(reviewer).post(next_url(demo.queue))
+
+    assert response.status_code == 200
+    assert "Nothing to review" in response.content.decode()
+    assert "<html" in response.content.decode()
+
+
+def test_review_next_answers_an_empty_queue_with_a_fragment_for_htmx(reviewer, demo, in_review):
+    ReviewTask.objects.update(status=TaskStatus.CANCELLED)
+
+    response = browser(reviewer).post(next_url(demo.queue), headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert "Nothing to review" in response.content.decode()
+    assert "<html" not in response.content.decode()
+
+
+# --- the review page --------------------------------------------------------------------------
+
+
+def test_it_shows_the_input_escaped(reviewer, integrator, demo):
+    # An enterprise billing ticket always goes to a reviewer (the workflow's business rule).
+    [(item, _)] = items_ingest(
+        workflow=demo.workflow,
+        submissions=[
+            Submission(
+                input={
+                    "subject": SCRIPT,
+                    "body": "I was charged twice, please refund the last payment.",
+                    "customer_tier": "enterprise",
+                }
+            )
+        ],
+        submitted_by=integrator,
+    )
+    run_pipeline([item.pk])
+    item.refresh_from_db()
+    assert item.status == ItemStatus.AWAITING_REVIEW, item.routing
+    task = claim_page(browser(reviewer), demo.queue)
+    assert task.item_id == item.pk
+
+    response = browser(reviewer).get(f"/review/{task.pk}/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert SCRIPT not in html
+
+
+def test_it_shows_input_model_output_and_the_decision_form_to_the_holder(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    html = client.get(f"/review/{task.pk}/").content.decode()
+
+    assert task.item.input["body"] in html
+    assert task.item.prediction.output["label"] in html
+    assert f'name="claim_token" value="{task.claim_token}"' in html
+    assert 'value="wrong-category"' in html
+
+
+def test_it_shows_a_colleague_the_task_without_the_form(reviewer, second_reviewer, demo, in_review):
+    task = claim_page(browser(reviewer), demo.queue)
+
+    response = browser(second_reviewer).get(f"/review/{task.pk}/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "by a colleague" in html
+    assert str(task.claim_token) not in html
+
+
+def test_it_keeps_the_review_page_query_count_low(
+    reviewer, demo, in_review, django_assert_max_num_queries
+):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    client.get(f"/review/{task.pk}/")  # warm the session and caches
+
+    # Session, user, the task joined with its queue, workflow, item and prediction, guardian's
+    # user and group permissions, the item's workflow version and workflow, and the reason
+    # codes for correct and for reject: 9, whatever the number of labels or reasons.
+    with django_assert_max_num_queries(9):
+        response = client.get(f"/review/{task.pk}/")
+
+    assert response.status_code == 200
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+def test_it_saves_and_returns_the_next_tasks_panel_to_htmx(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {"claim_token": task.claim_token, "outcome": "accept"},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    following = ReviewTask.objects.get(claimed_by=reviewer, status=TaskStatus.CLAIMED)
+    assert following.pk != task.pk
+    assert f'data-task="{following.pk}"' in html
+    assert "Decision saved" in html
+    assert "<html" not in html
+    assert response["HX-Push-Url"] == f"/review/{following.pk}/"
+    assert Decision.objects.get(task=task).outcome == "accept"
+
+
+def test_it_saves_and_redirects_to_the_next_task_without_javascript(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    response = client.post(
+        f"/review/{task.pk}/decide", {"claim_token": task.claim_token, "outcome": "accept"}
+    )
+
+    following = ReviewTask.objects.get(claimed_by=reviewer, status=TaskStatus.CLAIMED)
+    assert response.status_code == 302
+    assert response["Location"] == f"/review/{following.pk}/"
+
+
+def test_it_saves_a_correction_from_the_form(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    label = another_label(task.item.prediction.output["label"])
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {
+            "claim_token": task.claim_token,
+            "outcome": "correct",
+            "label": label,
+            "reason_codes": ["wrong-category"],
+        },
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    decision = Decision.objects.get(task=task)
+    assert decision.output == {"label": label}
+    assert decision.correction.reason_codes == ["wrong-category"]
+
+
+def test_it_answers_422_with_the_message_when_the_reason_is_missing(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    label = another_label(task.item.prediction.output["label"])
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {"claim_token": task.claim_token, "outcome": "correct", "label": label},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "Give at least one reason for a correction or a rejection." in html
+    assert f'data-task="{task.pk}"' in html
+    assert f'value="{label}" selected' in html, "the reviewer's choice must survive the error"
+    assert not Decision.objects.exists()
+    assert ReviewTask.objects.get(pk=task.pk).status == TaskStatus.CLAIMED
+
+
+def test_it_answers_409_when_the_claim_was_lost(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {"claim_token": "00000000-0000-4000-8000-000000000000", "outcome": "accept"},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 409
+    assert "nothing was saved" in response.content.decode()
+    assert not Decision.objects.exists()
+
+
+def test_it_shows_the_empty_state_after_the_last_decision(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    ReviewTask.objects.exclude(pk=task.pk).update(status=TaskStatus.CANCELLED)
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {"claim_token": task.claim_token, "outcome": "reject", "reason_codes_reject": ["spam"]},
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    assert "Nothing to review" in response.content.decode()
+    assert Item.objects.get(pk=task.item_id).status == ItemStatus.AWAITING_REVIEW  # resumes later
+
+
+# --- other teams ------------------------------------------------------------------------------
+
+
+def test_it_hides_the_review_page_and_the_queue_from_an_outsider(
+    reviewer, outsider, demo, in_review
+):
+    task = claim_page(browser(reviewer), demo.queue)
+    client = browser(outsider)
+
+    assert client.get(f"/review/{task.pk}/").status_code == 404
+    assert client.post(next_url(demo.queue)).status_code == 404
+    assert (
+        client.post(
+            f"/review/{task.pk}/decide", {"claim_token": task.claim_token, "outcome": "accept"}
+        ).status_code
+        == 404
+    )
+    assert ReviewTask.objects.filter(claimed_by=outsider).count() == 0
+    assert not Decision.objects.exists()
