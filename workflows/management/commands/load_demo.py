@@ -8,16 +8,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--items", type=int, default=300, help="Demo tickets to submit.")
-        parser.add_argument("--password", help="One password for every demo user "
-                                               "(default: a new random one each).")
+        parser.add_argument(
+            "--password", help="One password for every demo user (default: a new random one each)."
+        )
 
     def handle(self, *args, items: int, password: str | None, **options):
         demo = demo_install(password=password)
         if items:
             demo_items_submit(demo, count=items)
-        self.stdout.write(self.style.SUCCESS(
-            f"Demo workflow '{demo.workflow.slug}' ready; {items} tickets submitted."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo workflow '{demo.workflow.slug}' ready; {items} tickets submitted."
+            )
+        )
         self.stdout.write("Sign in as (username / password / role):")
         roles = {username: label for username, _, label in DEMO_PEOPLE} | {"admin": "Admin"}
         for username, secret in demo.passwords.items():

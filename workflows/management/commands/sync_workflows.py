@@ -12,8 +12,13 @@ class Command(BaseCommand):
     help = "Validate the workflow definition files and publish new versions of changed ones."
 
     def add_arguments(self, parser):
-        parser.add_argument("--dir", dest="directory", type=Path, default=None,
-                            help="Folder of *.yaml definitions (default: REVIEWAPP_WORKFLOWS_DIR)")
+        parser.add_argument(
+            "--dir",
+            dest="directory",
+            type=Path,
+            default=None,
+            help="Folder of *.yaml definitions (default: REVIEWAPP_WORKFLOWS_DIR)",
+        )
 
     def handle(self, *args, directory: Path | None, **options):
         directory = directory or Path(settings.REVIEWAPP_WORKFLOWS_DIR)

@@ -1,0 +1,62 @@
+# One command per job. Variables already set in the environment (or on the command line:
+# `make test DATABASE_URL=...`) win over the defaults below.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-installs whenever pyproject.toml is newer than the last install.
+STAMP := $(VENV)/.installed-stamp
+
+# Defaults for the suite and the benchmark: the local PostgreSQL and Redis (see .ci/prepare).
+# The benchmark uses its own Redis db so a concurrent test run cannot steal its messages; it
+# creates and drops its own database on the same server.
+TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/reviewapp
+TEST_BROKER_URL := redis://127.0.0.1:6379/15
+BENCH_BROKER_URL := redis://127.0.0.1:6379/14
+
+# Production-shaped settings for `check --deploy`; the key is only good for the check.
+DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
+	SECRET_KEY=deploy-check-only-7f3c9a1e5b8d2f4a6c0e9b7d5f3a1c8e6b4d2f0a9c7e5b3d1f
+
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# The embedded quick start: SQLite file + Celery on kombu's filesystem transport, no servers.
+# DATABASE_URL and CELERY_BROKER_URL are cleared so a shell set up for the tests still gets it.
+run: install
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py quickstart
+
+test: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/run.py $(BENCH_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy reviewapp workflows
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

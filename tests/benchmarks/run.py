@@ -1,0 +1,459 @@
+"""Throughput and latency of the three hot paths, against PostgreSQL + Redis.
+
+    make bench                                   # or:
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... python tests/benchmarks/run.py
+
+(a) ingest -> routed: items/s from the first ingest call until every item is completed or
+    awaiting review, with a real Celery worker subprocess (2 processes), and the mean duration
+    of each pipeline step from StepRun;
+(b) claim + decide: latency p50/p95 and reviews/s at 1 and 16 concurrent reviewers (threads, one
+    database connection each), each looping review_task_claim -> review_task_decide(accept);
+(c) export: rows/s of dataset_export_build for every format over N corrections.
+
+It creates its own database (``reviewapp_bench`` on the server of DATABASE_URL, dropped and
+created fresh, migrated) and its own media folder, so it never touches dev or test data. Not a
+test: pytest collects ``test_*.py`` only.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_DB = "reviewapp_bench"
+FORMATS = ("jsonl", "csv", "parquet", "label_studio")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=2000, help="items to ingest in (a)")
+    parser.add_argument("--batch", type=int, default=500, help="items per ingest call")
+    parser.add_argument(
+        "--reviews", type=int, default=400, help="decisions per concurrency level in (b)"
+    )
+    parser.add_argument(
+        "--reviewers", type=int, nargs="+", default=[1, 16], help="concurrency levels in (b)"
+    )
+    parser.add_argument("--corrections", type=int, default=20000, help="rows to export in (c)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for (a)")
+    parser.add_argument("--keep-db", action="store_true", help="leave reviewapp_bench behind")
+    return parser.parse_args()
+
+
+# --- a database and an environment of our own ----------------------------------------------
+
+
+def bench_database_urls() -> tuple[str, str]:
+    """(maintenance URL, benchmark URL) on the server DATABASE_URL points at."""
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
+    return (
+        urlunsplit(parts._replace(path="/postgres")),
+        urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
+    )
+
+
+def recreate_database(maintenance_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def setup_django(bench_url: str, var_dir: Path) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ["REVIEWAPP_VAR_DIR"] = str(var_dir)
+    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
+    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
+    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+        sys.exit("The benchmark needs Redis: set CELERY_BROKER_URL=redis://...")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+class Worker:
+    """A real `celery worker` subprocess with two pool processes on the benchmark's broker."""
+
+    def __init__(self, log_path: Path):
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "--concurrency=2",
+                "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+                f"--hostname=bench-{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            env=os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from reviewapp.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"The worker exited ({self.process.returncode}); see {self.log.name}")
+            if app.control.ping(timeout=0.5):
+                return
+        sys.exit(f"The celery worker did not answer a ping in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+# --- (a) ingest -> routed ------------------------------------------------------------------
+
+
+def bench_pipeline(demo, *, items: int, batch: int, timeout: float, seed: int) -> dict:
+    from django.db.models import Count
+
+    from workflows.demo.install import demo_items_submit
+    from workflows.models import Item
+
+    before = Item.objects.count()
+    started = time.perf_counter()
+    demo_items_submit(demo, count=items, seed=seed, batch=batch)
+    ingested = time.perf_counter() - started
+    while True:
+        counts = dict(Item.objects.values_list("status").annotate(n=Count("id")))
+        finished = sum(counts.get(s, 0) for s in ("completed", "awaiting_review", "dead_lettered"))
+        if finished >= before + items:
+            break
+        if time.perf_counter() - started > timeout:
+            sys.exit(f"(a) timed out after {timeout:.0f} s: {counts}")
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    return {
+        "items": items,
+        "ingest_s": ingested,
+        "elapsed_s": elapsed,
+        "items_per_s": items / elapsed,
+        "statuses": counts,
+    }
+
+
+def ensure_open_tasks(demo, *, needed: int, batch: int, timeout: float) -> int:
+    """Top the review queue up with more routed items until it holds ``needed`` open tasks."""
+    from reviewapp.reviews.models import ReviewTask
+
+    def open_tasks() -> int:
+        return ReviewTask.objects.filter(queue=demo.queue, status="open").count()
+
+    seed = 100
+    while (have := open_tasks()) < needed:
+        # About a quarter of the demo tickets need a human; ask for a margin more.
+        extra = max(batch, int((needed - have) * 4.5))
+        bench_pipeline(demo, items=extra, batch=batch, timeout=timeout, seed=seed)
+        seed += 1
+    return have
+
+
+# --- (b) claim + decide --------------------------------------------------------------------
+
+
+def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from reviewapp.accounts.models import Role
+    from reviewapp.accounts.services import membership_add
+    from reviewapp.reviews.services import review_task_claim, review_task_decide
+
+    users = []
+    for index in range(reviewers):
+        user, created = get_user_model().objects.get_or_create(username=f"bench-reviewer-{index}")
+        if created:
+            membership_add(team=demo.team, user=user, role=Role.REVIEWER)
+        users.append(user)
+
+    lock = threading.Lock()
+    remaining = [decisions]
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    start_line = threading.Barrier(reviewers)
+
+    def review(user) -> None:
+        mine: list[float] = []
+        try:
+            start_line.wait()
+            while True:
+                with lock:
+                    if remaining[0] <= 0:
+                        break
+                    remaining[0] -= 1
+                began = time.perf_counter()
+                task = review_task_claim(queue=demo.queue, reviewer=user)
+                if task is None:
+                    break
+                review_task_decide(
+                    task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
+                )
+                mine.append(time.perf_counter() - began)
+        except BaseException as exc:  # reported after the join; a crash must not hang it
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=review, args=(user,)) for user in users]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+        if thread.is_alive():
+            sys.exit("(b) a reviewer thread did not finish in 600 s (deadlock?)")
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    ordered = sorted(latencies)
+    return {
+        "reviewers": reviewers,
+        "decisions": len(ordered),
+        "elapsed_s": elapsed,
+        "reviews_per_s": len(ordered) / elapsed,
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p95_ms": 1000 * ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
+    }
+
+
+# --- (c) export ----------------------------------------------------------------------------
+
+
+def corrections_create(demo, *, count: int) -> None:
+    """Bulk-insert ``count`` corrections with the items, tasks and decisions they hang off.
+
+    Inputs and model outputs come from real routed items, so rows have realistic sizes.
+    """
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from reviewapp.corrections.models import Correction
+    from reviewapp.corrections.services import output_diff, reviewer_pseudonym
+    from reviewapp.reviews.models import Decision, ReviewTask
+    from workflows.models import Item, Prediction
+
+    version = demo.workflow.current_version
+    labels = list(version.definition["labels"])
+    predictions = Prediction.objects.select_related("item", "model_version").order_by("pk")
+    samples = [(p.item.input, p.output, str(p.model_version)) for p in predictions[:500]]
+    reviewer = get_user_model().objects.get(username="alice")
+    pseudonym = reviewer_pseudonym(reviewer)
+    now = timezone.now()
+    chunk = 2000
+    for start in range(0, count, chunk):
+        chosen = [samples[(start + i) % len(samples)] for i in range(min(chunk, count - start))]
+        with transaction.atomic():
+            items = Item.objects.bulk_create(
+                Item(
+                    workflow=demo.workflow,
+                    workflow_version=version,
+                    status="completed",
+                    outcome="corrected",
+                    input=source_input,
+                    final_output={},
+                    request_hash="0" * 64,
+                    completed_at=now,
+                )
+                for source_input, _, _ in chosen
+            )
+            tasks = ReviewTask.objects.bulk_create(
+                ReviewTask(item=item, queue=demo.queue, status="decided", decided_at=now)
+                for item in items
+            )
+            humans = [
+                {"label": next(x for x in labels if x != model_output.get("label"))}
+                for _, model_output, _ in chosen
+            ]
+            decisions = Decision.objects.bulk_create(
+                Decision(
+                    task=task, reviewer=reviewer, outcome="correct", output=human, decided_at=now
+                )
+                for task, human in zip(tasks, humans, strict=True)
+            )
+            Correction.objects.bulk_create(
+                Correction(
+                    decision=decision,
+                    item=item,
+                    workflow=demo.workflow,
+                    input=item.input,
+                    model_output=model_output,
+                    human_output=human,
+                    diff=output_diff(model_output, human),
+                    reason_codes=["wrong-category"],
+                    model_version=model_version,
+                    reviewer_pseudonym=pseudonym,
+                    created_at=now,
+                )
+                for decision, item, human, (_, model_output, model_version) in zip(
+                    decisions, items, humans, chosen, strict=True
+                )
+            )
+
+
+def bench_export(demo, *, export_format: str) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from reviewapp.datasets.services import (
+        dataset_export_approve,
+        dataset_export_build,
+        dataset_export_request,
+    )
+
+    users = get_user_model().objects
+    export = dataset_export_request(
+        workflow=demo.workflow, requested_by=users.get(username="mel"), export_format=export_format
+    )
+    # Approval enqueues a build; no worker runs during (c) and the queue is purged afterwards,
+    # so the build timed here is the only one.
+    dataset_export_approve(export=export, approver=users.get(username="ines"))
+    started = time.perf_counter()
+    built = dataset_export_build(export_id=export.pk)
+    elapsed = time.perf_counter() - started
+    assert built is not None and built.status == "ready", built
+    return {
+        "format": export_format,
+        "rows": built.rows_done,
+        "elapsed_s": elapsed,
+        "rows_per_s": built.rows_done / elapsed,
+        "mb": built.size_bytes / 1e6,
+    }
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    cells = [header, *[[str(cell) for cell in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+             for row in cells]  # fmt: skip
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join([f"\n{title}", *lines])
+
+
+def report(args, pipeline: dict, reviews: list[dict], exports: list[dict]) -> None:
+    statuses = ", ".join(f"{name} {n}" for name, n in sorted(pipeline["statuses"].items()))
+    print(table(
+        f"(a) ingest -> routed, worker concurrency 2 (items now: {statuses})",
+        ["items", "ingest s", "routed after s", "items/s"],
+        [[pipeline["items"], f"{pipeline['ingest_s']:.2f}", f"{pipeline['elapsed_s']:.2f}",
+          f"{pipeline['items_per_s']:.0f}"]],
+    ))  # fmt: skip
+    print(table(
+        "    mean duration per step (successful StepRuns, top-up items included)",
+        ["step", "runs", "mean ms"],
+        [[s["step"], s["runs"], f"{s['mean_ms']:.2f}"] for s in pipeline["steps"]],
+    ))  # fmt: skip
+    print(table(
+        "(b) claim + decide(accept), one database connection per reviewer",
+        ["reviewers", "decisions", "p50 ms", "p95 ms", "reviews/s"],
+        [[r["reviewers"], r["decisions"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+          f"{r['reviews_per_s']:.0f}"] for r in reviews],
+    ))  # fmt: skip
+    print(table(
+        f"(c) dataset_export_build over {args.corrections} corrections",
+        ["format", "rows", "seconds", "rows/s", "MB"],
+        [[e["format"], e["rows"], f"{e['elapsed_s']:.2f}", f"{e['rows_per_s']:.0f}",
+          f"{e['mb']:.1f}"] for e in exports],
+    ))  # fmt: skip
+
+
+def main() -> None:
+    args = parse_args()
+    maintenance_url, bench_url = bench_database_urls()
+    var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
+    print(f"database {BENCH_DB} (created fresh), media in {var_dir}", flush=True)
+    recreate_database(maintenance_url)
+    worker = None
+    try:
+        setup_django(bench_url, var_dir)
+        from reviewapp.celery import app
+        from workflows.demo.install import demo_install
+
+        app.control.purge()
+        demo = demo_install(password="bench-password-not-secret")
+        worker = Worker(var_dir / "worker.log")
+        worker.wait_ready()
+        print(f"(a) ingesting {args.items} items, waiting until all are routed...", flush=True)
+        pipeline = bench_pipeline(
+            demo, items=args.items, batch=args.batch, timeout=args.timeout, seed=1
+        )
+        needed = args.reviews * len(args.reviewers)
+        print(f"(b) topping the queue up to {needed} open tasks...", flush=True)
+        ensure_open_tasks(demo, needed=needed, batch=args.batch, timeout=args.timeout)
+        reviews = []
+        for count in args.reviewers:
+            print(f"(b) {count} reviewer(s), {args.reviews} decisions...", flush=True)
+            reviews.append(bench_reviews(demo, reviewers=count, decisions=args.reviews))
+        # Per-step means over everything the worker ran, top-up items included.
+        pipeline["steps"] = bench_step_means()
+        worker.stop()
+        worker = None
+        print(f"(c) creating {args.corrections} corrections...", flush=True)
+        corrections_create(demo, count=args.corrections)
+        exports = []
+        for export_format in FORMATS:
+            print(f"(c) building a {export_format} export...", flush=True)
+            exports.append(bench_export(demo, export_format=export_format))
+        app.control.purge()
+    finally:
+        if worker is not None:
+            worker.stop()
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_db:
+            recreate_database(maintenance_url, drop_only=True)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    report(args, pipeline, reviews, exports)
+
+
+def bench_step_means() -> list[dict]:
+    from django.db.models import Avg, Count
+
+    from workflows.models import StepRun
+
+    return list(
+        StepRun.objects.filter(status="succeeded")
+        .values("step")
+        .annotate(mean_ms=Avg("duration_ms"), runs=Count("id"))
+        .order_by("step")
+    )
+
+
+if __name__ == "__main__":
+    main()
