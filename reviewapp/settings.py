@@ -46,12 +46,14 @@ INSTALLED_APPS = [
     "reviewapp.audit",
     "workflows",
     "reviewapp.reviews",
+    "reviewapp.sla",
     "reviewapp.corrections",
     "reviewapp.datasets",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "reviewapp.logs.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -161,9 +163,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REVIEWAPP_MAX_BODY_BYTES
 REVIEWAPP_MAX_BATCH = env_int("REVIEWAPP_MAX_BATCH", 1000, minimum=1)
 REVIEWAPP_LEASE = timedelta(seconds=env_int("REVIEWAPP_LEASE_SECONDS", 600, minimum=10))
 REVIEWAPP_STEP_MAX_ATTEMPTS = env_int("REVIEWAPP_STEP_MAX_ATTEMPTS", 3, minimum=1)
+# Circuit breaker per model endpoint: opens after this many failures in a row, then lets one
+# probe call through after the cool-down.
+REVIEWAPP_BREAKER_FAILURES = env_int("REVIEWAPP_BREAKER_FAILURES", 5, minimum=1)
+REVIEWAPP_BREAKER_COOLDOWN_SECONDS = env_int("REVIEWAPP_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+# Execution budget per item (a workflow definition's `budget` overrides): step runs, wall time.
+REVIEWAPP_ITEM_MAX_STEP_RUNS = env_int("REVIEWAPP_ITEM_MAX_STEP_RUNS", 20, minimum=4)
+REVIEWAPP_ITEM_MAX_SECONDS = env_int("REVIEWAPP_ITEM_MAX_SECONDS", 86400, minimum=60)
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
 # Key for pseudonymous reviewer ids in exports: stable per deployment, never the user id.
 REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
+# Webhooks: private, loopback and link-local destinations are refused unless listed here
+# (comma-separated CIDRs, e.g. "10.20.0.0/16" for a receiver inside the cluster).
+REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS = env_list("REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS", [])
+REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS = env_int("REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+REVIEWAPP_WEBHOOK_MAX_ATTEMPTS = env_int("REVIEWAPP_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Workflow definitions (policy as code), published by `manage.py sync_workflows`.
 REVIEWAPP_WORKFLOWS_DIR = Path(
     env_str("REVIEWAPP_WORKFLOWS_DIR", str(BASE_DIR / "workflows" / "definitions"))
@@ -202,6 +216,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reviews.release_expired_claims",
         "schedule": env_int("REVIEWAPP_LEASE_SWEEP_SECONDS", 30, minimum=1),
     },
+    # Marks tasks at risk and breached and climbs the escalation ladders; safe to overlap.
+    "sla-sweep": {
+        "task": "sla.sweep",
+        "schedule": env_int("REVIEWAPP_SLA_SWEEP_SECONDS", 30, minimum=1),
+    },
+    "deliver-due-webhooks": {
+        "task": "workflows.deliver_due_webhooks",
+        "schedule": env_int("REVIEWAPP_WEBHOOK_SWEEP_SECONDS", 15, minimum=1),
+    },
+    "judge-canaries": {
+        "task": "workflows.judge_canaries",
+        "schedule": env_int("REVIEWAPP_CANARY_SWEEP_SECONDS", 60, minimum=1),
+    },
     "resume-stuck-items": {
         "task": "workflows.resume_stuck_items",
         "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 60, minimum=1),
@@ -212,11 +239,26 @@ CELERY_BEAT_SCHEDULE = {
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "reviewapp@localhost")
 
+_LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if _LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={_LOG_FORMAT!r} must be plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"correlation": {"()": "reviewapp.logs.CorrelationFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
+        },
+        "json": {"()": "reviewapp.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": _LOG_FORMAT,
+            "filters": ["correlation"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 

@@ -28,12 +28,27 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Tasks whose SLA clock runs. The SLA indexes below spell this list out in their conditions and
+# the sweep filters with the same list, so that PostgreSQL can use them.
+LIVE_STATUSES = [TaskStatus.OPEN, TaskStatus.CLAIMED]
+
+
 class ReviewTask(models.Model):
     item = models.ForeignKey("workflows.Item", on_delete=models.PROTECT, related_name="tasks")
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
     status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     priority = models.SmallIntegerField(default=0)
     due_at = models.DateTimeField(null=True, blank=True)
+    # SLA facts beside the state, written by reviewapp.sla: when the task will turn at risk
+    # (warn_at), when it did (at_risk_at) and when it breached (breached_at), how many
+    # escalation rungs fired and when the next is due. They are never cleared, so moving the
+    # clock back undoes nothing. While ``paused_at`` is set none of them advances.
+    warn_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    at_risk_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    next_escalation_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -58,6 +73,33 @@ class ReviewTask(models.Model):
                 fields=["lease_expires_at"],
                 condition=models.Q(status="claimed"),
                 name="task_lease_idx",
+            ),
+            # The SLA sweep: one partial index per thing it waits for, each holding only live,
+            # unpaused tasks still waiting for it, so a sweep over a million open tasks reads
+            # just the rows that are due (see reviewapp/sla/services.py).
+            models.Index(
+                fields=["warn_at"],
+                condition=models.Q(
+                    status__in=LIVE_STATUSES, paused_at__isnull=True, at_risk_at__isnull=True,
+                    warn_at__isnull=False,
+                ),
+                name="task_sla_warn_idx",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(
+                    status__in=LIVE_STATUSES, paused_at__isnull=True, breached_at__isnull=True,
+                    due_at__isnull=False,
+                ),
+                name="task_sla_due_idx",
+            ),
+            models.Index(
+                fields=["next_escalation_at"],
+                condition=models.Q(
+                    status__in=LIVE_STATUSES, paused_at__isnull=True,
+                    next_escalation_at__isnull=False,
+                ),
+                name="task_sla_escalation_idx",
             ),
         ]
 

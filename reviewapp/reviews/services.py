@@ -9,6 +9,7 @@ from django.utils import timezone
 from reviewapp.audit.services import audit_record
 from reviewapp.corrections.services import correction_record, reason_codes_for
 from reviewapp.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask, TaskStatus
+from reviewapp.sla.selectors import sla_clock_for
 from workflows.schemas import schema_errors
 
 
@@ -37,7 +38,10 @@ def _audit(task: ReviewTask, action: str, actor=None, **data) -> None:
 def review_task_open(*, item, queue_slug: str, priority: int = 0) -> ReviewTask:
     """Runs inside the route step's transaction: the item and its task appear together."""
     queue = Queue.objects.select_related("workflow").get(slug=queue_slug)
-    task = ReviewTask.objects.create(item=item, queue=queue, priority=priority)
+    clock = sla_clock_for(queue_id=queue.pk, opened_at=timezone.now())
+    task = ReviewTask.objects.create(
+        item=item, queue=queue, priority=priority, due_at=clock.due_at, warn_at=clock.warn_at
+    )
     _audit(task, "task.opened", priority=priority)
     return task
 

@@ -96,8 +96,11 @@ def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
             time_spent_ms=_int_or_none(request.POST.get("time_spent_ms")),
         )
     except DecisionInvalid as invalid:
+        # What the reviewer chose comes back checked: only the mistake is left to fix.
         return _render_review(request, task, status=422, errors=invalid.errors,
-                              submitted=request.POST)
+                              submitted=request.POST,
+                              chosen_reasons=request.POST.getlist("reason_codes"),
+                              chosen_reject_reasons=request.POST.getlist("reason_codes_reject"))
     except ClaimLost as lost:
         return _render_review(request, task, status=409, claim_lost=str(lost))
     return _next_after_decision(request, task)
