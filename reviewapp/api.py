@@ -10,7 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviewapp.datasets.services import ExportConflict, ExportForbidden, ExportInvalid
-from reviewapp.reviews.services import ClaimLost, DecisionInvalid
+from reviewapp.reviews.services import (
+    ClaimLost,
+    DecisionInvalid,
+    TaskActionInvalid,
+    TaskStateConflict,
+)
 from reviewapp.sla.services import SlaConflict, SlaInvalid
 from workflows.canary import CanaryConflict, CanaryInvalid
 from workflows.engine import ItemActionInvalid, ItemStateConflict
@@ -35,6 +40,8 @@ SERVICE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     SlaInvalid: (400, "The SLA settings are not valid."),
     IdempotencyConflict: (409, ""),
     ClaimLost: (409, ""),
+    TaskActionInvalid: (400, "The request is not valid."),
+    TaskStateConflict: (409, ""),
     ExportConflict: (409, ""),
     SlaConflict: (409, ""),
     ExportForbidden: (403, ""),

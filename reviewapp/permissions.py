@@ -7,11 +7,12 @@ gets a 404, so nobody can learn that another team's queue or item exists.
 """
 
 from collections.abc import Iterable
+from typing import cast
 
 from django.contrib.auth.models import AbstractUser, AnonymousUser, Group
 from django.db.models import Model, QuerySet
 from django.http import Http404
-from guardian.shortcuts import assign_perm, get_objects_for_user
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_users_with_perms
 
 from reviewapp.accounts.models import Role, Team
 from reviewapp.datasets.models import DatasetExport
@@ -151,3 +152,14 @@ def exports_for_user(user: User) -> QuerySet[DatasetExport]:
     return DatasetExport.objects.filter(workflow__in=workflows).select_related(
         "workflow", "requested_by", "decided_by"
     )
+
+
+def queue_reviewers(queue: Queue) -> QuerySet:
+    """Active people who may review the queue (directly or through a team role), by name."""
+    users = cast(
+        QuerySet,
+        get_users_with_perms(
+            queue, only_with_perms_in=[REVIEW_QUEUE.split(".")[1]], with_group_users=True
+        ),
+    )
+    return users.filter(is_active=True).order_by("username")

@@ -9,6 +9,8 @@ from reviewapp.datasets import api as datasets_api
 from reviewapp.datasets import views as datasets_views
 from reviewapp.reviews import api as reviews_api
 from reviewapp.reviews import views as reviews_views
+from reviewapp.sla import api as sla_api
+from reviewapp.sla import views as sla_views
 from workflows import api as workflows_api
 from workflows import views as workflows_views
 
@@ -78,4 +80,23 @@ pages = [
     path("admin/", admin.site.urls),
 ]
 
-urlpatterns = api + pages
+# The managers' SLA board and its task actions (issue 4, item 4).
+board = [
+    path("api/v1/tasks/<int:task_id>/assign", sla_api.TaskAssignView.as_view(),
+         name="api-task-assign"),
+    path("api/v1/tasks/<int:task_id>/unassign", sla_api.TaskUnassignView.as_view(),
+         name="api-task-unassign"),
+    path("api/v1/queues/<int:queue_id>/assign", sla_api.QueueBulkAssignView.as_view(),
+         name="api-queue-assign"),
+    path("board/", sla_views.board, name="board"),
+    path("board/queues/<int:queue_id>/", sla_views.board_queue, name="board-queue"),
+    path("board/queues/<int:queue_id>/assign", sla_views.queue_bulk_assign,
+         name="board-queue-assign"),
+    path("board/queues/<int:queue_id>/sla-report.csv", sla_views.sla_report_csv,
+         name="board-sla-report"),
+    path("board/tasks/<int:task_id>/assign", sla_views.task_assign, name="board-task-assign"),
+    path("board/tasks/<int:task_id>/unassign", sla_views.task_unassign,
+         name="board-task-unassign"),
+]
+
+urlpatterns = api + pages + board

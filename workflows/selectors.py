@@ -113,3 +113,13 @@ def canary_summary(canary) -> dict:
         "ended_at": canary.ended_at.isoformat() if canary.ended_at else None,
         "last_evaluation": canary.last_evaluation or None,
     }
+
+
+def item_input_fields(item: Item) -> list[tuple[str, object]]:
+    """The item's input in a reading order: required fields as the schema lists them, then the
+    text fields, then the rest by name. (PostgreSQL's jsonb keeps no key order, so the order
+    of ``properties`` is lost; the arrays keep theirs.)"""
+    definition = item.workflow_version.definition
+    ordered = [*definition["input_schema"].get("required", []), *definition.get("text_fields", [])]
+    ordered += sorted(name for name in item.input if name not in ordered)
+    return [(name, item.input[name]) for name in dict.fromkeys(ordered) if name in item.input]

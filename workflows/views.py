@@ -29,7 +29,12 @@ from workflows.engine import (
     item_dead_letter_retry,
 )
 from workflows.models import CanaryStatus, ModelVersion
-from workflows.selectors import dead_letters, item_decision, item_prediction
+from workflows.selectors import (
+    dead_letters,
+    item_decision,
+    item_input_fields,
+    item_prediction,
+)
 from workflows.simulator import policy_simulate
 
 
@@ -42,6 +47,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
         "workflows/item.html",
         {
             "item": item,
+            "input_fields": item_input_fields(item),
             "prediction": item_prediction(item),
             "decision": item_decision(item),
             "step_runs": item.step_runs.all(),

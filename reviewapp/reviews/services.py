@@ -1,8 +1,10 @@
 """Review tasks: open, claim (atomic, leased), release, decide (fenced by the claim token)."""
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -235,3 +237,112 @@ def queue_create(*, team, workflow, slug: str, name: str, acting_user=None) -> Q
                      chain=workflow.audit_chain, data={"slug": slug, "team": team.slug})
     team_grant_object_permissions(team=team, queues=[queue])
     return queue
+
+
+# --- manager actions: reassign, unassign, bulk assign ------------------------------------------
+
+# A manager's assignment holds for a working day: with the reviewers' short lease the lease sweep
+# would hand a bulk assignment back to the queue before the reviewer reaches most of it.
+ASSIGNMENT_LEASE = timedelta(hours=8)
+MAX_BULK_ASSIGN = 500
+
+
+class TaskActionInvalid(Exception):
+    """A manager action with a wrong argument (a reviewer who cannot review): 400."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("the request is not valid")
+        self.errors = errors
+
+
+class TaskStateConflict(Exception):
+    """The task is no longer in a state the action applies to (decided, cancelled): 409."""
+
+
+def _require_manager(acting_user, queue: Queue) -> None:
+    from reviewapp.permissions import MANAGE_QUEUE, user_can
+
+    if not user_can(acting_user, MANAGE_QUEUE, queue):
+        raise PermissionDenied("You do not manage this queue.")
+
+
+def _require_reviewer(reviewer, queue: Queue) -> None:
+    from reviewapp.permissions import REVIEW_QUEUE, user_can
+
+    if reviewer is None or not reviewer.is_active or not user_can(reviewer, REVIEW_QUEUE, queue):
+        raise TaskActionInvalid({"reviewer": ["This person cannot review tasks of this queue."]})
+
+
+def _assign(task: ReviewTask, reviewer, now) -> None:
+    """A fresh claim token: whoever held the task before now gets 409 on their decision."""
+    task.status = TaskStatus.CLAIMED
+    task.claimed_by = reviewer
+    task.claim_token = uuid.uuid4()
+    task.claimed_at = now
+    task.lease_expires_at = now + ASSIGNMENT_LEASE
+    task.save(update_fields=["status", "claimed_by", "claim_token", "claimed_at",
+                             "lease_expires_at"])
+
+
+def _locked_live_task(task: ReviewTask) -> ReviewTask:
+    locked = (
+        ReviewTask.objects.select_for_update(of=("self",))
+        .select_related("queue__workflow", "claimed_by")
+        .get(pk=task.pk)
+    )
+    if locked.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        raise TaskStateConflict(f"The task is {locked.get_status_display().lower()} already.")
+    return locked
+
+
+@transaction.atomic(durable=True)
+def review_task_reassign(*, task: ReviewTask, to_reviewer, acting_user) -> ReviewTask:
+    """Give an open or claimed task to ``to_reviewer``; the previous claim stops counting."""
+    _require_manager(acting_user, task.queue)
+    task = _locked_live_task(task)
+    _require_reviewer(to_reviewer, task.queue)
+    previous_holder = task.claimed_by.get_username() if task.claimed_by else None
+    _assign(task, to_reviewer, timezone.now())
+    _audit(task, "task.reassigned", acting_user, to=to_reviewer.get_username(),
+           previous_holder=previous_holder)
+    return task
+
+
+@transaction.atomic(durable=True)
+def review_task_unassign(*, task: ReviewTask, acting_user) -> ReviewTask:
+    """Take a claimed task back to the queue; the holder's claim token stops counting."""
+    _require_manager(acting_user, task.queue)
+    task = _locked_live_task(task)
+    if task.status != TaskStatus.CLAIMED:
+        raise TaskStateConflict("The task is not assigned to anyone.")
+    previous_holder = task.claimed_by.get_username() if task.claimed_by else None
+    _reopen(task)
+    _audit(task, "task.unassigned", acting_user, previous_holder=previous_holder)
+    return task
+
+
+@transaction.atomic(durable=True)
+def review_tasks_bulk_assign(
+    *, queue: Queue, to_reviewer, count: int, acting_user
+) -> list[ReviewTask]:
+    """Assign the next ``count`` open tasks of the queue, in claim order, to one reviewer.
+
+    ``SKIP LOCKED`` passes over tasks a reviewer is claiming at this moment, so the bulk
+    assignment never waits behind (or steals from) a live claim.
+    """
+    _require_manager(acting_user, queue)
+    _require_reviewer(to_reviewer, queue)
+    if not 1 <= count <= MAX_BULK_ASSIGN:
+        raise TaskActionInvalid({"count": [f"Assign between 1 and {MAX_BULK_ASSIGN} tasks."]})
+    tasks = list(
+        ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("queue__workflow")
+        .filter(queue=queue, status=TaskStatus.OPEN)
+        .order_by("-priority", "created_at", "id")[:count]
+    )
+    now = timezone.now()
+    for task in tasks:
+        _assign(task, to_reviewer, now)
+        _audit(task, "task.reassigned", acting_user, to=to_reviewer.get_username(),
+               previous_holder=None, bulk=True)
+    return tasks

@@ -19,6 +19,7 @@ from reviewapp.reviews.services import (
     review_task_claim,
     review_task_decide,
 )
+from workflows.selectors import item_input_fields
 
 
 @require_GET
@@ -37,6 +38,7 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
         "task": task,
         "queue": task.queue,
         "item": item,
+        "input_fields": item_input_fields(item),
         "prediction": prediction,
         "probabilities": sorted(
             prediction.probabilities.items(), key=lambda pair: pair[1], reverse=True
@@ -97,10 +99,15 @@ def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
         )
     except DecisionInvalid as invalid:
         # What the reviewer chose comes back checked: only the mistake is left to fix.
-        return _render_review(request, task, status=422, errors=invalid.errors,
-                              submitted=request.POST,
-                              chosen_reasons=request.POST.getlist("reason_codes"),
-                              chosen_reject_reasons=request.POST.getlist("reason_codes_reject"))
+        return _render_review(
+            request,
+            task,
+            status=422,
+            errors=invalid.errors,
+            submitted=request.POST,
+            chosen_reasons=request.POST.getlist("reason_codes"),
+            chosen_reject_reasons=request.POST.getlist("reason_codes_reject"),
+        )
     except ClaimLost as lost:
         return _render_review(request, task, status=409, claim_lost=str(lost))
     return _next_after_decision(request, task)

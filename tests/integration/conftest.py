@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+from kombu.exceptions import OperationalError
 
 from reviewapp.celery import app as celery_app
 
@@ -105,6 +106,34 @@ class Worker:
         queue = celery_app.conf.task_default_queue
         replies = celery_app.control.add_consumer(queue, destination=[self.name], reply=True)
         assert replies, f"{self.name} did not confirm it consumes {queue} again"
+
+    def answers_ping(self) -> bool:
+        """Whether the worker answers; ``False`` while this process's broker connection fails
+        (e.g. the first use of a pooled connection after a broker restart, which then redials)."""
+        with celery_app.connection_for_read() as conn:
+            broker_errors = (*conn.connection_errors, *conn.channel_errors, OperationalError)
+        try:
+            return bool(celery_app.control.ping(destination=[self.name], timeout=0.5))
+        except broker_errors:
+            return False
+
+    def active(self, task_name: str) -> list[dict]:
+        """The ``task_name`` messages running now, each with ``id``, ``args`` and ``worker_pid``."""
+        active = (self._inspect().active() or {}).get(self.name) or []
+        return [task for task in active if task["name"] == task_name]
+
+    def pool_pids(self) -> set[int]:
+        """The live pool processes (children) of the worker's main process."""
+        pids = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces, so split after its ")".
+                state, ppid = stat.read_text().rpartition(")")[2].split()[:2]
+            except (OSError, ValueError):
+                continue  # the process ended while we looked
+            if int(ppid) == self.process.pid and state not in ("Z", "X"):
+                pids.add(int(stat.parent.name))
+        return pids
 
 
 def _stop(process: subprocess.Popen) -> None:

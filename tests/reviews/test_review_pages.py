@@ -150,6 +150,13 @@ def test_it_shows_input_model_output_and_the_decision_form_to_the_holder(reviewe
     assert 'value="wrong-category"' in html
 
 
+def test_it_shows_the_input_fields_in_the_order_the_schema_declares(reviewer, demo, in_review):
+    task = claim_page(browser(reviewer), demo.queue)
+    html = browser(reviewer).get(f"/review/{task.pk}/").content.decode()
+    positions = [html.index(f"<dt>{name}</dt>") for name in ("subject", "body", "customer_tier")]
+    assert positions == sorted(positions)
+
+
 def test_it_shows_a_colleague_the_task_without_the_form(reviewer, second_reviewer, demo, in_review):
     task = claim_page(browser(reviewer), demo.queue)
 
