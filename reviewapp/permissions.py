@@ -134,14 +134,11 @@ def get_item_for_user(user: User, item_id: int) -> Item:
 def get_export_for_user(user: User, export_id: int, perm: str = REQUEST_EXPORT) -> DatasetExport:
     """An export is visible to whoever may request or approve exports of its workflow."""
     try:
-        export = DatasetExport.objects.select_related("workflow", "requested_by").get(
-            pk=export_id
-        )
+        export = DatasetExport.objects.select_related("workflow", "requested_by").get(pk=export_id)
     except (DatasetExport.DoesNotExist, ValueError, TypeError):
         raise Http404("No such export.") from None
     if not (
-        user_can(user, perm, export.workflow)
-        or user_can(user, APPROVE_EXPORT, export.workflow)
+        user_can(user, perm, export.workflow) or user_can(user, APPROVE_EXPORT, export.workflow)
     ):
         raise Http404("No such export.")
     return export

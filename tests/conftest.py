@@ -86,7 +86,9 @@ def other_team(demo):
     """A second team with its own workflow and queue, and an outsider who reviews there."""
     team = Team.objects.create(slug="claims", name="Claims")
     workflow = workflow_publish(
-        slug="claims-triage", name="Claims triage", team=team,
+        slug="claims-triage",
+        name="Claims triage",
+        team=team,
         definition=TICKET_TRIAGE.definition | {"queue": "claims-review"},
     )
     queue = queue_create(team=team, workflow=workflow, slug="claims-review", name="Claims review")

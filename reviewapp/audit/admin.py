@@ -5,8 +5,15 @@ from reviewapp.audit.models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("occurred_at", "chain", "seq", "action", "object_type", "object_id",
-                    "actor_label")
+    list_display = (
+        "occurred_at",
+        "chain",
+        "seq",
+        "action",
+        "object_type",
+        "object_id",
+        "actor_label",
+    )
     list_filter = ("chain", "action")
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 

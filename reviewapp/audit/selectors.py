@@ -11,6 +11,7 @@ def events_for_object(obj: Model) -> QuerySet[AuditEvent]:
 
 def events_for_chains(chains: list[str], *, limit: int = 200) -> list[AuditEvent]:
     return list(
-        AuditEvent.objects.filter(chain__in=chains).select_related("actor")
+        AuditEvent.objects.filter(chain__in=chains)
+        .select_related("actor")
         .order_by("-occurred_at", "-id")[:limit]
     )

@@ -28,8 +28,18 @@ def _event_hash(
     prev_hash: str,
 ) -> str:
     payload = json.dumps(
-        [chain, seq, occurred_at, actor_id, actor_label, action, object_type, object_id, data,
-         prev_hash],
+        [
+            chain,
+            seq,
+            occurred_at,
+            actor_id,
+            actor_label,
+            action,
+            object_type,
+            object_id,
+            data,
+            prev_hash,
+        ],
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -60,9 +70,7 @@ def audit_record(
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     _lock_chain(chain)
-    last = (
-        AuditEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
-    )
+    last = AuditEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
     seq = last["seq"] + 1 if last else 1
     prev_hash = last["hash"] if last else GENESIS_HASH
     # Round-trip through JSON so the hash covers exactly what the database will give back.
@@ -157,4 +165,3 @@ def audit_chain_for(obj: Any) -> str:
     if workflow is not None:
         return workflow.audit_chain
     return SYSTEM_CHAIN
-

@@ -53,7 +53,8 @@ def reason_codes_sync(*, workflow, codes: list[tuple[str, str, str]]) -> None:
     wanted = {code for code, _, _ in codes}
     for code, label, applies_to in codes:
         ReasonCode.objects.update_or_create(
-            workflow=workflow, code=code,
+            workflow=workflow,
+            code=code,
             defaults={"label": label, "applies_to": applies_to, "active": True},
         )
     ReasonCode.objects.filter(workflow=workflow).exclude(code__in=wanted).update(active=False)

@@ -80,7 +80,9 @@ class ReviewTask(models.Model):
             models.Index(
                 fields=["warn_at"],
                 condition=models.Q(
-                    status__in=LIVE_STATUSES, paused_at__isnull=True, at_risk_at__isnull=True,
+                    status__in=LIVE_STATUSES,
+                    paused_at__isnull=True,
+                    at_risk_at__isnull=True,
                     warn_at__isnull=False,
                 ),
                 name="task_sla_warn_idx",
@@ -88,7 +90,9 @@ class ReviewTask(models.Model):
             models.Index(
                 fields=["due_at"],
                 condition=models.Q(
-                    status__in=LIVE_STATUSES, paused_at__isnull=True, breached_at__isnull=True,
+                    status__in=LIVE_STATUSES,
+                    paused_at__isnull=True,
+                    breached_at__isnull=True,
                     due_at__isnull=False,
                 ),
                 name="task_sla_due_idx",
@@ -96,7 +100,8 @@ class ReviewTask(models.Model):
             models.Index(
                 fields=["next_escalation_at"],
                 condition=models.Q(
-                    status__in=LIVE_STATUSES, paused_at__isnull=True,
+                    status__in=LIVE_STATUSES,
+                    paused_at__isnull=True,
                     next_escalation_at__isnull=False,
                 ),
                 name="task_sla_escalation_idx",

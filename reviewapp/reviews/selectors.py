@@ -19,17 +19,24 @@ class QueueCounts:
 def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> list[QueueCounts]:
     """Each queue with its open tasks, live claims and the reviewer's own, in one query."""
     now = timezone.now()
-    annotated = queues.select_related("workflow", "team").annotate(
-        open_count=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN)),
-        claimed_count=Count(
-            "tasks", filter=Q(tasks__status=TaskStatus.CLAIMED, tasks__lease_expires_at__gt=now)
-        ),
-        mine_count=Count(
-            "tasks",
-            filter=Q(tasks__status=TaskStatus.CLAIMED, tasks__claimed_by=reviewer,
-                     tasks__lease_expires_at__gt=now),
-        ),
-    ).order_by("name")
+    annotated = (
+        queues.select_related("workflow", "team")
+        .annotate(
+            open_count=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN)),
+            claimed_count=Count(
+                "tasks", filter=Q(tasks__status=TaskStatus.CLAIMED, tasks__lease_expires_at__gt=now)
+            ),
+            mine_count=Count(
+                "tasks",
+                filter=Q(
+                    tasks__status=TaskStatus.CLAIMED,
+                    tasks__claimed_by=reviewer,
+                    tasks__lease_expires_at__gt=now,
+                ),
+            ),
+        )
+        .order_by("name")
+    )
     return [
         QueueCounts(queue=q, open=q.open_count, claimed=q.claimed_count, mine=q.mine_count)
         for q in annotated
@@ -54,5 +61,6 @@ def task_summary(task: ReviewTask, *, viewer) -> dict:
         "routing": item.routing,
         "claim_token": str(task.claim_token) if holds_claim else None,
         "lease_expires_at": task.lease_expires_at.isoformat()
-        if holds_claim and task.lease_expires_at else None,
+        if holds_claim and task.lease_expires_at
+        else None,
     }

@@ -58,8 +58,9 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     now = timezone.now()
     held = (
         ReviewTask.objects.select_related("queue__workflow")
-        .filter(queue=queue, status=TaskStatus.CLAIMED, claimed_by=reviewer,
-                lease_expires_at__gt=now)
+        .filter(
+            queue=queue, status=TaskStatus.CLAIMED, claimed_by=reviewer, lease_expires_at__gt=now
+        )
         .order_by("claimed_at")
         .first()
     )
@@ -87,10 +88,16 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     task.claim_token = uuid.uuid4()
     task.claimed_at = now
     task.lease_expires_at = now + settings.REVIEWAPP_LEASE
-    task.save(update_fields=["status", "claimed_by", "claim_token", "claimed_at",
-                             "lease_expires_at"])
-    _audit(task, "task.claimed", reviewer, lease_expires_at=task.lease_expires_at.isoformat(),
-           taken_over_from=previous_holder)
+    task.save(
+        update_fields=["status", "claimed_by", "claim_token", "claimed_at", "lease_expires_at"]
+    )
+    _audit(
+        task,
+        "task.claimed",
+        reviewer,
+        lease_expires_at=task.lease_expires_at.isoformat(),
+        taken_over_from=previous_holder,
+    )
     return task
 
 
@@ -108,16 +115,18 @@ def _reopen(task: ReviewTask) -> None:
     task.claim_token = None
     task.claimed_at = None
     task.lease_expires_at = None
-    task.save(update_fields=["status", "claimed_by", "claim_token", "claimed_at",
-                             "lease_expires_at"])
+    task.save(
+        update_fields=["status", "claimed_by", "claim_token", "claimed_at", "lease_expires_at"]
+    )
 
 
 def review_tasks_release_expired() -> int:
     """Beat sweep: return abandoned claims to their queue, one audited transaction each."""
     now = timezone.now()
     expired = list(
-        ReviewTask.objects.filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
-        .values_list("pk", flat=True)[:1000]
+        ReviewTask.objects.filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now).values_list(
+            "pk", flat=True
+        )[:1000]
     )
     released = 0
     for task_id in expired:
@@ -196,8 +205,10 @@ def review_task_decide(
 
     now = timezone.now()
     final_output = (
-        prediction.output if outcome == DecisionOutcome.ACCEPT
-        else output if outcome == DecisionOutcome.CORRECT
+        prediction.output
+        if outcome == DecisionOutcome.ACCEPT
+        else output
+        if outcome == DecisionOutcome.CORRECT
         else {}
     )
     decision = Decision.objects.create(
@@ -216,8 +227,14 @@ def review_task_decide(
     task.decided_at = now
     task.lease_expires_at = None
     task.save(update_fields=["status", "decided_at", "lease_expires_at"])
-    _audit(task, "task.decided", reviewer, outcome=outcome, output=final_output,
-           reason_codes=sorted(reason_codes))
+    _audit(
+        task,
+        "task.decided",
+        reviewer,
+        outcome=outcome,
+        output=final_output,
+        reason_codes=sorted(reason_codes),
+    )
     # The seam back to the machine side: the item resumes after this commits.
     from workflows.tasks import resume_after_review
 
@@ -233,8 +250,13 @@ def queue_create(*, team, workflow, slug: str, name: str, acting_user=None) -> Q
         slug=slug, defaults={"team": team, "workflow": workflow, "name": name}
     )
     if created:
-        audit_record(action="queue.created", obj=queue, actor=acting_user,
-                     chain=workflow.audit_chain, data={"slug": slug, "team": team.slug})
+        audit_record(
+            action="queue.created",
+            obj=queue,
+            actor=acting_user,
+            chain=workflow.audit_chain,
+            data={"slug": slug, "team": team.slug},
+        )
     team_grant_object_permissions(team=team, queues=[queue])
     return queue
 
@@ -280,8 +302,9 @@ def _assign(task: ReviewTask, reviewer, now) -> None:
     task.claim_token = uuid.uuid4()
     task.claimed_at = now
     task.lease_expires_at = now + ASSIGNMENT_LEASE
-    task.save(update_fields=["status", "claimed_by", "claim_token", "claimed_at",
-                             "lease_expires_at"])
+    task.save(
+        update_fields=["status", "claimed_by", "claim_token", "claimed_at", "lease_expires_at"]
+    )
 
 
 def _locked_live_task(task: ReviewTask) -> ReviewTask:
@@ -303,8 +326,13 @@ def review_task_reassign(*, task: ReviewTask, to_reviewer, acting_user) -> Revie
     _require_reviewer(to_reviewer, task.queue)
     previous_holder = task.claimed_by.get_username() if task.claimed_by else None
     _assign(task, to_reviewer, timezone.now())
-    _audit(task, "task.reassigned", acting_user, to=to_reviewer.get_username(),
-           previous_holder=previous_holder)
+    _audit(
+        task,
+        "task.reassigned",
+        acting_user,
+        to=to_reviewer.get_username(),
+        previous_holder=previous_holder,
+    )
     return task
 
 
@@ -343,6 +371,12 @@ def review_tasks_bulk_assign(
     now = timezone.now()
     for task in tasks:
         _assign(task, to_reviewer, now)
-        _audit(task, "task.reassigned", acting_user, to=to_reviewer.get_username(),
-               previous_holder=None, bulk=True)
+        _audit(
+            task,
+            "task.reassigned",
+            acting_user,
+            to=to_reviewer.get_username(),
+            previous_holder=None,
+            bulk=True,
+        )
     return tasks

@@ -6,37 +6,99 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workflows', '0004_model_registry_and_breakers'),
+        ("workflows", "0004_model_registry_and_breakers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='workflow',
-            options={'permissions': [('submit_items', 'Can submit items to the workflow'), ('request_export', 'Can request correction dataset exports'), ('approve_export', 'Can approve correction dataset exports'), ('release_models', 'Can start, stop and judge canary releases of models')]},
+            name="workflow",
+            options={
+                "permissions": [
+                    ("submit_items", "Can submit items to the workflow"),
+                    ("request_export", "Can request correction dataset exports"),
+                    ("approve_export", "Can approve correction dataset exports"),
+                    ("release_models", "Can start, stop and judge canary releases of models"),
+                ]
+            },
         ),
         migrations.CreateModel(
-            name='Canary',
+            name="Canary",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('percent', models.PositiveSmallIntegerField()),
-                ('min_sample', models.PositiveIntegerField(help_text='Reviewed items per arm before judging')),
-                ('gates', models.JSONField()),
-                ('status', models.CharField(choices=[('running', 'Running'), ('promoted', 'Promoted'), ('rolled_back', 'Rolled back'), ('stopped', 'Stopped by hand')], default='running', max_length=20)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('last_evaluation', models.JSONField(blank=True, default=dict)),
-                ('reason', models.TextField(blank=True)),
-                ('candidate', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.modelversion')),
-                ('stable', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.modelversion')),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='canaries', to='workflows.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("percent", models.PositiveSmallIntegerField()),
+                (
+                    "min_sample",
+                    models.PositiveIntegerField(help_text="Reviewed items per arm before judging"),
+                ),
+                ("gates", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("promoted", "Promoted"),
+                            ("rolled_back", "Rolled back"),
+                            ("stopped", "Stopped by hand"),
+                        ],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("last_evaluation", models.JSONField(blank=True, default=dict)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "candidate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="workflows.modelversion",
+                    ),
+                ),
+                (
+                    "stable",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="workflows.modelversion",
+                    ),
+                ),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="canaries",
+                        to="workflows.workflow",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status__in', ['running', 'promoted'])), fields=('workflow',), name='one_live_canary_per_workflow')],
+                "ordering": ["-started_at", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status__in", ["running", "promoted"])),
+                        fields=("workflow",),
+                        name="one_live_canary_per_workflow",
+                    )
+                ],
             },
         ),
     ]

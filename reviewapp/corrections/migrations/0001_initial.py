@@ -4,39 +4,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Correction',
+            name="Correction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('input', models.JSONField()),
-                ('model_output', models.JSONField()),
-                ('human_output', models.JSONField()),
-                ('diff', models.JSONField(default=dict)),
-                ('reason_codes', models.JSONField(default=list)),
-                ('comment', models.TextField(blank=True)),
-                ('model_version', models.CharField(max_length=120)),
-                ('reviewer_pseudonym', models.CharField(max_length=32)),
-                ('created_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("input", models.JSONField()),
+                ("model_output", models.JSONField()),
+                ("human_output", models.JSONField()),
+                ("diff", models.JSONField(default=dict)),
+                ("reason_codes", models.JSONField(default=list)),
+                ("comment", models.TextField(blank=True)),
+                ("model_version", models.CharField(max_length=120)),
+                ("reviewer_pseudonym", models.CharField(max_length=32)),
+                ("created_at", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='ReasonCode',
+            name="ReasonCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=60)),
-                ('label', models.CharField(max_length=120)),
-                ('applies_to', models.CharField(choices=[('correct', 'Corrections'), ('reject', 'Rejections'), ('both', 'Corrections and rejections')], default='both', max_length=10)),
-                ('active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(max_length=60)),
+                ("label", models.CharField(max_length=120)),
+                (
+                    "applies_to",
+                    models.CharField(
+                        choices=[
+                            ("correct", "Corrections"),
+                            ("reject", "Rejections"),
+                            ("both", "Corrections and rejections"),
+                        ],
+                        default="both",
+                        max_length=10,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['label'],
+                "ordering": ["label"],
             },
         ),
     ]

@@ -5,42 +5,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('corrections', '0001_initial'),
-        ('reviews', '0001_initial'),
-        ('workflows', '0001_initial'),
+        ("corrections", "0001_initial"),
+        ("reviews", "0001_initial"),
+        ("workflows", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='correction',
-            name='decision',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='correction', to='reviews.decision'),
+            model_name="correction",
+            name="decision",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="correction",
+                to="reviews.decision",
+            ),
         ),
         migrations.AddField(
-            model_name='correction',
-            name='item',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.item'),
+            model_name="correction",
+            name="item",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to="workflows.item"
+            ),
         ),
         migrations.AddField(
-            model_name='correction',
-            name='workflow',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='corrections', to='workflows.workflow'),
+            model_name="correction",
+            name="workflow",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="corrections",
+                to="workflows.workflow",
+            ),
         ),
         migrations.AddField(
-            model_name='reasoncode',
-            name='workflow',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reason_codes', to='workflows.workflow'),
+            model_name="reasoncode",
+            name="workflow",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reason_codes",
+                to="workflows.workflow",
+            ),
         ),
         migrations.AddIndex(
-            model_name='correction',
-            index=models.Index(fields=['workflow', 'created_at'], name='correction_wf_idx'),
+            model_name="correction",
+            index=models.Index(fields=["workflow", "created_at"], name="correction_wf_idx"),
         ),
         migrations.AddConstraint(
-            model_name='reasoncode',
-            constraint=models.UniqueConstraint(fields=('workflow', 'code'), name='reason_code_unique'),
+            model_name="reasoncode",
+            constraint=models.UniqueConstraint(
+                fields=("workflow", "code"), name="reason_code_unique"
+            ),
         ),
     ]

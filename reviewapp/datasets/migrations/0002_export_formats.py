@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0001_initial'),
+        ("datasets", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='datasetexport',
-            name='format',
-            field=models.CharField(choices=[('jsonl', 'JSON Lines'), ('csv', 'CSV (spreadsheet-safe)'), ('parquet', 'Parquet'), ('label_studio', 'Label Studio tasks (JSON)')], max_length=20),
+            model_name="datasetexport",
+            name="format",
+            field=models.CharField(
+                choices=[
+                    ("jsonl", "JSON Lines"),
+                    ("csv", "CSV (spreadsheet-safe)"),
+                    ("parquet", "Parquet"),
+                    ("label_studio", "Label Studio tasks (JSON)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

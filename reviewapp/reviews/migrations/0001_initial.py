@@ -6,68 +6,171 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('corrections', '0001_initial'),
-        ('workflows', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("corrections", "0001_initial"),
+        ("workflows", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Queue',
+            name="Queue",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='queues', to='accounts.team')),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='queues', to='workflows.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="queues",
+                        to="accounts.team",
+                    ),
+                ),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="queues",
+                        to="workflows.workflow",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('review_queue', 'Can claim and decide tasks in the queue'), ('manage_queue', 'Can manage the queue and its tasks')],
+                "permissions": [
+                    ("review_queue", "Can claim and decide tasks in the queue"),
+                    ("manage_queue", "Can manage the queue and its tasks"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ReviewTask',
+            name="ReviewTask",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('claimed', 'Claimed'), ('decided', 'Decided'), ('cancelled', 'Cancelled')], default='open', max_length=20)),
-                ('priority', models.SmallIntegerField(default=0)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('claim_token', models.UUIDField(blank=True, null=True)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='workflows.item')),
-                ('queue', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='reviews.queue')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("claimed", "Claimed"),
+                            ("decided", "Decided"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="open",
+                        max_length=20,
+                    ),
+                ),
+                ("priority", models.SmallIntegerField(default=0)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("claim_token", models.UUIDField(blank=True, null=True)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "claimed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="workflows.item",
+                    ),
+                ),
+                (
+                    "queue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tasks",
+                        to="reviews.queue",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="Decision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('outcome', models.CharField(choices=[('accept', 'Accept'), ('correct', 'Correct'), ('reject', 'Reject')], max_length=20)),
-                ('output', models.JSONField(help_text='The output the item ends with')),
-                ('comment', models.TextField(blank=True)),
-                ('time_spent_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('decided_at', models.DateTimeField()),
-                ('reason_codes', models.ManyToManyField(blank=True, related_name='+', to='corrections.reasoncode')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('task', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='decision', to='reviews.reviewtask')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("accept", "Accept"),
+                            ("correct", "Correct"),
+                            ("reject", "Reject"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("output", models.JSONField(help_text="The output the item ends with")),
+                ("comment", models.TextField(blank=True)),
+                ("time_spent_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("decided_at", models.DateTimeField()),
+                (
+                    "reason_codes",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="corrections.reasoncode"
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "task",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="decision",
+                        to="reviews.reviewtask",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='reviewtask',
-            index=models.Index(condition=models.Q(('status', 'open')), fields=['queue', '-priority', 'created_at', 'id'], name='task_claimable_idx'),
+            model_name="reviewtask",
+            index=models.Index(
+                condition=models.Q(("status", "open")),
+                fields=["queue", "-priority", "created_at", "id"],
+                name="task_claimable_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewtask',
-            index=models.Index(condition=models.Q(('status', 'claimed')), fields=['lease_expires_at'], name='task_lease_idx'),
+            model_name="reviewtask",
+            index=models.Index(
+                condition=models.Q(("status", "claimed")),
+                fields=["lease_expires_at"],
+                name="task_lease_idx",
+            ),
         ),
     ]
