@@ -9,7 +9,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from reviewapp.datasets.label_studio import LabelStudioPushFailed
 from reviewapp.datasets.services import ExportConflict, ExportForbidden, ExportInvalid
+from reviewapp.datasets.specs import SpecInvalid
 from reviewapp.reviews.services import (
     ClaimLost,
     DecisionInvalid,
@@ -33,6 +35,7 @@ SERVICE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     IngestInvalid: (400, "The input does not match the workflow's input schema."),
     DecisionInvalid: (400, "The decision is not valid."),
     ExportInvalid: (400, "The export request is not valid."),
+    SpecInvalid: (400, "The dataset spec is not valid."),
     ItemActionInvalid: (400, "The request is not valid."),
     ItemStateConflict: (409, ""),
     CanaryInvalid: (400, "The canary is not valid."),
@@ -45,6 +48,7 @@ SERVICE_ERRORS: dict[type[Exception], tuple[int, str]] = {
     ExportConflict: (409, ""),
     SlaConflict: (409, ""),
     ExportForbidden: (403, ""),
+    LabelStudioPushFailed: (502, ""),
 }
 
 

@@ -1,7 +1,11 @@
+import contextlib
+import logging
 import os
+import signal
+import threading
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
 
@@ -19,3 +23,42 @@ def ensure_broker_folders() -> None:
 
 
 ensure_broker_folders()
+
+
+# Seconds a worker that hit an unrecoverable error gets to stop cleanly before it is ended.
+UNRECOVERABLE_GRACE_SECONDS = 10.0
+
+
+class ExitOnUnrecoverableError(logging.Handler):
+    """End a worker whose consumer died, so its supervisor starts a fresh one.
+
+    Celery logs "Unrecoverable error" and then stops the worker cleanly, but that stop can hang
+    for ever on a broken broker connection (seen after a Redis restart: the main process stays
+    alive, answers no ping and takes no message). Compose's ``restart: unless-stopped`` only
+    helps a process that exits, so after a grace period we end the pool and exit.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.CRITICAL and "Unrecoverable error" in record.getMessage():
+            timer = threading.Timer(UNRECOVERABLE_GRACE_SECONDS, _end_worker)
+            timer.daemon = True
+            timer.start()
+
+
+def _end_worker() -> None:
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may contain spaces, so split after its ")".
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+    os._exit(1)
+
+
+@signals.worker_init.connect
+def _watch_for_unrecoverable_errors(**_) -> None:
+    logging.getLogger("celery.worker").addHandler(ExitOnUnrecoverableError())

@@ -171,6 +171,13 @@ REVIEWAPP_BREAKER_COOLDOWN_SECONDS = env_int("REVIEWAPP_BREAKER_COOLDOWN_SECONDS
 REVIEWAPP_ITEM_MAX_STEP_RUNS = env_int("REVIEWAPP_ITEM_MAX_STEP_RUNS", 20, minimum=4)
 REVIEWAPP_ITEM_MAX_SECONDS = env_int("REVIEWAPP_ITEM_MAX_SECONDS", 86400, minimum=60)
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
+# Label Studio server that dataset releases can be pushed to (empty: pushing is off).
+LABEL_STUDIO_URL = env_str("LABEL_STUDIO_URL", "")
+LABEL_STUDIO_API_KEY = env_str("LABEL_STUDIO_API_KEY", "")
+# A dataset build with no progress for this long is taken for dead (worker restart) and resumed.
+REVIEWAPP_EXPORT_STALLED_AFTER = timedelta(
+    seconds=env_int("REVIEWAPP_EXPORT_STALLED_SECONDS", 600, minimum=60)
+)
 # Key for pseudonymous reviewer ids in exports: stable per deployment, never the user id.
 REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
 # Webhooks: private, loopback and link-local destinations are refused unless listed here
@@ -212,6 +219,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    # Re-enqueues dataset builds stuck without a heartbeat; safe to overlap (compare-and-swap).
+    "resume-stalled-builds": {
+        "task": "datasets.resume_stalled_builds",
+        "schedule": env_int("REVIEWAPP_EXPORT_SWEEP_SECONDS", 120, minimum=10),
+    },
     "release-expired-claims": {
         "task": "reviews.release_expired_claims",
         "schedule": env_int("REVIEWAPP_LEASE_SWEEP_SECONDS", 30, minimum=1),
@@ -247,9 +259,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"correlation": {"()": "reviewapp.logs.CorrelationFilter"}},
     "formatters": {
-        "plain": {
-            "format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"
-        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
         "json": {"()": "reviewapp.logs.JsonFormatter"},
     },
     "handlers": {

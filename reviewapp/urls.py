@@ -15,37 +15,83 @@ from workflows import api as workflows_api
 from workflows import views as workflows_views
 
 api = [
-    path("api/v1/workflows/<slug:slug>/items", workflows_api.ItemIngestView.as_view(),
-         name="api-item-ingest"),
-    path("api/v1/workflows/<slug:slug>/simulate", workflows_api.PolicySimulationView.as_view(),
-         name="api-policy-simulate"),
-    path("api/v1/workflows/<slug:slug>/canaries", workflows_api.CanaryView.as_view(),
-         name="api-canaries"),
-    path("api/v1/workflows/<slug:slug>/canaries/<int:canary_id>/stop",
-         workflows_api.CanaryStopView.as_view(), name="api-canary-stop"),
-    path("api/v1/items/<int:item_id>", workflows_api.ItemDetailView.as_view(),
-         name="api-item"),
-    path("api/v1/items/<int:item_id>/retry", workflows_api.ItemRetryView.as_view(),
-         name="api-item-retry"),
-    path("api/v1/items/<int:item_id>/discard", workflows_api.ItemDiscardView.as_view(),
-         name="api-item-discard"),
+    path(
+        "api/v1/workflows/<slug:slug>/items",
+        workflows_api.ItemIngestView.as_view(),
+        name="api-item-ingest",
+    ),
+    path(
+        "api/v1/workflows/<slug:slug>/simulate",
+        workflows_api.PolicySimulationView.as_view(),
+        name="api-policy-simulate",
+    ),
+    path(
+        "api/v1/workflows/<slug:slug>/canaries",
+        workflows_api.CanaryView.as_view(),
+        name="api-canaries",
+    ),
+    path(
+        "api/v1/workflows/<slug:slug>/canaries/<int:canary_id>/stop",
+        workflows_api.CanaryStopView.as_view(),
+        name="api-canary-stop",
+    ),
+    path("api/v1/items/<int:item_id>", workflows_api.ItemDetailView.as_view(), name="api-item"),
+    path(
+        "api/v1/items/<int:item_id>/retry",
+        workflows_api.ItemRetryView.as_view(),
+        name="api-item-retry",
+    ),
+    path(
+        "api/v1/items/<int:item_id>/discard",
+        workflows_api.ItemDiscardView.as_view(),
+        name="api-item-discard",
+    ),
     path("api/v1/queues/", reviews_api.QueueListView.as_view(), name="api-queues"),
-    path("api/v1/queues/<int:queue_id>/claim", reviews_api.QueueClaimView.as_view(),
-         name="api-queue-claim"),
+    path(
+        "api/v1/queues/<int:queue_id>/claim",
+        reviews_api.QueueClaimView.as_view(),
+        name="api-queue-claim",
+    ),
     path("api/v1/tasks/<int:task_id>", reviews_api.TaskDetailView.as_view(), name="api-task"),
-    path("api/v1/tasks/<int:task_id>/decision", reviews_api.TaskDecisionView.as_view(),
-         name="api-task-decision"),
-    path("api/v1/tasks/<int:task_id>/release", reviews_api.TaskReleaseView.as_view(),
-         name="api-task-release"),
+    path(
+        "api/v1/tasks/<int:task_id>/decision",
+        reviews_api.TaskDecisionView.as_view(),
+        name="api-task-decision",
+    ),
+    path(
+        "api/v1/tasks/<int:task_id>/release",
+        reviews_api.TaskReleaseView.as_view(),
+        name="api-task-release",
+    ),
     path("api/v1/exports/", datasets_api.ExportListView.as_view(), name="api-exports"),
-    path("api/v1/exports/<int:export_id>", datasets_api.ExportDetailView.as_view(),
-         name="api-export"),
-    path("api/v1/exports/<int:export_id>/approve", datasets_api.ExportApproveView.as_view(),
-         name="api-export-approve"),
-    path("api/v1/exports/<int:export_id>/reject", datasets_api.ExportRejectView.as_view(),
-         name="api-export-reject"),
-    path("api/v1/exports/<int:export_id>/download", datasets_api.ExportDownloadView.as_view(),
-         name="api-export-download"),
+    path(
+        "api/v1/exports/preview",
+        datasets_api.ExportPreviewView.as_view(),
+        name="api-export-preview",
+    ),
+    path(
+        "api/v1/exports/<int:export_id>", datasets_api.ExportDetailView.as_view(), name="api-export"
+    ),
+    path(
+        "api/v1/exports/<int:export_id>/approve",
+        datasets_api.ExportApproveView.as_view(),
+        name="api-export-approve",
+    ),
+    path(
+        "api/v1/exports/<int:export_id>/reject",
+        datasets_api.ExportRejectView.as_view(),
+        name="api-export-reject",
+    ),
+    path(
+        "api/v1/exports/<int:export_id>/label-studio",
+        datasets_api.ExportLabelStudioView.as_view(),
+        name="api-export-label-studio",
+    ),
+    path(
+        "api/v1/exports/<int:export_id>/download",
+        datasets_api.ExportDownloadView.as_view(),
+        name="api-export-download",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 
@@ -57,46 +103,82 @@ pages = [
     path("queues/<int:queue_id>/next", reviews_views.queue_next, name="queue-next"),
     path("review/<int:task_id>/", reviews_views.review_task, name="review-task"),
     path("review/<int:task_id>/decide", reviews_views.review_decide, name="review-decide"),
-    path("workflows/<slug:slug>/simulate", workflows_views.policy_simulator,
-         name="policy-simulator"),
+    path(
+        "workflows/<slug:slug>/simulate", workflows_views.policy_simulator, name="policy-simulator"
+    ),
     path("workflows/<slug:slug>/canary", workflows_views.canary_page, name="canary-page"),
     path("items/<int:item_id>/", workflows_views.item_page, name="item-detail"),
     path("dead-letters/", workflows_views.dead_letter_list, name="dead-letter-list"),
-    path("dead-letters/<int:item_id>/retry", workflows_views.dead_letter_act,
-         {"action": "retry"}, name="dead-letter-retry"),
-    path("dead-letters/<int:item_id>/discard", workflows_views.dead_letter_act,
-         {"action": "discard"}, name="dead-letter-discard"),
-    path("items/<int:item_id>/webhooks/<int:delivery_id>/redeliver",
-         workflows_views.item_redeliver, name="item-redeliver"),
+    path(
+        "dead-letters/<int:item_id>/retry",
+        workflows_views.dead_letter_act,
+        {"action": "retry"},
+        name="dead-letter-retry",
+    ),
+    path(
+        "dead-letters/<int:item_id>/discard",
+        workflows_views.dead_letter_act,
+        {"action": "discard"},
+        name="dead-letter-discard",
+    ),
+    path(
+        "items/<int:item_id>/webhooks/<int:delivery_id>/redeliver",
+        workflows_views.item_redeliver,
+        name="item-redeliver",
+    ),
     path("datasets/", datasets_views.dataset_list, name="dataset-list"),
     path("datasets/request", datasets_views.dataset_request, name="dataset-request"),
-    path("datasets/<int:export_id>/approve", datasets_views.dataset_decide,
-         {"verdict": "approve"}, name="dataset-approve"),
-    path("datasets/<int:export_id>/reject", datasets_views.dataset_decide,
-         {"verdict": "reject"}, name="dataset-reject"),
-    path("datasets/<int:export_id>/download", datasets_views.dataset_download,
-         name="dataset-download"),
+    path("datasets/preview", datasets_views.dataset_preview_page, name="dataset-preview"),
+    path(
+        "datasets/<int:export_id>/approve",
+        datasets_views.dataset_decide,
+        {"verdict": "approve"},
+        name="dataset-approve",
+    ),
+    path(
+        "datasets/<int:export_id>/reject",
+        datasets_views.dataset_decide,
+        {"verdict": "reject"},
+        name="dataset-reject",
+    ),
+    path(
+        "datasets/<int:export_id>/download",
+        datasets_views.dataset_download,
+        name="dataset-download",
+    ),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("admin/", admin.site.urls),
 ]
 
 # The managers' SLA board and its task actions (issue 4, item 4).
 board = [
-    path("api/v1/tasks/<int:task_id>/assign", sla_api.TaskAssignView.as_view(),
-         name="api-task-assign"),
-    path("api/v1/tasks/<int:task_id>/unassign", sla_api.TaskUnassignView.as_view(),
-         name="api-task-unassign"),
-    path("api/v1/queues/<int:queue_id>/assign", sla_api.QueueBulkAssignView.as_view(),
-         name="api-queue-assign"),
+    path(
+        "api/v1/tasks/<int:task_id>/assign",
+        sla_api.TaskAssignView.as_view(),
+        name="api-task-assign",
+    ),
+    path(
+        "api/v1/tasks/<int:task_id>/unassign",
+        sla_api.TaskUnassignView.as_view(),
+        name="api-task-unassign",
+    ),
+    path(
+        "api/v1/queues/<int:queue_id>/assign",
+        sla_api.QueueBulkAssignView.as_view(),
+        name="api-queue-assign",
+    ),
     path("board/", sla_views.board, name="board"),
     path("board/queues/<int:queue_id>/", sla_views.board_queue, name="board-queue"),
-    path("board/queues/<int:queue_id>/assign", sla_views.queue_bulk_assign,
-         name="board-queue-assign"),
-    path("board/queues/<int:queue_id>/sla-report.csv", sla_views.sla_report_csv,
-         name="board-sla-report"),
+    path(
+        "board/queues/<int:queue_id>/assign", sla_views.queue_bulk_assign, name="board-queue-assign"
+    ),
+    path(
+        "board/queues/<int:queue_id>/sla-report.csv",
+        sla_views.sla_report_csv,
+        name="board-sla-report",
+    ),
     path("board/tasks/<int:task_id>/assign", sla_views.task_assign, name="board-task-assign"),
-    path("board/tasks/<int:task_id>/unassign", sla_views.task_unassign,
-         name="board-task-unassign"),
+    path("board/tasks/<int:task_id>/unassign", sla_views.task_unassign, name="board-task-unassign"),
 ]
 
 urlpatterns = api + pages + board

@@ -90,10 +90,14 @@ FILE_SCHEMA: dict[str, Any] = {
                     },
                 },
                 "queue": SLUG,
+                # Dataset releases of a sensitive workflow need two different approvers.
+                "sensitive": {"type": "boolean"},
             },
         },
     },
 }
+# Input fields may carry ``x-sensitive``: how dataset exports protect them.
+SENSITIVE_MODES = ("redact", "pseudonymise")
 
 
 class DefinitionInvalid(Exception):
@@ -130,6 +134,12 @@ def _rules(data: dict) -> dict[str, list[str]]:
     for index, name in enumerate(definition["text_fields"]):
         if name not in input_fields:
             errors[f"definition.text_fields.{index}"] = [f"{name!r} is not an input field"]
+    for name, field in definition["input_schema"].get("properties", {}).items():
+        mode = field.get("x-sensitive") if isinstance(field, dict) else None
+        if mode is not None and mode not in SENSITIVE_MODES:
+            errors[f"definition.input_schema.properties.{name}.x-sensitive"] = [
+                f"must be one of {', '.join(SENSITIVE_MODES)}"
+            ]
     output_fields = set(definition["output_schema"].get("properties", {}))
     known = {"input": input_fields, "output": output_fields, "field_confidence": output_fields}
     routing = definition["routing"]

@@ -1,11 +1,16 @@
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.datasets.label_studio import (
+    LabelStudioPushFailed,
+    dataset_release_push_label_studio,
+)
 from reviewapp.datasets.models import ExportFormat
-from reviewapp.datasets.selectors import export_summary
+from reviewapp.datasets.selectors import dataset_preview, export_summary
 from reviewapp.datasets.services import (
     dataset_export_approve,
     dataset_export_download,
@@ -24,8 +29,15 @@ from reviewapp.permissions import (
 class ExportRequestSerializer(serializers.Serializer):
     workflow = serializers.SlugField()
     format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
-    filters = serializers.DictField(required=False)
+    # Any JSON object: the dataset spec parser reports unknown names and bad values itself.
+    filters = serializers.JSONField(required=False, default=dict)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    include_sensitive = serializers.BooleanField(required=False, default=False)
+
+
+class PreviewSerializer(serializers.Serializer):
+    workflow = serializers.SlugField()
+    filters = serializers.JSONField(required=False, default=dict)
 
 
 class ExportListView(APIView):
@@ -43,10 +55,21 @@ class ExportListView(APIView):
             workflow=workflow,
             requested_by=request.user,
             export_format=data["format"],
-            filters=data.get("filters", {}),
+            filters=data["filters"],
             note=data.get("note", ""),
+            include_sensitive=data["include_sensitive"],
         )
         return Response(export_summary(export), status=status.HTTP_201_CREATED)
+
+
+class ExportPreviewView(APIView):
+    @extend_schema(operation_id="exports_preview", request=PreviewSerializer, responses=dict)
+    def post(self, request):
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        workflow = get_workflow_for_user(request.user, data["workflow"], REQUEST_EXPORT)
+        return Response(dataset_preview(workflow=workflow, filters=data["filters"]))
 
 
 class ExportDetailView(APIView):
@@ -55,12 +78,22 @@ class ExportDetailView(APIView):
         return Response(export_summary(get_export_for_user(request.user, export_id)))
 
 
+class ApproveSerializer(serializers.Serializer):
+    allow_sensitive = serializers.BooleanField(required=False, default=False)
+
+
 class ExportApproveView(APIView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=ApproveSerializer, responses=dict)
     def post(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
-        return Response(export_summary(dataset_export_approve(export=export,
-                                                              approver=request.user)))
+        serializer = ApproveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        export = dataset_export_approve(
+            export=export,
+            approver=request.user,
+            allow_sensitive=serializer.validated_data["allow_sensitive"],
+        )
+        return Response(export_summary(export))
 
 
 class RejectSerializer(serializers.Serializer):
@@ -85,3 +118,18 @@ class ExportDownloadView(APIView):
         export = get_export_for_user(request.user, export_id)
         path = dataset_export_download(export=export, user=request.user)
         return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+class ExportLabelStudioView(APIView):
+    @extend_schema(operation_id="exports_push_label_studio", request=None, responses=dict)
+    def post(self, request, export_id: int):
+        export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
+        if not settings.LABEL_STUDIO_URL:
+            raise LabelStudioPushFailed("No Label Studio server is configured (LABEL_STUDIO_URL).")
+        result = dataset_release_push_label_studio(
+            export=export,
+            acting_user=request.user,
+            base_url=settings.LABEL_STUDIO_URL,
+            api_key=settings.LABEL_STUDIO_API_KEY,
+        )
+        return Response(result)

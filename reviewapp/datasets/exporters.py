@@ -7,7 +7,10 @@ writes a byte-for-byte stable file: keys sorted, no timestamps of its own.
 import csv
 import io
 import json
+import shutil
+import zipfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -16,8 +19,17 @@ import pyarrow.parquet as pq
 # A cell that starts with one of these is run as a formula by spreadsheet programs.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
-    "item_id", "input", "model_output", "human_output", "diff", "reason_codes", "comment",
-    "model_version", "reviewer", "corrected_at",
+    "item_id",
+    "input",
+    "model_output",
+    "human_output",
+    "diff",
+    "reason_codes",
+    "comment",
+    "model_version",
+    "reviewer",
+    "corrected_at",
+    "split",
 )
 PARQUET_BATCH = 5000
 
@@ -31,9 +43,13 @@ def neutralise_formula(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
+def jsonl_line(row: dict) -> bytes:
+    return (json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
 def write_jsonl(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
     for count, row in enumerate(rows, start=1):
-        handle.write((json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n").encode())
+        handle.write(jsonl_line(row))
         yield count
 
 
@@ -73,6 +89,7 @@ PARQUET_SCHEMA = pa.schema(
         ("model_version", pa.string()),
         ("reviewer", pa.string()),
         ("corrected_at", pa.string()),
+        ("split", pa.string()),
     ]
 )
 _JSON_COLUMNS = {"input", "model_output", "human_output", "diff"}
@@ -101,18 +118,24 @@ def label_studio_task(row: dict) -> dict:
 
     def choices(output: dict) -> list[dict]:
         return [
-            {"from_name": name, "to_name": "text", "type": "choices",
-             "value": {"choices": [value]}}
+            {"from_name": name, "to_name": "text", "type": "choices", "value": {"choices": [value]}}
             for name, value in sorted(output.items())
         ]
 
     return {
         "data": row["input"] | {"item_id": row["item_id"]},
-        "predictions": [{"model_version": row["model_version"],
-                         "result": choices(row["model_output"])}],
-        "annotations": [{"result": choices(row["human_output"]),
-                         "completed_by": {"pseudonym": row["reviewer"]},
-                         "created_at": row["corrected_at"]}],
+        # Label Studio keeps ``meta`` with the task without showing it to annotators.
+        "meta": {"split": row["split"]},
+        "predictions": [
+            {"model_version": row["model_version"], "result": choices(row["model_output"])}
+        ],
+        "annotations": [
+            {
+                "result": choices(row["human_output"]),
+                "completed_by": {"pseudonym": row["reviewer"]},
+                "created_at": row["corrected_at"],
+            }
+        ],
     }
 
 
@@ -131,4 +154,50 @@ WRITERS = {
     "parquet": write_parquet,
     "label_studio": write_label_studio,
 }
-EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet", "label_studio": "json"}
+EXTENSIONS = {
+    "jsonl": "jsonl",
+    "csv": "csv",
+    "parquet": "parquet",
+    "label_studio": "json",
+    "hf_dataset": "zip",
+}
+
+
+# --- Hugging Face datasets folder --------------------------------------------------------------
+# The layout `datasets.load_dataset("json", data_dir=...)` and the Hub understand: one JSONL file
+# per split under data/, a README.md whose YAML front matter maps files to splits.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep the archive byte-for-byte stable
+
+
+def write_hf_splits(rows: Iterable[dict], directory: Path) -> Iterator[int]:
+    data = directory / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    handles: dict[str, BinaryIO] = {}
+    try:
+        for count, row in enumerate(rows, start=1):
+            handle = handles.get(row["split"])
+            if handle is None:
+                handle = handles[row["split"]] = (data / f"{row['split']}.jsonl").open("wb")
+            handle.write(jsonl_line(row))
+            yield count
+    finally:
+        for handle in handles.values():
+            handle.close()
+
+
+def hf_front_matter(splits: Iterable[str]) -> str:
+    lines = ["---", "configs:", "- config_name: default", "  data_files:"]
+    for split in splits:
+        lines += [f"  - split: {split}", f"    path: data/{split}.jsonl"]
+    return "\n".join([*lines, "---", ""])
+
+
+def zip_folder(directory: Path, names: Iterable[str], target: BinaryIO) -> None:
+    """Zip ``names`` (relative to ``directory``) into ``target``, copying in blocks."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in names:
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with (directory / name).open("rb") as source, archive.open(info, "w") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)

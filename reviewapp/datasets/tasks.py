@@ -1,6 +1,10 @@
 from celery import shared_task
 
-from reviewapp.datasets.services import dataset_export_build, dataset_export_fail
+from reviewapp.datasets.services import (
+    dataset_export_build,
+    dataset_export_fail,
+    dataset_exports_resume_stalled,
+)
 
 
 @shared_task(name="datasets.build_export", bind=True, max_retries=3)
@@ -12,3 +16,8 @@ def build_export(self, export_id: int) -> None:
             dataset_export_fail(export_id=export_id, error=f"{type(exc).__name__}: {exc}")
             return
         raise self.retry(exc=exc, countdown=10) from exc
+
+
+@shared_task(name="datasets.resume_stalled_builds")
+def resume_stalled_builds() -> int:
+    return len(dataset_exports_resume_stalled())

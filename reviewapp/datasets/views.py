@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.datasets.models import ExportFormat
+from reviewapp.datasets.selectors import dataset_preview, spec_form_choices
 from reviewapp.datasets.services import (
     ExportConflict,
     ExportForbidden,
@@ -17,6 +18,7 @@ from reviewapp.datasets.services import (
     dataset_export_reject,
     dataset_export_request,
 )
+from reviewapp.datasets.specs import SpecInvalid
 from reviewapp.http import HtmxHttpRequest
 from reviewapp.permissions import (
     APPROVE_EXPORT,
@@ -29,44 +31,85 @@ from reviewapp.permissions import (
 )
 
 
-@require_GET
-@login_required
-def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
-    exports = list(exports_for_user(request.user)[:100])
-    context = {
+def _page_context(request: HtmxHttpRequest) -> dict:
+    exports = list(exports_for_user(request.user).prefetch_related("approvals")[:100])
+    workflows = list(workflows_for_user(request.user, REQUEST_EXPORT))
+    return {
         "exports": exports,
         # Exports this user may approve or reject: someone else's, on a workflow they approve for.
         "decidable": {
             export.pk
             for export in exports
             if export.requested_by_id != request.user.pk
+            and all(a.approver_id != request.user.pk for a in export.approvals.all())
             and user_can(request.user, APPROVE_EXPORT, export.workflow)
         },
-        "workflows": workflows_for_user(request.user, REQUEST_EXPORT),
+        "workflows": workflows,
         "formats": ExportFormat.choices,
+        "choices": spec_form_choices(workflows=workflows),
         "polling": any(e.status in ("approved", "building") for e in exports),
     }
+
+
+@require_GET
+@login_required
+def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
+    context = _page_context(request)
     template = "datasets/dataset_list.html#rows" if request.htmx else "datasets/dataset_list.html"
     return render(request, template, context)
+
+
+def _filters_from_form(post) -> dict:
+    """The form's fields as a filters object; the spec parser judges the values."""
+    filters: dict = {}
+    for name in ("created_after", "created_before", "decision"):
+        if post.get(name):
+            filters[name] = post[name]
+    for name in ("queues", "reason_codes"):
+        values = [value for value in post.getlist(name) if value]
+        if values:
+            filters[name] = values
+    versions = [v.strip() for v in post.get("workflow_versions", "").split(",") if v.strip()]
+    if versions:
+        filters["workflow_versions"] = [int(v) if v.isdigit() else v for v in versions]
+    if post.get("qa_samples_only"):
+        filters["qa_samples_only"] = True
+    return filters
+
+
+@require_POST
+@login_required
+def dataset_preview_page(request: HtmxHttpRequest) -> HttpResponse:
+    """The preview of a spec: a fragment for htmx, the whole page (form kept) without JS."""
+    workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""), REQUEST_EXPORT)
+    context: dict = {"spec": request.POST, "preview_workflow": workflow}
+    status = 200
+    try:
+        context["preview"] = dataset_preview(
+            workflow=workflow, filters=_filters_from_form(request.POST)
+        )
+    except SpecInvalid as invalid:
+        context["preview_errors"] = invalid.errors
+        status = 422
+    if request.htmx:
+        return render(request, "datasets/dataset_list.html#preview", context, status=status)
+    return render(
+        request, "datasets/dataset_list.html", _page_context(request) | context, status=status
+    )
 
 
 @require_POST
 @login_required
 def dataset_request(request: HtmxHttpRequest) -> HttpResponse:
-    workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""),
-                                     REQUEST_EXPORT)
-    filters = {
-        name: request.POST[name]
-        for name in ("created_after", "created_before")
-        if request.POST.get(name)
-    }
+    workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""), REQUEST_EXPORT)
     try:
         export = dataset_export_request(
             workflow=workflow,
             requested_by=request.user,
             export_format=request.POST.get("format", ExportFormat.JSONL),
-            filters=filters,
+            filters=_filters_from_form(request.POST),
             note=request.POST.get("note", "").strip(),
+            include_sensitive=bool(request.POST.get("include_sensitive")),
         )
     except ExportInvalid as invalid:
         for field, problems in invalid.errors.items():
@@ -82,11 +125,27 @@ def dataset_decide(request: HtmxHttpRequest, export_id: int, verdict: str) -> Ht
     export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
     try:
         if verdict == "approve":
-            dataset_export_approve(export=export, approver=request.user)
-            messages.success(request, f"Export #{export.pk} approved; it is being built.")
+            export = dataset_export_approve(
+                export=export,
+                approver=request.user,
+                allow_sensitive=bool(request.POST.get("allow_sensitive")),
+            )
+            if export.status == "approved":
+                messages.success(
+                    request,
+                    f"Export #{export.pk} approved as release "
+                    f"{export.release_name}; it is being built.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Export #{export.pk}: your approval is recorded; "
+                    "a second colleague must approve it too.",
+                )
         else:
-            dataset_export_reject(export=export, approver=request.user,
-                                  reason=request.POST.get("reason", ""))
+            dataset_export_reject(
+                export=export, approver=request.user, reason=request.POST.get("reason", "")
+            )
             messages.success(request, f"Export #{export.pk} rejected.")
     except (ExportForbidden, ExportConflict) as refused:
         messages.error(request, str(refused))

@@ -221,7 +221,9 @@ def review_task_decide(
         decided_at=now,
     )
     decision.reason_codes.set([allowed[code] for code in reason_codes])
-    if outcome == DecisionOutcome.CORRECT:
+    if outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
+        # Both are labeled data: a correction says what is right, a rejection (empty human
+        # output) says the model should not have answered at all, and why.
         correction_record(decision=decision, item=item, prediction=prediction)
     task.status = TaskStatus.DECIDED
     task.decided_at = now

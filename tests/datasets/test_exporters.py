@@ -29,6 +29,7 @@ ROWS = [
         "model_version": "ticket-triage@1",
         "reviewer": "3f2a9c0d1e4b5a67",
         "corrected_at": "2026-11-24T10:00:00+00:00",
+        "split": "train",
     },
     {
         "item_id": 2,
@@ -44,6 +45,7 @@ ROWS = [
         "model_version": "ticket-triage@1",
         "reviewer": "0b1c2d3e4f5a6b7c",
         "corrected_at": "2026-11-24T11:30:00+00:00",
+        "split": "test",
     },
 ]
 

@@ -122,6 +122,11 @@ def test_an_export_is_requested_approved_by_a_colleague_built_and_downloaded(
         )
     mel = sign_in("mel")
     mel.goto("/datasets/")
+    # The preview comes in place (htmx) before anything is requested.
+    mel.get_by_role("button", name="Preview").click()
+    expect(mel.get_by_test_id("preview-rows")).to_have_text(f"{corrected} rows")
+    expect(mel.get_by_test_id("preview-row")).to_have_count(corrected)
+    assert not DatasetExport.objects.exists()
     mel.get_by_role("button", name="Request export").click()
     expect(mel.get_by_role("status")).to_contain_text("requested")
     export = DatasetExport.objects.get()

@@ -64,6 +64,14 @@ class Worker:
     name: str
     process: subprocess.Popen
     log_path: Path
+    argv: list[str]
+    env: dict[str, str]
+
+    def restart(self) -> None:
+        """Start the worker again under the same name, as a supervisor would after it died."""
+        assert self.process.poll() is not None, "restart() is for a worker that has exited"
+        self.process = _spawn(self.argv, self.env, self.log_path)
+        _wait_for_ping(self)
 
     def log_tail(self, start: int = 0) -> str:
         with self.log_path.open("rb") as handle:
@@ -163,39 +171,49 @@ def celery_worker(request, django_db_setup, media_root, tmp_path_factory):
     # Messages left by earlier runs or by tests that enqueue without a worker would otherwise
     # run against this database, or make the worker look busy.
     celery_app.control.purge()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(CELERY_BIN),
-                "-A",
-                "reviewapp",
-                "worker",
-                "--concurrency=2",
-                "--loglevel=INFO",
-                "--hostname",
-                name,
-                "--without-gossip",
-                "--without-mingle",
-            ],
+    argv = [
+        str(CELERY_BIN),
+        "-A",
+        "reviewapp",
+        "worker",
+        "--concurrency=2",
+        "--loglevel=INFO",
+        "--hostname",
+        name,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    worker = Worker(
+        name=name, process=_spawn(argv, env, log_path), log_path=log_path, argv=argv, env=env
+    )
+    request.config.stash[WORKER_LOG] = log_path
+    try:
+        _wait_for_ping(worker)
+        yield worker
+    finally:
+        _stop(worker.process)
+
+
+def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            argv,
             cwd=PROJECT_DIR,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = Worker(name=name, process=process, log_path=log_path)
-    request.config.stash[WORKER_LOG] = log_path
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not celery_app.control.ping(destination=[name], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"the celery worker never answered a ping (exit code {process.poll()}):\n"
-                    + worker.log_tail()
-                )
-        yield worker
-    finally:
-        _stop(process)
+
+
+def _wait_for_ping(worker: Worker) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while not worker.answers_ping():
+        if worker.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(
+                f"the celery worker never answered a ping (exit code {worker.process.poll()}):\n"
+                + worker.log_tail()
+            )
 
 
 @pytest.fixture(name="wait_until")

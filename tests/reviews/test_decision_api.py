@@ -196,7 +196,12 @@ def test_it_rejects_with_a_reason(api, reviewer, claimed):
     item_resume_after_review(item_id=claimed["item"]["id"])
     item = Item.objects.get(pk=claimed["item"]["id"])
     assert item.outcome == ItemOutcome.REJECTED
-    assert not Correction.objects.exists()
+    # A rejection is labeled data too: the model's answer, no human answer, and the reason.
+    correction = Correction.objects.get()
+    assert (correction.human_output, correction.reason_codes) == ({}, ["spam"])
+    assert correction.diff == {
+        "label": {"before": claimed["prediction"]["output"]["label"], "after": None}
+    }
 
 
 def test_it_audits_the_decision_with_its_reasons(api, reviewer, claimed, demo):
