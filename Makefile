@@ -39,8 +39,10 @@ $(STAMP): pyproject.toml
 run: install
 	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/python manage.py quickstart
 
+# The Label Studio push test talks to a real Label Studio server, started by .ci/label-studio.
 test: install
 	.ci/prepare
+	eval "$$(.ci/label-studio)"; \
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -275,7 +275,12 @@ def corrections_create(demo, *, count: int) -> None:
     now = timezone.now()
     chunk = 2000
     for start in range(0, count, chunk):
-        chosen = [samples[(start + i) % len(samples)] for i in range(min(chunk, count - start))]
+        # Real inputs made unique (exports drop duplicate inputs) by numbering their body.
+        chosen = [
+            (source | {"body": f"{source['body']} #{start + i}"}, output, model)
+            for i in range(min(chunk, count - start))
+            for source, output, model in [samples[(start + i) % len(samples)]]
+        ]
         with transaction.atomic():
             items = Item.objects.bulk_create(
                 Item(

@@ -137,3 +137,13 @@ def test_it_pushes_to_a_real_label_studio(release, corrected, approver):
     )
 
     assert result["tasks"] == len(corrected)
+    # Read the project back from the server: every task arrived with the model's prediction
+    # and the reviewer's annotation.
+    from label_studio_sdk import LabelStudio
+
+    client = LabelStudio(
+        base_url=os.environ["LABEL_STUDIO_URL"], api_key=os.environ.get("LABEL_STUDIO_API_KEY", "")
+    )
+    stored = list(client.tasks.list(project=result["project_id"]))
+    assert len(stored) == len(corrected)
+    assert all(task.total_predictions == 1 and task.total_annotations == 1 for task in stored)
