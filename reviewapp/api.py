@@ -10,18 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviewapp.datasets.label_studio import LabelStudioPushFailed
-from reviewapp.datasets.services import ExportConflict, ExportForbidden, ExportInvalid
-from reviewapp.datasets.specs import SpecInvalid
-from reviewapp.reviews.services import (
-    ClaimLost,
-    DecisionInvalid,
-    TaskActionInvalid,
-    TaskStateConflict,
-)
-from reviewapp.sla.services import SlaConflict, SlaInvalid
-from workflows.canary import CanaryConflict, CanaryInvalid
-from workflows.engine import ItemActionInvalid, ItemStateConflict
-from workflows.services import IdempotencyConflict, IngestInvalid
+from reviewapp.errors import Conflict, Forbidden, InvalidRequest
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -30,25 +19,12 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-# Service errors -> (status, default detail). Field errors travel in ``exc.errors``.
-SERVICE_ERRORS: dict[type[Exception], tuple[int, str]] = {
-    IngestInvalid: (400, "The input does not match the workflow's input schema."),
-    DecisionInvalid: (400, "The decision is not valid."),
-    ExportInvalid: (400, "The export request is not valid."),
-    SpecInvalid: (400, "The dataset spec is not valid."),
-    ItemActionInvalid: (400, "The request is not valid."),
-    ItemStateConflict: (409, ""),
-    CanaryInvalid: (400, "The canary is not valid."),
-    CanaryConflict: (409, ""),
-    SlaInvalid: (400, "The SLA settings are not valid."),
-    IdempotencyConflict: (409, ""),
-    ClaimLost: (409, ""),
-    TaskActionInvalid: (400, "The request is not valid."),
-    TaskStateConflict: (409, ""),
-    ExportConflict: (409, ""),
-    SlaConflict: (409, ""),
-    ExportForbidden: (403, ""),
-    LabelStudioPushFailed: (502, ""),
+# Service errors -> status. Field errors travel in ``exc.errors`` (InvalidRequest).
+SERVICE_ERRORS: dict[type[Exception], int] = {
+    InvalidRequest: status.HTTP_400_BAD_REQUEST,
+    Forbidden: status.HTTP_403_FORBIDDEN,
+    Conflict: status.HTTP_409_CONFLICT,
+    LabelStudioPushFailed: status.HTTP_502_BAD_GATEWAY,
 }
 
 
@@ -72,9 +48,9 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
-    for error_type, (status_code, default) in SERVICE_ERRORS.items():
+    for error_type, status_code in SERVICE_ERRORS.items():
         if isinstance(exc, error_type):
-            body: dict = {"detail": default or str(exc)}
+            body: dict = {"detail": str(exc)}
             errors = getattr(exc, "errors", None)
             if errors:
                 body["errors"] = errors

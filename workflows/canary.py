@@ -15,6 +15,7 @@ from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
+from reviewapp.errors import Conflict, InvalidRequest
 from workflows.models import (
     Canary,
     CanaryStatus,
@@ -36,14 +37,12 @@ REVIEWED = [ItemOutcome.ACCEPTED, ItemOutcome.CORRECTED, ItemOutcome.REJECTED]
 OVERRIDDEN = [ItemOutcome.CORRECTED, ItemOutcome.REJECTED]
 
 
-class CanaryInvalid(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the canary is not valid")
-        self.errors = errors
+class CanaryInvalid(InvalidRequest):
+    detail = "The canary is not valid."
 
 
-class CanaryConflict(Exception):
-    """Another canary is live, or this one is already over (409)."""
+class CanaryConflict(Conflict):
+    """Another canary is live, or this one is already over."""
 
 
 def _draw(item_key: str) -> float:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
+from reviewapp.errors import Conflict, InvalidRequest
 from reviewapp.logs import correlation_id
 from workflows.act.webhooks import webhook_enqueue
 from workflows.breaker import breaker_record_failure
@@ -27,14 +28,12 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = (ItemStatus.RECEIVED, ItemStatus.RUNNING)
 
 
-class ItemActionInvalid(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the request is not valid")
-        self.errors = errors
+class ItemActionInvalid(InvalidRequest):
+    """A dead-letter action with a missing or wrong argument (a discard without a reason)."""
 
 
-class ItemStateConflict(Exception):
-    """The item is not in a state that allows the action (409)."""
+class ItemStateConflict(Conflict):
+    """The item is not in a state that allows the action."""
 
 
 @dataclass(frozen=True)

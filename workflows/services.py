@@ -7,19 +7,18 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from reviewapp.audit.services import audit_record
+from reviewapp.errors import Conflict, InvalidRequest
 from workflows.engine import enqueue_step
 from workflows.models import Item, ItemStatus, Workflow
 from workflows.pipeline import FIRST_STEP
 from workflows.schemas import schema_errors
 
 
-class IngestInvalid(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the items do not match the workflow's input schema")
-        self.errors = errors
+class IngestInvalid(InvalidRequest):
+    detail = "The input does not match the workflow's input schema."
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(Conflict):
     def __init__(self, key: str):
         super().__init__(f"Idempotency-Key {key!r} was already used with a different request body.")
         self.key = key

@@ -35,6 +35,7 @@ from reviewapp.datasets.specs import (
     spec_corrections,
     spec_filters_parse,
 )
+from reviewapp.errors import Conflict, Forbidden
 
 PROGRESS_EVERY = 500
 EXPORT_FIELDS = (
@@ -65,16 +66,16 @@ FIELD_NOTES = {
 }
 
 
-class ExportConflict(Exception):
-    """The export is not in a state that allows this step (409)."""
+class ExportConflict(Conflict):
+    """The export is not in a state that allows this step."""
 
 
-class ExportForbidden(Exception):
-    """The user may not take this step on this export (403)."""
+class ExportForbidden(Forbidden):
+    """The user may not take this step on this export."""
 
 
 class ExportInvalid(SpecInvalid):
-    """The request is not valid (400); ``errors`` names the fields."""
+    detail = "The export request is not valid."
 
 
 def workflow_is_sensitive(workflow) -> bool:

@@ -17,6 +17,7 @@ from django.db.models import F, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reviewapp.corrections.models import Correction, ReasonCode
+from reviewapp.errors import InvalidRequest
 from workflows.definitions import SENSITIVE_MODES
 
 # The split of a row follows from its input alone, so a ticket seen again in a later release
@@ -26,10 +27,8 @@ REDACTED = "[redacted]"
 DECISIONS = ("correct", "reject")
 
 
-class SpecInvalid(Exception):
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the dataset spec is not valid")
-        self.errors = errors
+class SpecInvalid(InvalidRequest):
+    detail = "The dataset spec is not valid."
 
 
 def _moment(workflow, value: Any) -> str:

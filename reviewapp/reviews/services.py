@@ -10,21 +10,20 @@ from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
 from reviewapp.corrections.services import correction_record, reason_codes_for
+from reviewapp.errors import Conflict, InvalidRequest
 from reviewapp.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask, TaskStatus
 from reviewapp.sla.selectors import sla_clock_for
 from workflows.schemas import schema_errors
 
 
-class DecisionInvalid(Exception):
-    """The decision itself is wrong (missing reason, bad output): 400 with field errors."""
+class DecisionInvalid(InvalidRequest):
+    """The decision itself is wrong (missing reason, bad output)."""
 
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the decision is not valid")
-        self.errors = errors
+    detail = "The decision is not valid."
 
 
-class ClaimLost(Exception):
-    """The caller does not hold the current claim of the task: 409."""
+class ClaimLost(Conflict):
+    """The caller does not hold the current claim of the task."""
 
 
 def _audit(task: ReviewTask, action: str, actor=None, **data) -> None:
@@ -271,16 +270,12 @@ ASSIGNMENT_LEASE = timedelta(hours=8)
 MAX_BULK_ASSIGN = 500
 
 
-class TaskActionInvalid(Exception):
-    """A manager action with a wrong argument (a reviewer who cannot review): 400."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the request is not valid")
-        self.errors = errors
+class TaskActionInvalid(InvalidRequest):
+    """A manager action with a wrong argument (a reviewer who cannot review)."""
 
 
-class TaskStateConflict(Exception):
-    """The task is no longer in a state the action applies to (decided, cancelled): 409."""
+class TaskStateConflict(Conflict):
+    """The task is no longer in a state the action applies to (decided, cancelled)."""
 
 
 def _require_manager(acting_user, queue: Queue) -> None:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from reviewapp.accounts.models import Membership, Role
 from reviewapp.audit.services import audit_record
+from reviewapp.errors import Conflict, InvalidRequest
 from reviewapp.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
 from reviewapp.reviews.services import _reopen
 from reviewapp.sla.calendar import (
@@ -54,16 +55,14 @@ SWEEP_BATCH = 200
 SWEEP_MAX_BATCHES = 50
 
 
-class SlaInvalid(Exception):
-    """A calendar, policy, ladder step or pause that makes no sense: 400 with field errors."""
+class SlaInvalid(InvalidRequest):
+    """A calendar, policy, ladder step or pause that makes no sense."""
 
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("the SLA settings are not valid")
-        self.errors = errors
+    detail = "The SLA settings are not valid."
 
 
-class SlaConflict(Exception):
-    """The task is not in a state where its clock can change that way: 409."""
+class SlaConflict(Conflict):
+    """The task is not in a state where its clock can change that way."""
 
 
 # --- configuration ------------------------------------------------------------------------------
