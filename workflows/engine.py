@@ -6,6 +6,7 @@ The next step is enqueued only after the transaction commits.
 """
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,7 +50,9 @@ def enqueue_step(item_id: int, step: str) -> None:
 
 
 def retry_delay(attempt: int) -> float:
-    return min(60.0, 2.0**attempt)
+    # Exponential backoff with +-25 % jitter, so items that failed together do not retry
+    # together (and each retry still waits longer than the one before).
+    return min(60.0, 2.0**attempt) * random.uniform(0.75, 1.25)  # noqa: S311 - not crypto
 
 
 def item_run_step(*, item_id: int, step: str) -> StepOutcome:
