@@ -52,7 +52,7 @@ def enqueue_step(item_id: int, step: str) -> None:
 def retry_delay(attempt: int) -> float:
     # Exponential backoff with +-25 % jitter, so items that failed together do not retry
     # together (and each retry still waits longer than the one before).
-    return min(60.0, 2.0**attempt) * random.uniform(0.75, 1.25)  # noqa: S311 - not crypto
+    return min(60.0, 2.0**attempt) * random.uniform(0.75, 1.25)
 
 
 def item_run_step(*, item_id: int, step: str) -> StepOutcome:
