@@ -95,6 +95,20 @@ api = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 
+# Retraining the built-in model from a release (issue 5, item 7).
+api += [
+    path(
+        "api/v1/exports/<int:export_id>/retrain",
+        workflows_api.ReleaseRetrainView.as_view(),
+        name="api-export-retrain",
+    ),
+    path(
+        "api/v1/training-runs/<int:run_id>",
+        workflows_api.TrainingRunView.as_view(),
+        name="api-training-run",
+    ),
+]
+
 pages = [
     path("", RedirectView.as_view(pattern_name="queue-list"), name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
@@ -182,3 +196,17 @@ board = [
 ]
 
 urlpatterns = api + pages + board
+
+# The reviewer's claim controls (issue 4, items 1 and 2): heartbeat/extend and skip.
+urlpatterns += [
+    path(
+        "api/v1/tasks/<int:task_id>/extend",
+        reviews_api.TaskExtendView.as_view(),
+        name="api-task-extend",
+    ),
+    path(
+        "api/v1/tasks/<int:task_id>/skip", reviews_api.TaskSkipView.as_view(), name="api-task-skip"
+    ),
+    path("review/<int:task_id>/heartbeat", reviews_views.review_heartbeat, name="review-heartbeat"),
+    path("review/<int:task_id>/skip", reviews_views.review_skip, name="review-skip"),
+]

@@ -12,17 +12,19 @@ from reviewapp.api import PayloadTooLarge
 from reviewapp.permissions import (
     RELEASE_MODELS,
     SUBMIT_ITEMS,
+    get_export_for_user,
     get_item_for_user,
     get_workflow_for_user,
 )
 from workflows.canary import canary_start, canary_stop
 from workflows.engine import item_dead_letter_discard, item_dead_letter_retry
-from workflows.models import ModelVersion
+from workflows.models import ModelVersion, TrainingRun
 from workflows.policy import ROUTING_SCHEMA
 from workflows.schemas import schema_errors
-from workflows.selectors import canary_summary, item_detail
+from workflows.selectors import canary_summary, item_detail, training_run_summary
 from workflows.services import Submission, items_ingest
 from workflows.simulator import policy_simulate
+from workflows.training import model_retrain
 
 
 class SubmissionSerializer(serializers.Serializer):
@@ -196,3 +198,27 @@ class CanaryStopView(APIView):
         workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
         canary = get_object_or_404(workflow.canaries, pk=canary_id)
         return Response(canary_summary(canary_stop(canary=canary, acting_user=request.user)))
+
+
+class ReleaseRetrainView(APIView):
+    """Train a candidate model on a ready release; 202 with the queued run."""
+
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request, export_id: int):
+        release = get_export_for_user(request.user, export_id)
+        run = model_retrain(release=release, acting_user=request.user)
+        return Response(training_run_summary(run), status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunView(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, run_id: int):
+        run = get_object_or_404(
+            TrainingRun.objects.select_related(
+                "workflow", "release", "base", "candidate", "requested_by"
+            ),
+            pk=run_id,
+        )
+        # Whoever may see the workflow may follow its training runs; others get the same 404.
+        get_workflow_for_user(request.user, run.workflow.slug)
+        return Response(training_run_summary(run))

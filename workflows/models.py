@@ -357,3 +357,48 @@ class Canary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.candidate} vs {self.stable} on {self.workflow_id} ({self.status})"
+
+
+class TrainingRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TrainingRun(models.Model):
+    """Retraining the built-in model from one dataset release; a success leaves a candidate.
+
+    ``base`` is the model the workflow used when the run started: the candidate is trained to
+    replace it and evaluated against it on the release's held-out rows (``metrics``).
+    """
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="training_runs")
+    release = models.ForeignKey(
+        "datasets.DatasetExport", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    status = models.CharField(
+        max_length=20, choices=TrainingRunStatus.choices, default=TrainingRunStatus.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done")
+    stage = models.CharField(max_length=120, blank=True)
+    base = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    candidate = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"training run {self.pk} of {self.workflow_id} ({self.status})"

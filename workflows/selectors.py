@@ -123,3 +123,29 @@ def item_input_fields(item: Item) -> list[tuple[str, object]]:
     ordered = [*definition["input_schema"].get("required", []), *definition.get("text_fields", [])]
     ordered += sorted(name for name in item.input if name not in ordered)
     return [(name, item.input[name]) for name in dict.fromkeys(ordered) if name in item.input]
+
+
+def training_run_summary(run) -> dict:
+    return {
+        "id": run.pk,
+        "workflow": run.workflow.slug,
+        "release": run.release.release_name,
+        "export_id": run.release_id,
+        "status": run.status,
+        "progress": run.progress,
+        "stage": run.stage,
+        "base": str(run.base) if run.base else None,
+        "candidate": str(run.candidate) if run.candidate else None,
+        "metrics": run.metrics or None,
+        "error": run.error or None,
+        "requested_by": run.requested_by.get_username() if run.requested_by else None,
+        "requested_at": run.requested_at.isoformat(),
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def training_runs_for_workflow(workflow):
+    return workflow.training_runs.select_related(
+        "workflow", "release", "base", "candidate", "requested_by"
+    )

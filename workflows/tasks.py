@@ -61,3 +61,10 @@ def judge_canaries() -> int:
     for canary_id in running:
         canary_evaluate(canary_id=canary_id)
     return len(running)
+
+
+@shared_task(name="workflows.retrain")
+def retrain(run_id: int) -> None:
+    from workflows.training import training_run_execute
+
+    training_run_execute(run_id=run_id)

@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.audit.selectors import events_for_object
+from reviewapp.datasets.models import DatasetExport, ExportStatus
 from reviewapp.permissions import (
     RELEASE_MODELS,
     get_item_for_user,
@@ -34,8 +35,10 @@ from workflows.selectors import (
     item_decision,
     item_input_fields,
     item_prediction,
+    training_runs_for_workflow,
 )
 from workflows.simulator import policy_simulate
+from workflows.training import RetrainConflict, RetrainForbidden, model_retrain
 
 
 @require_GET
@@ -142,6 +145,18 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
     live = workflow.canaries.filter(
         status__in=[CanaryStatus.RUNNING, CanaryStatus.PROMOTED]
     ).first()
+    if request.method == "POST" and "retrain" in request.POST:
+        if not may_release:
+            raise Http404("No such workflow.")
+        release = get_object_or_404(
+            DatasetExport, pk=_int(request.POST.get("release")), workflow=workflow
+        )
+        try:
+            model_retrain(release=release, acting_user=request.user)
+            messages.success(request, f"Retraining from release {release.release_name} queued.")
+        except (RetrainConflict, RetrainForbidden) as refused:
+            messages.error(request, str(refused))
+        return redirect("canary-page", slug=workflow.slug)
     if request.method == "POST":
         if not may_release:
             raise Http404("No such workflow.")
@@ -186,6 +201,10 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
             "candidates": ModelVersion.objects.exclude(
                 name=binding["name"], version=binding["version"]
             ).order_by("name", "version"),
+            "releases": DatasetExport.objects.filter(
+                workflow=workflow, status=ExportStatus.READY
+            ).order_by("-release_version"),
+            "training_runs": training_runs_for_workflow(workflow)[:10],
         },
     )
 

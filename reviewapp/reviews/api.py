@@ -6,7 +6,14 @@ from rest_framework.views import APIView
 from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_for_user
 from reviewapp.reviews.models import DecisionOutcome
 from reviewapp.reviews.selectors import queues_with_counts, task_summary
-from reviewapp.reviews.services import review_task_claim, review_task_decide, review_task_release
+from reviewapp.reviews.services import (
+    SKIP_REASON_MAX_LENGTH,
+    review_task_claim,
+    review_task_decide,
+    review_task_extend,
+    review_task_release,
+    review_task_skip,
+)
 
 
 class QueueListView(APIView):
@@ -92,5 +99,41 @@ class TaskReleaseView(APIView):
         serializer.is_valid(raise_exception=True)
         task = review_task_release(
             task=task, reviewer=request.user, claim_token=serializer.validated_data["claim_token"]
+        )
+        return Response({"task": task.pk, "status": task.status})
+
+
+class TaskExtendView(APIView):
+    """The heartbeat of an API client holding a claim: another lease from now."""
+
+    @extend_schema(request=ClaimTokenSerializer, responses={200: dict})
+    def post(self, request, task_id: int):
+        task = get_task_for_user(request.user, task_id)
+        serializer = ClaimTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task = review_task_extend(
+            task=task, reviewer=request.user, claim_token=serializer.validated_data["claim_token"]
+        )
+        return Response(
+            {"task": task.pk, "status": task.status, "lease_expires_at": task.lease_expires_at}
+        )
+
+
+class SkipSerializer(ClaimTokenSerializer):
+    # Blank and whitespace-only reasons reach the service, which owns the rule and its message.
+    reason = serializers.CharField(
+        allow_blank=True, trim_whitespace=False, max_length=SKIP_REASON_MAX_LENGTH
+    )
+
+
+class TaskSkipView(APIView):
+    @extend_schema(request=SkipSerializer, responses={200: dict})
+    def post(self, request, task_id: int):
+        task = get_task_for_user(request.user, task_id)
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        task = review_task_skip(
+            task=task, reviewer=request.user, claim_token=data["claim_token"], reason=data["reason"]
         )
         return Response({"task": task.pk, "status": task.status})

@@ -132,3 +132,31 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} on task {self.task_id}"
+
+
+class TaskSkip(models.Model):
+    """A reviewer passed a task back to the queue, and why.
+
+    The claim leaves out tasks the reviewer skipped (``NOT EXISTS`` on this table, served by
+    ``task_skip_idx``), so "Review next" after a skip does not hand the same task straight back.
+    Not unique: a manager may assign a skipped task to the same reviewer, who may skip it again.
+    """
+
+    # No index of its own: task_skip_idx starts with the task.
+    task = models.ForeignKey(
+        ReviewTask, on_delete=models.CASCADE, related_name="skips", db_index=False
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=500)
+    skipped_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # The claim's anti-join probes (task, reviewer) once per candidate task.
+            models.Index(fields=["task", "reviewer"], name="task_skip_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} skipped by {self.reviewer_id}"

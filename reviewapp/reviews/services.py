@@ -1,4 +1,5 @@
-"""Review tasks: open, claim (atomic, leased), release, decide (fenced by the claim token)."""
+"""Review tasks: open, claim (atomic, leased), extend, release, skip, decide (fenced by the claim
+token)."""
 
 import uuid
 from datetime import timedelta
@@ -6,12 +7,20 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
 from reviewapp.corrections.services import correction_record, reason_codes_for
 from reviewapp.errors import Conflict, InvalidRequest
-from reviewapp.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask, TaskStatus
+from reviewapp.reviews.models import (
+    Decision,
+    DecisionOutcome,
+    Queue,
+    ReviewTask,
+    TaskSkip,
+    TaskStatus,
+)
 from reviewapp.sla.selectors import sla_clock_for
 from workflows.schemas import schema_errors
 
@@ -24,6 +33,15 @@ class DecisionInvalid(InvalidRequest):
 
 class ClaimLost(Conflict):
     """The caller does not hold the current claim of the task."""
+
+
+class SkipInvalid(InvalidRequest):
+    """A skip without a usable reason."""
+
+    detail = "The skip is not valid."
+
+
+SKIP_REASON_MAX_LENGTH = TaskSkip._meta.get_field("reason").max_length or 500
 
 
 def _audit(task: ReviewTask, action: str, actor=None, **data) -> None:
@@ -65,9 +83,14 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     )
     if held is not None:
         return held
-    candidates = ReviewTask.objects.select_for_update(
-        skip_locked=True, of=("self",)
-    ).select_related("queue__workflow")
+    # Tasks this reviewer skipped stay out of their claims (not their colleagues'). NOT EXISTS
+    # probes task_skip_idx once per candidate row, so the claim still walks the claim index.
+    skipped = TaskSkip.objects.filter(task=OuterRef("pk"), reviewer=reviewer)
+    candidates = (
+        ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("queue__workflow")
+        .filter(~Exists(skipped))
+    )
     # Open tasks first (served by the partial claim index), then claims whose lease ran out:
     # those are claimable at once, the sweep only tidies up the ones nobody asks for.
     task = (
@@ -105,6 +128,41 @@ def review_task_release(*, task: ReviewTask, reviewer, claim_token) -> ReviewTas
     task = _locked_claim(task, reviewer, claim_token)
     _reopen(task)
     _audit(task, "task.released", reviewer)
+    return task
+
+
+@transaction.atomic(durable=True)
+def review_task_extend(*, task: ReviewTask, reviewer, claim_token) -> ReviewTask:
+    """The heartbeat: keep the holder's live claim for another lease from now.
+
+    Only the current holder of an unexpired claim may extend it (else ``ClaimLost``): a lease
+    that ran out may already be someone else's. It never shortens a lease, so a manager's
+    assignment (ASSIGNMENT_LEASE) keeps its working day. Not audited: the claim does not change,
+    and one row a minute per open page would drown the trail (``task.claimed`` records the
+    claim, ``task.lease_expired`` its loss).
+    """
+    task = _locked_claim(task, reviewer, claim_token)
+    extended = timezone.now() + settings.REVIEWAPP_LEASE
+    if task.lease_expires_at is None or extended > task.lease_expires_at:
+        task.lease_expires_at = extended
+        task.save(update_fields=["lease_expires_at"])
+    return task
+
+
+@transaction.atomic(durable=True)
+def review_task_skip(*, task: ReviewTask, reviewer, claim_token, reason: str) -> ReviewTask:
+    """Hand the task back to the queue with a reason; the reviewer's claims pass it over."""
+    task = _locked_claim(task, reviewer, claim_token)
+    reason = (reason or "").strip()
+    if not reason:
+        raise SkipInvalid({"reason": ["Say why you skip this task."]})
+    if len(reason) > SKIP_REASON_MAX_LENGTH:
+        raise SkipInvalid(
+            {"reason": [f"Keep the reason under {SKIP_REASON_MAX_LENGTH} characters."]}
+        )
+    TaskSkip.objects.create(task=task, reviewer=reviewer, reason=reason, skipped_at=timezone.now())
+    _reopen(task)
+    _audit(task, "task.skipped", reviewer, reason=reason)
     return task
 
 

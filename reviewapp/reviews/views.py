@@ -1,4 +1,5 @@
-"""Reviewer pages: my queues, review next, the review page, submit and next."""
+"""Reviewer pages: my queues, review next, the review page, submit and next, the claim's
+heartbeat and skip."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,10 +15,14 @@ from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_
 from reviewapp.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
 from reviewapp.reviews.selectors import queues_with_counts
 from reviewapp.reviews.services import (
+    SKIP_REASON_MAX_LENGTH,
     ClaimLost,
     DecisionInvalid,
+    SkipInvalid,
     review_task_claim,
     review_task_decide,
+    review_task_extend,
+    review_task_skip,
 )
 from workflows.selectors import item_input_fields
 
@@ -48,6 +53,7 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
         "reasons_reject": reason_codes_for(item.workflow, DecisionOutcome.REJECT),
         "holds_claim": holds_claim,
         "outcomes": DecisionOutcome,
+        "skip_reason_max_length": SKIP_REASON_MAX_LENGTH,
         **extra,
     }
 
@@ -113,19 +119,64 @@ def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
     return _next_after_decision(request, task)
 
 
-def _next_after_decision(request: HtmxHttpRequest, task: ReviewTask) -> HttpResponse:
+@require_POST
+@login_required
+def review_heartbeat(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """Extend the claim: polled by the open page (htmx), or its "Extend" button without JS."""
+    task = get_task_for_user(request.user, task_id)
+    try:
+        task = review_task_extend(
+            task=task, reviewer=request.user, claim_token=request.POST.get("claim_token", "")
+        )
+    except ClaimLost as lost:
+        if request.htmx:
+            # The lease line turns into an alert and, without its trigger, polling stops.
+            context = {"task": task, "claim_lost": str(lost)}
+            return render(request, "reviews/review.html#lease", context, status=409)
+        return _render_review(request, task, status=409, claim_lost=str(lost))
+    if request.htmx:
+        return render(request, "reviews/review.html#lease", {"task": task, "holds_claim": True})
+    messages.success(request, f"Claim extended until {task.lease_expires_at:%H:%M} UTC.")
+    return redirect("review-task", task_id=task.pk)
+
+
+@require_POST
+@login_required
+def review_skip(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """Skip with a reason, then on to the next task (never the skipped one) as after a decision."""
+    task = get_task_for_user(request.user, task_id)
+    reason = request.POST.get("reason", "")
+    try:
+        review_task_skip(
+            task=task,
+            reviewer=request.user,
+            claim_token=request.POST.get("claim_token", ""),
+            reason=reason,
+        )
+    except SkipInvalid as invalid:
+        return _render_review(
+            request, task, status=422, skip_errors=invalid.errors, skip_reason=reason
+        )
+    except ClaimLost as lost:
+        return _render_review(request, task, status=409, claim_lost=str(lost))
+    return _next_after_decision(request, task, done="Task skipped")
+
+
+def _next_after_decision(
+    request: HtmxHttpRequest, task: ReviewTask, *, done: str = "Decision saved"
+) -> HttpResponse:
     """Submit and next: claim the following task of the same queue without a full reload."""
     next_task = review_task_claim(queue=task.queue, reviewer=request.user)
     if not request.htmx:
         if next_task is None:
-            messages.success(request, f"Decision saved. {task.queue.name} is empty for now.")
+            messages.success(request, f"{done}. {task.queue.name} is empty for now.")
             return redirect("queue-list")
-        messages.success(request, "Decision saved.")
+        messages.success(request, f"{done}.")
         return redirect("review-task", task_id=next_task.pk)
     if next_task is None:
         return _render_empty(request, task.queue)
     next_task = get_task_for_user(request.user, next_task.pk)
-    response = _render_review(request, next_task, saved=True)
+    response = _render_review(request, next_task, saved=done)
     return push_url(response, reverse("review-task", args=[next_task.pk]))
 
 
