@@ -332,7 +332,10 @@ def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(demo, wo
         what=lambda: not_reconnected(worker, log_offset),
     )
     if worker.process.poll() is not None:
-        assert "Unrecoverable error" in worker.log_tail(log_offset), worker.log_tail(log_offset)
+        with worker.log_path.open("rb") as handle:
+            handle.seek(log_offset)
+            since_outage = handle.read().decode(errors="replace")
+        assert "Unrecoverable error" in since_outage, worker.log_tail(log_offset)
         worker.restart()
     wait_until(
         lambda: settled(after) and worker.is_idle(),
