@@ -114,8 +114,12 @@ def policy_simulator(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @login_required
 def dead_letter_list(request: HttpRequest) -> HttpResponse:
-    items = dead_letters(workflows_for_user(request.user))
-    return render(request, "workflows/dead_letters.html", {"items": items, "breakers": breakers()})
+    workflows = workflows_for_user(request.user)
+    return render(
+        request,
+        "workflows/dead_letters.html",
+        {"items": dead_letters(workflows), "breakers": breakers(), "workflows": workflows},
+    )
 
 
 @require_POST

@@ -125,3 +125,10 @@ def test_the_simulator_page_shows_the_candidate_numbers(history, client, manager
     refused = client.get(f"/workflows/{history.workflow.slug}/simulate?threshold=abc")
     assert refused.status_code == 422
     assert b"Give numbers" in refused.content
+
+
+def test_the_pipeline_page_links_each_visible_workflow_to_its_tools(history, client, manager):
+    client.force_login(manager)
+    page = client.get("/dead-letters/").content.decode()
+    assert f"/workflows/{history.workflow.slug}/simulate" in page
+    assert f"/workflows/{history.workflow.slug}/canary" in page

@@ -116,3 +116,21 @@ def demo_items_submit(demo: Demo, *, count: int, seed: int = 7, batch: int = 500
             correlation_id=f"demo-{seed}",
         )
     return count
+
+
+def demo_sla_install(demo: Demo) -> None:
+    """A service level for the demo queue, so the board has clocks to show: an answer within an
+    hour, around the clock, at risk after 45 minutes, priority raised on breach and the team's
+    managers told half an hour later. Left alone when the queue already has a policy."""
+    from reviewapp.sla.models import EscalationAction, SlaPolicy
+    from reviewapp.sla.services import escalation_step_add, sla_policy_set
+
+    if SlaPolicy.objects.filter(queue=demo.queue).exists():
+        return
+    sla_policy_set(queue=demo.queue, target_minutes=60, warn_at_percent=75)
+    escalation_step_add(
+        queue=demo.queue, after_minutes=0, action=EscalationAction.RAISE_PRIORITY, priority_boost=5
+    )
+    escalation_step_add(
+        queue=demo.queue, after_minutes=30, action=EscalationAction.NOTIFY_TEAM_LEAD
+    )

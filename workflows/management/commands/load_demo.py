@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from workflows.demo.install import DEMO_PEOPLE, demo_install, demo_items_submit
+from workflows.demo.install import DEMO_PEOPLE, demo_install, demo_items_submit, demo_sla_install
 
 
 class Command(BaseCommand):
@@ -14,6 +14,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, items: int, password: str | None, **options):
         demo = demo_install(password=password)
+        demo_sla_install(demo)
         if items:
             demo_items_submit(demo, count=items)
         self.stdout.write(
