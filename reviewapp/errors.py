@@ -21,3 +21,11 @@ class Conflict(Exception):
 
 class Forbidden(Exception):
     """This user may not take this step on this object (which they may see): 403."""
+
+
+def refusal_message(refused: Exception) -> str:
+    """One sentence for a page: the field messages of an InvalidRequest, else the message."""
+    errors = getattr(refused, "errors", None)
+    if errors:
+        return " ".join(message for messages in errors.values() for message in messages)
+    return str(refused)

@@ -20,14 +20,9 @@ Every stage moves ``progress``; the run ends ``succeeded`` or ``failed`` with an
 says what to fix, and both ends are audited on the workflow's chain.
 """
 
-import csv
-import io
-import json
 import logging
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +32,8 @@ from skops import io as skops_io
 
 from reviewapp.audit.services import audit_record
 from reviewapp.checksums import file_sha256
-from reviewapp.datasets.models import DatasetExport, ExportFormat, ExportStatus
+from reviewapp.datasets.models import DatasetExport, ExportStatus
+from reviewapp.datasets.readers import READERS
 from reviewapp.datasets.services import export_path, release_dir
 from reviewapp.errors import Conflict, Forbidden
 from reviewapp.permissions import RELEASE_MODELS, user_can
@@ -319,8 +315,6 @@ def release_examples(release: DatasetExport, *, text_fields: list[str]) -> Itera
 
 
 def _label(human_output) -> str | None:
-    if isinstance(human_output, str):
-        human_output = json.loads(human_output) if human_output else {}
     if not isinstance(human_output, dict):
         return None
     label = human_output.get("label")
@@ -330,66 +324,6 @@ def _label(human_output) -> str | None:
 def _skipped(release: DatasetExport) -> int:
     by_class = (release.manifest or {}).get("counts", {}).get("by_class", {})
     return int(by_class.get("(none)", 0))
-
-
-def _read_jsonl(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
-
-
-def _read_csv(path: Path) -> Iterator[dict]:
-    # JSON cells start with "{" or "[", never with a formula trigger, so the exporter's
-    # neutralising quote never lands on the columns read here.
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            yield {
-                "input": json.loads(row["input"]),
-                "human_output": json.loads(row["human_output"]),
-                "split": row["split"],
-            }
-
-
-def _read_parquet(path: Path) -> Iterator[dict]:
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path, columns=["input", "human_output", "split"])
-    for row in table.to_pylist():
-        yield {
-            "input": json.loads(row["input"]),
-            "human_output": json.loads(row["human_output"]),
-            "split": row["split"],
-        }
-
-
-def _read_label_studio(path: Path) -> Iterator[dict]:
-    for task in json.loads(path.read_text(encoding="utf-8")):
-        annotation = task["annotations"][0]["result"] if task["annotations"] else []
-        yield {
-            "input": {k: v for k, v in task["data"].items() if k != "item_id"},
-            "human_output": {r["from_name"]: r["value"]["choices"][0] for r in annotation},
-            "split": task["meta"]["split"],
-        }
-
-
-def _read_hf_zip(path: Path) -> Iterator[dict]:
-    with zipfile.ZipFile(path) as archive:
-        for name in sorted(archive.namelist()):
-            if name.startswith("data/") and name.endswith(".jsonl"):
-                with archive.open(name) as raw:
-                    for line in io.TextIOWrapper(raw, encoding="utf-8"):
-                        if line.strip():
-                            yield json.loads(line)
-
-
-READERS: dict[str, Callable[[Path], Iterator[dict]]] = {
-    ExportFormat.JSONL: _read_jsonl,
-    ExportFormat.CSV: _read_csv,
-    ExportFormat.PARQUET: _read_parquet,
-    ExportFormat.LABEL_STUDIO: _read_label_studio,
-    ExportFormat.HF_DATASET: _read_hf_zip,
-}
 
 
 # --- evaluation -------------------------------------------------------------------------------

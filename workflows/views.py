@@ -6,6 +6,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.audit.selectors import events_for_object
 from reviewapp.datasets.models import DatasetExport, ExportStatus
+from reviewapp.errors import refusal_message
 from reviewapp.permissions import (
     RELEASE_MODELS,
     get_item_for_user,
@@ -136,7 +137,7 @@ def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResp
             )
             messages.success(request, f"Item {item.pk} was discarded.")
     except (ItemStateConflict, ItemActionInvalid) as refused:
-        messages.error(request, getattr(refused, "errors", {}).get("reason", [str(refused)])[0])
+        messages.error(request, refusal_message(refused))
     return redirect("dead-letter-list")
 
 
@@ -178,11 +179,8 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
                     acting_user=request.user,
                 )
                 messages.success(request, f"{model} now serves part of the traffic.")
-        except CanaryInvalid as invalid:
-            for problems in invalid.errors.values():
-                messages.error(request, " ".join(problems))
-        except CanaryConflict as conflict:
-            messages.error(request, str(conflict))
+        except (CanaryInvalid, CanaryConflict) as refused:
+            messages.error(request, refusal_message(refused))
         return redirect("canary-page", slug=workflow.slug)
     arms = None
     if live is not None:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 # A cell that starts with one of these is run as a formula by spreadsheet programs.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-CSV_COLUMNS = (
+EXPORT_FIELDS = (
     "item_id",
     "input",
     "model_output",
@@ -55,7 +55,7 @@ def write_jsonl(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
 
 def _csv_cells(row: dict) -> list[str]:
     cells = []
-    for column in CSV_COLUMNS:
+    for column in EXPORT_FIELDS:
         value = row[column]
         if column == "reason_codes":
             text = ";".join(value)
@@ -70,7 +70,7 @@ def _csv_cells(row: dict) -> list[str]:
 def write_csv(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
     writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(EXPORT_FIELDS)
     for count, row in enumerate(rows, start=1):
         writer.writerow(_csv_cells(row))
         yield count
@@ -92,7 +92,7 @@ PARQUET_SCHEMA = pa.schema(
         ("split", pa.string()),
     ]
 )
-_JSON_COLUMNS = {"input", "model_output", "human_output", "diff"}
+JSON_COLUMNS = ("input", "model_output", "human_output", "diff")
 
 
 def write_parquet(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
@@ -103,7 +103,7 @@ def write_parquet(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
     for count, row in enumerate(rows, start=1):
         for name in PARQUET_SCHEMA.names:
             value = row[name]
-            batch[name].append(_json(value) if name in _JSON_COLUMNS else value)
+            batch[name].append(_json(value) if name in JSON_COLUMNS else value)
         if count % PARQUET_BATCH == 0:
             writer.write_table(pa.table(batch, schema=PARQUET_SCHEMA))
             batch = {name: [] for name in PARQUET_SCHEMA.names}

@@ -6,24 +6,22 @@ the model's output as a prediction and the reviewer's as an annotation, read bac
 immutable release file, so what lands in Label Studio is exactly what was approved.
 """
 
-import csv
 import json
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any, cast
 from xml.sax.saxutils import quoteattr
 
-import pyarrow.parquet as pq
 from django.db import transaction
 
 from reviewapp.audit.services import audit_record
 from reviewapp.datasets.exporters import label_studio_task
 from reviewapp.datasets.models import DatasetExport, ExportFormat, ExportStatus
-from reviewapp.datasets.services import export_path, release_dir
+from reviewapp.datasets.readers import READERS
+from reviewapp.datasets.services import export_path
 
 IMPORT_BATCH = 500
 TEXT_NAME = "text"  # the name the task results' ``to_name`` refers to (see label_studio_task)
-_JSON_CSV_COLUMNS = ("input", "model_output", "human_output", "diff")
 
 
 class LabelStudioPushFailed(Exception):
@@ -47,42 +45,11 @@ def label_config(definition: dict) -> str:
     return "\n".join(lines)
 
 
-def _release_rows(export: DatasetExport) -> Iterator[dict]:
-    """The rows of a built release, read back from its data file(s), streaming."""
-    path = export_path(export)
-    if export.format in (ExportFormat.JSONL, ExportFormat.HF_DATASET):
-        files = (
-            [path]
-            if export.format == ExportFormat.JSONL
-            else sorted((release_dir(export) / "data").glob("*.jsonl"))
-        )
-        for file in files:
-            with file.open(encoding="utf-8") as handle:
-                for line in handle:
-                    yield json.loads(line)
-    elif export.format == ExportFormat.CSV:
-        with path.open(encoding="utf-8", newline="") as handle:
-            for row in csv.DictReader(handle):
-                parsed: dict = dict(row)
-                for column in _JSON_CSV_COLUMNS:
-                    parsed[column] = json.loads(row[column])
-                parsed["item_id"] = int(row["item_id"])
-                yield parsed
-    elif export.format == ExportFormat.PARQUET:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=IMPORT_BATCH):
-            for row in batch.to_pylist():
-                for column in _JSON_CSV_COLUMNS:
-                    row[column] = json.loads(row[column])
-                yield row
-    else:
-        raise AssertionError(f"no reader for {export.format}")  # label_studio is read as tasks
-
-
 def _tasks(export: DatasetExport, text_fields: list[str]) -> Iterator[dict]:
     if export.format == ExportFormat.LABEL_STUDIO:
         tasks: Iterator[dict] = iter(json.loads(export_path(export).read_text()))
     else:
-        tasks = (label_studio_task(row) for row in _release_rows(export))
+        tasks = (label_studio_task(row) for row in READERS[export.format](export_path(export)))
     for task in tasks:
         data = task["data"]
         task["data"] = data | {

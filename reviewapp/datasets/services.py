@@ -19,6 +19,7 @@ from django.utils import timezone
 from reviewapp.audit.services import audit_record
 from reviewapp.checksums import file_sha256
 from reviewapp.datasets.exporters import (
+    EXPORT_FIELDS,
     EXTENSIONS,
     WRITERS,
     hf_front_matter,
@@ -38,19 +39,6 @@ from reviewapp.datasets.specs import (
 from reviewapp.errors import Conflict, Forbidden
 
 PROGRESS_EVERY = 500
-EXPORT_FIELDS = (
-    "item_id",
-    "input",
-    "model_output",
-    "human_output",
-    "diff",
-    "reason_codes",
-    "comment",
-    "model_version",
-    "reviewer",
-    "corrected_at",
-    "split",
-)
 FIELD_NOTES = {
     "item_id": "id of the item in reviewapp",
     "input": "the item's input as submitted (sensitive fields redacted or pseudonymised)",

@@ -61,24 +61,26 @@ def _check_versions(workflow, value: Any) -> list[int]:
     return sorted(set(value))
 
 
+def _known_names(value: Any, known, what: str) -> list[str]:
+    """``value`` as a list of names, each of which must be in the ``known`` queryset."""
+    names = _string_list(value)
+    existing = set(known)
+    unknown = [name for name in names if name not in existing]
+    if unknown:
+        raise ValueError(f"Not {what}: {', '.join(unknown)}.")
+    return names
+
+
 def _check_queues(workflow, value: Any) -> list[str]:
-    slugs = _string_list(value)
     from reviewapp.reviews.models import Queue
 
-    known = set(Queue.objects.filter(workflow=workflow).values_list("slug", flat=True))
-    unknown = [s for s in slugs if s not in known]
-    if unknown:
-        raise ValueError(f"Not a queue of {workflow.slug}: {', '.join(unknown)}.")
-    return slugs
+    slugs = Queue.objects.filter(workflow=workflow).values_list("slug", flat=True)
+    return _known_names(value, slugs, f"a queue of {workflow.slug}")
 
 
 def _check_reasons(workflow, value: Any) -> list[str]:
-    codes = _string_list(value)
-    known = set(ReasonCode.objects.filter(workflow=workflow).values_list("code", flat=True))
-    unknown = [c for c in codes if c not in known]
-    if unknown:
-        raise ValueError(f"Not a reason code of {workflow.slug}: {', '.join(unknown)}.")
-    return codes
+    codes = ReasonCode.objects.filter(workflow=workflow).values_list("code", flat=True)
+    return _known_names(value, codes, f"a reason code of {workflow.slug}")
 
 
 def _check_decision(workflow, value: Any) -> str:

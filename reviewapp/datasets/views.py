@@ -19,6 +19,7 @@ from reviewapp.datasets.services import (
     dataset_export_request,
 )
 from reviewapp.datasets.specs import SpecInvalid
+from reviewapp.errors import refusal_message
 from reviewapp.http import HtmxHttpRequest
 from reviewapp.permissions import (
     APPROVE_EXPORT,
@@ -26,13 +27,13 @@ from reviewapp.permissions import (
     exports_for_user,
     get_export_for_user,
     get_workflow_for_user,
-    user_can,
     workflows_for_user,
 )
 
 
 def _page_context(request: HtmxHttpRequest) -> dict:
     exports = list(exports_for_user(request.user).prefetch_related("approvals")[:100])
+    approvable = set(workflows_for_user(request.user, APPROVE_EXPORT).values_list("pk", flat=True))
     workflows = list(workflows_for_user(request.user, REQUEST_EXPORT))
     return {
         "exports": exports,
@@ -42,7 +43,7 @@ def _page_context(request: HtmxHttpRequest) -> dict:
             for export in exports
             if export.requested_by_id != request.user.pk
             and all(a.approver_id != request.user.pk for a in export.approvals.all())
-            and user_can(request.user, APPROVE_EXPORT, export.workflow)
+            and export.workflow_id in approvable
         },
         "workflows": workflows,
         "formats": ExportFormat.choices,
@@ -150,7 +151,7 @@ def dataset_decide(request: HtmxHttpRequest, export_id: int, verdict: str) -> Ht
     except (ExportForbidden, ExportConflict) as refused:
         messages.error(request, str(refused))
     except ExportInvalid as invalid:
-        messages.error(request, " ".join(" ".join(v) for v in invalid.errors.values()))
+        messages.error(request, refusal_message(invalid))
     return redirect("dataset-list")
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.datasets.exporters import neutralise_formula
+from reviewapp.errors import refusal_message
 from reviewapp.http import HtmxHttpRequest
 from reviewapp.permissions import (
     MANAGE_QUEUE,
@@ -152,7 +153,7 @@ def task_assign(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
             task=task, to_reviewer=_reviewer(task.queue, username), acting_user=request.user
         )
     except (TaskActionInvalid, TaskStateConflict) as refused:
-        messages.error(request, _message(refused))
+        messages.error(request, refusal_message(refused))
     else:
         messages.success(request, f"Task {task.pk} assigned to {username}.")
     return _back(task.queue_id, request)
@@ -185,17 +186,10 @@ def queue_bulk_assign(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
             acting_user=request.user,
         )
     except TaskActionInvalid as refused:
-        messages.error(request, _message(refused))
+        messages.error(request, refusal_message(refused))
     else:
         messages.success(request, f"{len(assigned)} open task(s) assigned to {username}.")
     return _back(queue.pk, request)
-
-
-def _message(refused: Exception) -> str:
-    errors = getattr(refused, "errors", None)
-    if errors:
-        return " ".join(message for messages_ in errors.values() for message in messages_)
-    return str(refused)
 
 
 @require_GET
