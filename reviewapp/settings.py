@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "reviewapp.sla",
     "reviewapp.corrections",
     "reviewapp.datasets",
+    "reviewapp.quality",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,12 @@ REVIEWAPP_BREAKER_COOLDOWN_SECONDS = env_int("REVIEWAPP_BREAKER_COOLDOWN_SECONDS
 # Execution budget per item (a workflow definition's `budget` overrides): step runs, wall time.
 REVIEWAPP_ITEM_MAX_STEP_RUNS = env_int("REVIEWAPP_ITEM_MAX_STEP_RUNS", 20, minimum=4)
 REVIEWAPP_ITEM_MAX_SECONDS = env_int("REVIEWAPP_ITEM_MAX_SECONDS", 86400, minimum=60)
+# Items per pipeline message, run through all steps in one transaction. 250 lets the built-in
+# model reach ~1,000 items/s on two worker processes; endpoints called once per item (chat
+# models) hold the batch's transaction for every call, so give those deployments less.
+REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
+# Hash chains per workflow: concurrent writers append to different shards instead of queueing.
+REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 8, minimum=1)
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
 # Label Studio server that dataset releases can be pushed to (empty: pushing is off).
 LABEL_STUDIO_URL = env_str("LABEL_STUDIO_URL", "")
@@ -177,6 +184,11 @@ LABEL_STUDIO_API_KEY = env_str("LABEL_STUDIO_API_KEY", "")
 # A dataset build with no progress for this long is taken for dead (worker restart) and resumed.
 REVIEWAPP_EXPORT_STALLED_AFTER = timedelta(
     seconds=env_int("REVIEWAPP_EXPORT_STALLED_SECONDS", 600, minimum=60)
+)
+# A training run with no new stage for this long lost its worker (one stage, the fit, can take
+# long on a big release): queued runs are enqueued again, running ones failed with a reason.
+REVIEWAPP_TRAINING_STALLED_AFTER = timedelta(
+    seconds=env_int("REVIEWAPP_TRAINING_STALLED_SECONDS", 1800, minimum=60)
 )
 # Key for pseudonymous reviewer ids in exports: stable per deployment, never the user id.
 REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
@@ -223,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stalled-builds": {
         "task": "datasets.resume_stalled_builds",
         "schedule": env_int("REVIEWAPP_EXPORT_SWEEP_SECONDS", 120, minimum=10),
+    },
+    "resume-stalled-training": {
+        "task": "workflows.resume_stalled_training",
+        "schedule": env_int("REVIEWAPP_TRAINING_SWEEP_SECONDS", 300, minimum=10),
     },
     "release-expired-claims": {
         "task": "reviews.release_expired_claims",

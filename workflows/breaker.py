@@ -36,11 +36,12 @@ def breaker_record_success(key: str) -> None:
     ).update(state=BreakerState.CLOSED, consecutive_failures=0, opened_at=None)
 
 
-def breaker_record_failure(key: str, reason: str) -> None:
+def breaker_record_failure(key: str, reason: str, *, failures: int = 1) -> None:
+    """Count ``failures`` failed calls in a row (a batch reports its failed items at once)."""
     now = timezone.now()
     CircuitBreaker.objects.get_or_create(key=key)
     CircuitBreaker.objects.filter(key=key).update(
-        consecutive_failures=F("consecutive_failures") + 1, last_failure=reason[:2000]
+        consecutive_failures=F("consecutive_failures") + failures, last_failure=reason[:2000]
     )
     # Open on the N-th failure in a row, or again when a probe failed. (Calls refused by an
     # open circuit are not recorded, so a failure while not closed is always the probe's; its

@@ -52,6 +52,16 @@ def _draw(item_key: str) -> float:
 
 def model_for_item(*, workflow_id: int, binding: dict, item_key: str) -> ModelVersion:
     """The model version that serves this item: the definition's, unless a canary says not."""
+    (model_version,) = models_for_items(
+        workflow_id=workflow_id, binding=binding, item_keys=[item_key]
+    )
+    return model_version
+
+
+def models_for_items(
+    *, workflow_id: int, binding: dict, item_keys: list[str]
+) -> list[ModelVersion]:
+    """``model_for_item`` for a batch of items of one workflow, with one lookup for all."""
     canary = (
         Canary.objects.filter(
             workflow_id=workflow_id, status__in=[CanaryStatus.RUNNING, CanaryStatus.PROMOTED]
@@ -63,10 +73,12 @@ def model_for_item(*, workflow_id: int, binding: dict, item_key: str) -> ModelVe
         binding["name"],
         binding["version"],
     ):
-        if canary.status == CanaryStatus.PROMOTED or _draw(item_key) < canary.percent / 100:
-            return canary.candidate
-        return canary.stable
-    return ModelVersion.objects.get(name=binding["name"], version=binding["version"])
+        if canary.status == CanaryStatus.PROMOTED:
+            return [canary.candidate] * len(item_keys)
+        share = canary.percent / 100
+        return [canary.candidate if _draw(key) < share else canary.stable for key in item_keys]
+    model_version = ModelVersion.objects.get(name=binding["name"], version=binding["version"])
+    return [model_version] * len(item_keys)
 
 
 @transaction.atomic(durable=True)
@@ -165,7 +177,7 @@ def _round(value: float | None) -> float | None:
 def arm_metrics(canary: Canary, model: ModelVersion) -> ArmMetrics:
     predictions = Prediction.objects.filter(
         item__workflow=canary.workflow, model_version=model, created_at__gte=canary.started_at
-    )
+    ).filter(item__gold__isnull=True)  # gold items (reviewapp.quality) are not model traffic
     totals = predictions.aggregate(
         items=Count("id"),
         reviewed=Count("id", filter=Q(item__outcome__in=REVIEWED)),

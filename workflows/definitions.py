@@ -5,6 +5,7 @@ A definition file is YAML under ``settings.REVIEWAPP_WORKFLOWS_DIR``. It is chec
 file and the field, and nothing is published unless every file is valid.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ FILE_SCHEMA: dict[str, Any] = {
                     "code": SLUG,
                     "label": {"type": "string", "minLength": 1, "maxLength": 120},
                     "applies_to": {"enum": ["correct", "reject", "both"]},
+                    # Another code of this file: the reason is a more precise kind of it.
+                    "parent": SLUG,
                 },
             },
         },
@@ -77,6 +80,8 @@ FILE_SCHEMA: dict[str, Any] = {
                     "properties": {
                         "max_step_runs": {"type": "integer", "minimum": 4},
                         "max_seconds": {"type": "integer", "minimum": 60},
+                        # Cost of an item's model calls, in the prices' currency.
+                        "max_cost": {"type": "number", "exclusiveMinimum": 0},
                     },
                 },
                 "webhook": {
@@ -107,6 +112,17 @@ class DefinitionInvalid(Exception):
 
 
 @dataclass(frozen=True)
+class ReasonEntry:
+    """One reason of a workflow's taxonomy; ``code`` and ``parent`` are full paths
+    (``wrong-category/near-miss``), which is what decisions, corrections and exports carry."""
+
+    code: str
+    label: str
+    applies_to: str
+    parent: str | None
+
+
+@dataclass(frozen=True)
 class WorkflowFile:
     path: Path
     slug: str
@@ -114,7 +130,8 @@ class WorkflowFile:
     team: str
     queue_slug: str
     queue_name: str
-    reason_codes: list[tuple[str, str, str]]
+    reason_codes: list[ReasonEntry]
+    # Includes the reason taxonomy, so a taxonomy change publishes a new workflow version.
     definition: dict
 
 
@@ -150,20 +167,86 @@ def _rules(data: dict) -> dict[str, list[str]]:
                 errors.setdefault(f"definition.routing.rules.{index}.when", []).append(
                     f"{path!r} names no {root.replace('_', ' ')} field"
                 )
-        target = rule["then"].get("review", {}).get("queue")
-        if target is not None and target != data["queue"]["slug"]:
-            errors[f"definition.routing.rules.{index}.then.review.queue"] = [
-                "must be the workflow's queue"
-            ]
+        for action in ("review", "four_eyes"):
+            target = rule["then"].get(action, {}).get("queue")
+            if target is not None and target != data["queue"]["slug"]:
+                errors[f"definition.routing.rules.{index}.then.{action}.queue"] = [
+                    "must be the workflow's queue"
+                ]
     sampled = routing.get("qa_sample", {}).get("queue")
     if sampled is not None and sampled != data["queue"]["slug"]:
         errors["definition.routing.qa_sample.queue"] = ["must be the workflow's queue"]
     if definition["queue"] != data["queue"]["slug"]:
         errors["definition.queue"] = ["must be the slug of the workflow's queue"]
-    codes = [code["code"] for code in data["reason_codes"]]
-    if len(codes) != len(set(codes)):
-        errors["reason_codes"] = ["codes must be unique"]
+    errors |= _taxonomy_errors(data["reason_codes"])
+    errors |= _span_field_errors(definition)
     return errors
+
+
+def _span_field_errors(definition: dict) -> dict[str, list[str]]:
+    """A span field of the output (``x-span-of``) marks text of an input field: it must be one."""
+    errors: dict[str, list[str]] = {}
+    inputs = definition["input_schema"].get("properties", {})
+    for name, field in definition["output_schema"].get("properties", {}).items():
+        source = field.get("x-span-of") if isinstance(field, dict) else None
+        if source is None:
+            continue
+        if not isinstance(inputs.get(source), dict) or inputs[source].get("type") != "string":
+            errors[f"definition.output_schema.properties.{name}.x-span-of"] = [
+                f"{source!r} is not a text input field"
+            ]
+    return errors
+
+
+def _taxonomy_errors(entries: list[dict]) -> dict[str, list[str]]:
+    """Codes are unique, and each parent is another code without going round in a circle."""
+    errors: dict[str, list[str]] = {}
+    first_index: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if entry["code"] in first_index:
+            errors[f"reason_codes.{index}.code"] = [
+                f"{entry['code']!r} is already defined by reason_codes.{first_index[entry['code']]}"
+            ]
+        else:
+            first_index[entry["code"]] = index
+    parents = {entry["code"]: entry.get("parent") for entry in entries}
+    for index, entry in enumerate(entries):
+        parent = entry.get("parent")
+        if parent is None:
+            continue
+        if parent not in parents:
+            errors[f"reason_codes.{index}.parent"] = [f"{parent!r} is not a reason code"]
+            continue
+        seen = {entry["code"]}
+        while parent is not None and parent in parents:
+            if parent in seen:
+                errors[f"reason_codes.{index}.parent"] = [
+                    f"{entry['code']!r} is its own ancestor (a cycle through {parent!r})"
+                ]
+                break
+            seen.add(parent)
+            parent = parents[parent]
+    return errors
+
+
+def _reason_entries(entries: list[dict]) -> list[ReasonEntry]:
+    """Full paths, parents before their children (the sync creates them in this order)."""
+    parents = {entry["code"]: entry.get("parent") for entry in entries}
+
+    def path(code: str) -> str:
+        parent = parents[code]
+        return code if parent is None else f"{path(parent)}/{code}"
+
+    ordered = sorted(entries, key=lambda entry: path(entry["code"]).count("/"))
+    return [
+        ReasonEntry(
+            code=path(entry["code"]),
+            label=entry["label"],
+            applies_to=entry["applies_to"],
+            parent=path(entry["parent"]) if entry.get("parent") else None,
+        )
+        for entry in ordered
+    ]
 
 
 def _condition_fields(condition: dict) -> list[str]:
@@ -189,6 +272,7 @@ def workflow_file_load(path: Path) -> WorkflowFile:
                 for message in messages
             ]
         )
+    reasons = _reason_entries(data["reason_codes"])
     return WorkflowFile(
         path=path,
         slug=data["slug"],
@@ -196,8 +280,9 @@ def workflow_file_load(path: Path) -> WorkflowFile:
         team=data["team"],
         queue_slug=data["queue"]["slug"],
         queue_name=data["queue"]["name"],
-        reason_codes=[(c["code"], c["label"], c["applies_to"]) for c in data["reason_codes"]],
-        definition=data["definition"],
+        reason_codes=reasons,
+        definition=data["definition"]
+        | {"reason_codes": [dataclasses.asdict(reason) for reason in reasons]},
     )
 
 

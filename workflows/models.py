@@ -225,6 +225,8 @@ class StepRun(models.Model):
     error = models.TextField(blank=True)
     model_version = models.CharField(max_length=120, blank=True)
     prompt_version = models.CharField(max_length=120, blank=True)
+    # What the model call cost (failed answers cost too); the item's cost budget sums it.
+    cost = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [
@@ -396,9 +398,19 @@ class TrainingRun(models.Model):
     requested_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when queued and at every stage; the stalled-run sweep reads it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
+        indexes = [
+            # The stalled-run sweep scans only runs that wait for or hold a worker.
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="trainingrun_heartbeat_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"training run {self.pk} of {self.workflow_id} ({self.status})"

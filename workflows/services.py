@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from reviewapp.audit.services import audit_record
+from reviewapp.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.errors import Conflict, InvalidRequest
-from workflows.engine import enqueue_step
+from workflows.engine import enqueue_items
 from workflows.models import Item, ItemStatus, Workflow
 from workflows.pipeline import FIRST_STEP
 from workflows.schemas import schema_errors
@@ -110,21 +110,17 @@ def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[It
             new_items.append(item)
             results.append((item, True))
         Item.objects.bulk_create(new_items)
-        for item in new_items:
-            audit_record(
-                action="item.received",
-                obj=item,
-                actor=submitted_by,
-                chain=workflow.audit_chain,
-                data={"workflow_version": version.number, "correlation_id": correlation_id},
-            )
+        received = {"workflow_version": version.number, "correlation_id": correlation_id}
+        audit_record_many(
+            [
+                AuditEntry(action="item.received", obj=item, actor=submitted_by, data=received)
+                for item in new_items
+            ],
+            chain=workflow.audit_chain,
+        )
         item_ids = [item.pk for item in new_items]
-
-        def start_pipeline() -> None:
-            for pk in item_ids:
-                enqueue_step(pk, FIRST_STEP)
-
-        transaction.on_commit(start_pipeline)
+        # One pipeline message per batch of items, not one per item and step.
+        transaction.on_commit(lambda: enqueue_items(item_ids))
     return results
 
 

@@ -10,11 +10,12 @@ from workflows import engine
 STUCK_AFTER = timedelta(minutes=5)
 
 
-@shared_task(name="workflows.run_step", bind=True, max_retries=None)
-def run_step(self, item_id: int, step: str) -> None:
-    outcome = engine.item_run_step(item_id=item_id, step=step)
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
+@shared_task(name="workflows.run_items")
+def run_items(item_ids: list[int]) -> None:
+    retries = engine.items_run(item_ids=item_ids)
+    if retries:
+        # Not self.retry(): the items that succeeded are done; only these go round again.
+        run_items.apply_async((sorted(retries),), countdown=max(retries.values()))
 
 
 @shared_task(name="workflows.resume_after_review")
@@ -26,8 +27,7 @@ def resume_after_review(item_id: int) -> None:
 def resume_stuck_items() -> int:
     """Beat sweep: the database, not the broker, is the source of truth for unfinished work."""
     stuck = engine.items_find_stuck(older_than=STUCK_AFTER)
-    for item_id, step in stuck:
-        run_step.delay(item_id, step)
+    engine.enqueue_items([item_id for item_id, _ in stuck])
     unresumed = engine.items_find_unresumed()
     for item_id in unresumed:
         resume_after_review.delay(item_id)
@@ -68,3 +68,11 @@ def retrain(run_id: int) -> None:
     from workflows.training import training_run_execute
 
     training_run_execute(run_id=run_id)
+
+
+@shared_task(name="workflows.resume_stalled_training")
+def resume_stalled_training() -> dict[str, list]:
+    """Beat sweep: training runs whose worker went quiet are enqueued again or failed."""
+    from workflows.training import training_runs_resume_stalled
+
+    return training_runs_resume_stalled()

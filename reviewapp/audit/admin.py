@@ -8,6 +8,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = (
         "occurred_at",
         "chain",
+        "shard",
         "seq",
         "action",
         "object_type",

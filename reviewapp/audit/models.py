@@ -3,16 +3,18 @@ from django.db import models
 
 
 class AuditEvent(models.Model):
-    """One state change, hash-chained to the previous event of the same chain.
+    """One state change, hash-chained to the previous event of the same shard of its chain.
 
-    Chains are per workflow (``chain="workflow:<slug>"``) or ``"system"``: one global chain would
-    serialise every write in the product (measured ~1-2k writes/s at any client count), while a
-    chain per workflow only serialises writes that belong together. The table is append-only at
-    the database level on PostgreSQL (see migration 0002); ``verify_audit`` re-computes every
-    hash and names the first broken link.
+    Chains are per workflow (``chain="workflow:<slug>"``) or ``"system"``; each chain is split
+    into ``REVIEWAPP_AUDIT_SHARDS`` hash chains (``shard``) so that concurrent writers of one
+    workflow append side by side (see ``reviewapp.audit.services``). The table is append-only
+    at the database level on PostgreSQL (see migration 0002); ``verify_audit`` re-computes
+    every hash of every shard and names the first broken link.
     """
 
     chain = models.CharField(max_length=100)
+    # Events written before chains were sharded are all in shard 0.
+    shard = models.PositiveSmallIntegerField(default=0)
     seq = models.PositiveBigIntegerField()
     occurred_at = models.DateTimeField()
     actor = models.ForeignKey(
@@ -28,7 +30,9 @@ class AuditEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique"),
+            models.UniqueConstraint(
+                fields=["chain", "shard", "seq"], name="audit_chain_shard_seq_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
@@ -37,4 +41,5 @@ class AuditEvent(models.Model):
         ordering = ["-occurred_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.chain}#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+        where = f"{self.chain}/{self.shard}#{self.seq}"
+        return f"{where} {self.action} {self.object_type}:{self.object_id}"

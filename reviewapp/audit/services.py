@@ -1,10 +1,34 @@
-"""Writing and verifying the hash-chained audit trail."""
+"""Writing and verifying the hash-chained audit trail.
+
+Every event belongs to a chain (one per workflow, plus ``"system"``) and, inside it, to one of
+``settings.REVIEWAPP_AUDIT_SHARDS`` shards; each shard is its own hash chain (``seq`` 1, 2, ...
+each event holding the hash of the one before). Why shards: an append must read the chain's
+last event and write the next one atomically, so the writers of one chain queue on a lock.
+With one chain per workflow every pipeline worker and every reviewer of a workflow queued
+behind each other (~67 reviews/s with 16 reviewers). Now a transaction takes the first *free*
+shard of the chain (``pg_try_advisory_xact_lock``, starting from a shard picked by its
+connection) and writes all its events of that chain there, so concurrent writers append side
+by side and only wait when every shard is busy.
+
+The shard is chosen per transaction, not derived from the object: a transaction that records
+events about several objects (a decision and its task, a batch of items) holds at most one
+shard per chain and never waits while holding one (a transaction that already holds a shard
+gets it again from the try-lock), so shards cannot deadlock each other. The events of one
+object may spread over shards; their order is still ``occurred_at`` (an item's writers are
+serialised by its row lock anyway).
+
+Tamper-evidence is unchanged per shard: the table is append-only in PostgreSQL (migration
+0002), and ``audit_verify`` recomputes every shard of every chain and names the first broken
+link. Changing the number of shards later is safe: existing shards stay verifiable as they are.
+"""
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
@@ -17,6 +41,7 @@ SYSTEM_CHAIN = "system"
 def _event_hash(
     *,
     chain: str,
+    shard: int,
     seq: int,
     occurred_at: str,
     actor_id: int | None,
@@ -27,9 +52,12 @@ def _event_hash(
     data: Any,
     prev_hash: str,
 ) -> str:
+    # Shard 0 hashes without its number, so events written before sharding still verify;
+    # moving an event to another shard changes what is hashed either way.
+    where: list[Any] = [chain, shard] if shard else [chain]
     payload = json.dumps(
         [
-            chain,
+            *where,
             seq,
             occurred_at,
             actor_id,
@@ -46,16 +74,47 @@ def _event_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _lock_chain(chain: str) -> None:
-    """Serialise writers of one chain until the transaction ends.
+def _chain_key(chain: str) -> int:
+    return int.from_bytes(hashlib.sha256(chain.encode()).digest()[:4], "big", signed=True)
 
-    On PostgreSQL a transaction-level advisory lock on the chain's key; writers of other chains
-    go on in parallel. SQLite runs every write transaction IMMEDIATE, which serialises already.
+
+def _lock_shard(chain: str) -> int:
+    """Take a shard of ``chain`` for the rest of the transaction; returns its number.
+
+    One statement tries the shards in turn from this connection's own starting point and stops
+    at the first free one (or one this transaction holds already: advisory locks are
+    re-entrant). Only when all are busy does it wait, on its starting shard, holding none.
+    SQLite runs every write transaction IMMEDIATE, which serialises writers already.
     """
-    if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(chain.encode()).digest()[:8], "big", signed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+    shards = settings.REVIEWAPP_AUDIT_SHARDS
+    if connection.vendor != "postgresql":
+        return 0
+    key = _chain_key(chain)
+    start = connection.connection.info.backend_pid % shards
+    order = [(start + offset) % shards for offset in range(shards)]
+    with connection.cursor() as cursor:
+        # The volatile try-lock is evaluated row by row and LIMIT stops at the first success,
+        # so no shard beyond the one returned is locked.
+        cursor.execute(
+            "SELECT shard FROM unnest(%s::int[]) AS shard "
+            "WHERE pg_try_advisory_xact_lock(%s, shard) LIMIT 1",
+            [order, key],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            return row[0]
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [key, start])
+    return start
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to record with ``audit_record_many``."""
+
+    action: str
+    obj: models.Model
+    data: dict = field(default_factory=dict)
+    actor: Any = None
 
 
 def audit_record(
@@ -67,37 +126,63 @@ def audit_record(
     data: dict | None = None,
 ) -> AuditEvent:
     """Append one event to ``chain``. Must run inside the transaction of the change it records."""
+    (event,) = audit_record_many(
+        [AuditEntry(action=action, obj=obj, data=data or {}, actor=actor)], chain=chain
+    )
+    return event
+
+
+def audit_record_many(entries: Sequence[AuditEntry], *, chain: str) -> list[AuditEvent]:
+    """Append events to ``chain`` in order, with one lock, one read and one insert.
+
+    Must run inside the transaction of the changes it records.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    _lock_chain(chain)
-    last = AuditEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
-    seq = last["seq"] + 1 if last else 1
-    prev_hash = last["hash"] if last else GENESIS_HASH
-    # Round-trip through JSON so the hash covers exactly what the database will give back.
-    clean_data = json.loads(json.dumps(data or {}, default=str))
-    actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-    actor_label = actor.get_username() if actor_id else ""
-    occurred_at = timezone.now()
-    event = AuditEvent(
-        chain=chain,
-        seq=seq,
-        occurred_at=occurred_at,
-        actor_id=actor_id,
-        actor_label=actor_label,
-        action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        data=clean_data,
-        prev_hash=prev_hash,
+    if not entries:
+        return []
+    shard = _lock_shard(chain)
+    last = (
+        AuditEvent.objects.filter(chain=chain, shard=shard)
+        .order_by("-seq")
+        .values("seq", "hash")
+        .first()
     )
-    event.hash = _hash_of(event)
-    event.save(force_insert=True)
-    return event
+    seq = last["seq"] if last else 0
+    prev_hash = last["hash"] if last else GENESIS_HASH
+    occurred_at = timezone.now()
+    events = []
+    for entry in entries:
+        seq += 1
+        actor = entry.actor
+        actor_id = actor.pk if actor is not None and actor.is_authenticated else None
+        event = AuditEvent(
+            chain=chain,
+            shard=shard,
+            seq=seq,
+            occurred_at=occurred_at,
+            actor_id=actor_id,
+            actor_label=actor.get_username() if actor_id else "",
+            action=entry.action,
+            object_type=entry.obj._meta.label_lower,
+            object_id=str(entry.obj.pk),
+            # Round-trip through JSON so the hash covers exactly what the database gives back.
+            data=json.loads(json.dumps(entry.data, default=str)),
+            prev_hash=prev_hash,
+        )
+        event.hash = prev_hash = _hash_of(event)
+        events.append(event)
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(events)
+    return events
 
 
 def _hash_of(event: AuditEvent) -> str:
     return _event_hash(
         chain=event.chain,
+        shard=event.shard,
         seq=event.seq,
         occurred_at=event.occurred_at.isoformat(),
         actor_id=event.actor_id,
@@ -116,6 +201,7 @@ class BrokenLink:
     seq: int
     event_id: int | None
     problem: str
+    shard: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,37 +212,38 @@ class ChainReport:
 
 
 def audit_verify(chains: list[str] | None = None) -> ChainReport:
-    """Recompute the chains (all by default); report the first event that does not hold."""
-    if chains is None:
-        chains = list(AuditEvent.objects.order_by().values_list("chain", flat=True).distinct())
+    """Recompute every shard of the chains (all by default); report the first broken link."""
+    events_of = AuditEvent.objects.order_by()
+    if chains is not None:
+        events_of = events_of.filter(chain__in=chains)
+    shards = sorted(set(events_of.values_list("chain", "shard").distinct()))
+    names = set(chains) if chains is not None else {chain for chain, _ in shards}
     total = 0
-    for chain in sorted(chains):
+    for chain, shard in shards:
         expected_prev = GENESIS_HASH
         expected_seq = 1
-        events = AuditEvent.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
+        events = (
+            AuditEvent.objects.filter(chain=chain, shard=shard)
+            .order_by("seq")
+            .iterator(chunk_size=2000)
+        )
         for event in events:
             total += 1
+            broken: tuple[int, int | None, str] | None = None
             if event.seq != expected_seq:
+                broken = (expected_seq, None, f"event #{expected_seq} is missing")
+            elif event.prev_hash != expected_prev:
+                broken = (event.seq, event.pk, "does not link to the previous event")
+            elif _hash_of(event) != event.hash:
+                broken = (event.seq, event.pk, "was changed after it was written")
+            if broken is not None:
+                seq, event_id, problem = broken
                 return ChainReport(
-                    len(chains),
-                    total,
-                    BrokenLink(chain, expected_seq, None, f"event #{expected_seq} is missing"),
-                )
-            if event.prev_hash != expected_prev:
-                return ChainReport(
-                    len(chains),
-                    total,
-                    BrokenLink(chain, event.seq, event.pk, "does not link to the previous event"),
-                )
-            if _hash_of(event) != event.hash:
-                return ChainReport(
-                    len(chains),
-                    total,
-                    BrokenLink(chain, event.seq, event.pk, "was changed after it was written"),
+                    len(names), total, BrokenLink(chain, seq, event_id, problem, shard)
                 )
             expected_prev = event.hash
             expected_seq += 1
-    return ChainReport(len(chains), total, None)
+    return ChainReport(len(names), total, None)
 
 
 def audit_chain_for(obj: Any) -> str:

@@ -1,19 +1,36 @@
 """Review tasks: open, claim (atomic, leased), extend, release, skip, decide (fenced by the claim
 token)."""
 
+import math
+import re
 import uuid
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import (
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from reviewapp.audit.services import audit_record
+from reviewapp.accounts.models import ReviewerProfile
+from reviewapp.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.corrections.services import correction_record, reason_codes_for
-from reviewapp.errors import Conflict, InvalidRequest
+from reviewapp.errors import Conflict, Forbidden, InvalidRequest
 from reviewapp.reviews.models import (
+    LIVE_STATUSES,
     Decision,
     DecisionOutcome,
     Queue,
@@ -54,25 +71,254 @@ def _audit(task: ReviewTask, action: str, actor=None, **data) -> None:
     )
 
 
+# --- the claim score ------------------------------------------------------------------------
+
+# SLA urgency in three steps the SLA sweep already marks: on time, at risk, breached.
+URGENCY_ON_TIME = 0.0
+URGENCY_AT_RISK = 0.5
+URGENCY_BREACHED = 1.0
+# Bounds of a queue's weights: beyond them a weight is a typo, and scores stay finite.
+MAX_WEIGHT = 1000.0
+
+
+def claim_score(
+    *,
+    queue: Queue,
+    priority: int,
+    uncertainty: float,
+    at_risk: bool,
+    breached: bool,
+    paused: bool,
+) -> float:
+    """The number the claim orders a queue's open tasks by, highest first.
+
+    ``score = urgency_weight * urgency + priority_weight * priority
+    + uncertainty_weight * uncertainty`` where
+
+    - ``urgency`` is 0 while the task is on time (or its clock is paused), 0.5 once it is at
+      risk (past ``warn_at_percent`` of its target) and 1 once it breached;
+    - ``priority`` is the task's priority (0-100 from the routing policy, raised by escalation);
+    - ``uncertainty`` is 1 - the confidence of the item's prediction (1 without a prediction).
+
+    The weights are per queue (defaults 10, 1, 1: a breach outranks ten priority points, and
+    uncertainty breaks ties within one priority). Ties go to the earliest deadline, then the
+    oldest task. Urgency moves in steps, not continuously, so the score can be a stored column
+    (``ReviewTask.claim_score``) that is rewritten only when an input changes, and the claim
+    stays one walk down ``task_claim_order_idx`` however many tasks are open.
+    """
+    urgency = (
+        URGENCY_ON_TIME
+        if paused
+        else URGENCY_BREACHED
+        if breached
+        else URGENCY_AT_RISK
+        if at_risk
+        else URGENCY_ON_TIME
+    )
+    return (
+        queue.urgency_weight * urgency
+        + queue.priority_weight * priority
+        + queue.uncertainty_weight * uncertainty
+    )
+
+
+def review_task_claim_score(task: ReviewTask, *, queue: Queue | None = None) -> float:
+    """The score of ``task`` as it stands now (in ``queue`` when it is moving there)."""
+    return claim_score(
+        queue=queue or task.queue,
+        priority=task.priority,
+        uncertainty=task.uncertainty,
+        at_risk=task.at_risk_at is not None,
+        breached=task.breached_at is not None,
+        paused=task.paused_at is not None,
+    )
+
+
+def claim_score_expression(queue: Queue):
+    """``claim_score`` as SQL, to re-score a queue's tasks in one UPDATE."""
+    urgency = Case(
+        When(paused_at__isnull=False, then=Value(URGENCY_ON_TIME)),
+        When(breached_at__isnull=False, then=Value(URGENCY_BREACHED)),
+        When(at_risk_at__isnull=False, then=Value(URGENCY_AT_RISK)),
+        default=Value(URGENCY_ON_TIME),
+        output_field=FloatField(),
+    )
+    return ExpressionWrapper(
+        Value(queue.urgency_weight) * urgency
+        + Value(queue.priority_weight) * Cast("priority", FloatField())
+        + Value(queue.uncertainty_weight) * F("uncertainty"),
+        output_field=FloatField(),
+    )
+
+
+def _item_language(item, queue: Queue) -> str:
+    if not queue.language_field or not isinstance(item.input, dict):
+        return ""
+    value = item.input.get(queue.language_field)
+    return value.strip().lower()[:35] if isinstance(value, str) else ""
+
+
+def _item_uncertainty(item) -> float:
+    try:
+        confidence = item.prediction.confidence
+    except ObjectDoesNotExist:  # nothing the model said: as unsure as it gets
+        return 1.0
+    return min(1.0, max(0.0, 1.0 - float(confidence)))
+
+
 def review_task_open(*, item, queue_slug: str, priority: int = 0) -> ReviewTask:
     """Runs inside the route step's transaction: the item and its task appear together."""
-    queue = Queue.objects.select_related("workflow").get(slug=queue_slug)
-    clock = sla_clock_for(queue_id=queue.pk, opened_at=timezone.now())
-    task = ReviewTask.objects.create(
-        item=item, queue=queue, priority=priority, due_at=clock.due_at, warn_at=clock.warn_at
-    )
-    _audit(task, "task.opened", priority=priority)
+    (task,) = review_tasks_open(openings=[(item, queue_slug, priority)])
     return task
+
+
+def review_tasks_open(*, openings: list[tuple[Any, str, int]]) -> list[ReviewTask]:
+    """``review_task_open`` for many ``(item, queue slug, priority)`` at once (the route step
+    of a pipeline batch): each queue and its SLA clock are read once, the tasks are inserted
+    together and their events appended to the audit chain with one lock."""
+    now = timezone.now()
+    queues = {
+        queue.slug: queue
+        for queue in Queue.objects.select_related("workflow").filter(
+            slug__in={slug for _, slug, _ in openings}
+        )
+    }
+    clocks = {
+        slug: sla_clock_for(queue_id=queue.pk, opened_at=now) for slug, queue in queues.items()
+    }
+    tasks = []
+    for item, queue_slug, priority in openings:
+        queue, clock = queues[queue_slug], clocks[queue_slug]
+        task = ReviewTask(
+            item=item,
+            queue=queue,
+            priority=priority,
+            due_at=clock.due_at,
+            warn_at=clock.warn_at,
+            uncertainty=_item_uncertainty(item),
+            language=_item_language(item, queue),
+        )
+        task.claim_score = review_task_claim_score(task)
+        tasks.append(task)
+    ReviewTask.objects.bulk_create(tasks)
+    opened: dict[str, list[AuditEntry]] = {}
+    for task in tasks:
+        opened.setdefault(task.queue.workflow.audit_chain, []).append(
+            AuditEntry(
+                action="task.opened",
+                obj=task,
+                data={"item": task.item_id, "queue": task.queue.slug, "priority": task.priority},
+            )
+        )
+    for chain in sorted(opened):
+        audit_record_many(opened[chain], chain=chain)
+    # A four-eyes item's second task and, at the queue's gold rate, a gold task open beside it.
+    from reviewapp.quality.services import review_task_opened
+
+    for task in tasks:
+        review_task_opened(task=task)
+        siblings = ReviewTask.objects.filter(item=task.item)
+        if siblings.count() > 1:
+            siblings.filter(shares_item=False).update(shares_item=True)
+            task.shares_item = True
+    return tasks
+
+
+# --- claim: capacity, skills, languages -------------------------------------------------------
+
+
+class CapacityReached(Conflict):
+    """The reviewer (or the assignee) already holds as many tasks as they may."""
+
+
+class SkillsMissing(Forbidden):
+    """The queue needs skills the reviewer does not have."""
+
+
+def _locked_profile(user) -> ReviewerProfile:
+    """The user's profile, locked: one reviewer's claims and assignments take turns on it, so
+    two of them can never both see room under a cap and both take a task."""
+    profile, _ = ReviewerProfile.objects.select_for_update().get_or_create(user=user)
+    return profile
+
+
+def _missing_skills(queue: Queue, profile: ReviewerProfile) -> list[str]:
+    return sorted(set(queue.required_skills) - set(profile.skills))
+
+
+def _room_left(queue: Queue, reviewer, profile: ReviewerProfile, now) -> int | None:
+    """How many more tasks of ``queue`` the reviewer may hold (``None``: no cap applies).
+
+    Counts live claims only: an expired lease is anyone's to take (the claim takes those too).
+    """
+    live = ReviewTask.objects.filter(
+        claimed_by=reviewer, status=TaskStatus.CLAIMED, lease_expires_at__gt=now
+    )
+    rooms = []
+    if profile.max_claims is not None:
+        rooms.append(profile.max_claims - live.count())
+    if queue.max_claims_per_reviewer is not None:
+        rooms.append(queue.max_claims_per_reviewer - live.filter(queue=queue).count())
+    return max(0, min(rooms)) if rooms else None
+
+
+def _claimable_by(reviewer, profile: ReviewerProfile, queue: Queue, *, honour_skips: bool = True):
+    """Tasks of ``queue`` the reviewer may be given, locked as they are read, whoever else asks.
+
+    Leaves out tasks the reviewer skipped (unless a manager assigns them: ``honour_skips``),
+    tasks in a language they do not read, and tasks of an item they hold or decided another
+    task of (four-eyes: two tasks of one item go to two people). Each rule is a filter on the
+    row or an indexed ``NOT EXISTS`` probe (task_skip_idx, task_item_holder_idx), so the claim
+    still walks task_claim_order_idx.
+    """
+    skipped = TaskSkip.objects.filter(task=OuterRef("pk"), reviewer=reviewer)
+    same_item = ReviewTask.objects.filter(
+        item=OuterRef("item"),
+        claimed_by=reviewer,
+        status__in=[TaskStatus.CLAIMED, TaskStatus.DECIDED],
+    ).exclude(pk=OuterRef("pk"))
+    tasks = (
+        ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("queue__workflow")
+        .filter(queue=queue)
+        # Written as an OR, PostgreSQL runs the probe per candidate and only for tasks that
+        # share their item; a plain NOT EXISTS becomes an anti-join the planner may serve by
+        # reading every task the reviewer ever decided.
+        .filter(Q(shares_item=False) | ~Exists(same_item))
+    )
+    if honour_skips:
+        tasks = tasks.filter(~Exists(skipped))
+    if queue.language_field:
+        # A task whose item names no language is anyone's.
+        tasks = tasks.filter(Q(language="") | Q(language__in=profile.languages))
+    return tasks
+
+
+CLAIM_FIELDS = [
+    "status",
+    "claimed_by",
+    "claim_token",
+    "claimed_at",
+    "last_seen_at",
+    "lease_expires_at",
+]
+CLAIM_ORDER = ("-claim_score", F("due_at").asc(nulls_last=True), "created_at", "id")
 
 
 @transaction.atomic(durable=True)
 def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     """Hand the reviewer the next task of the queue, or the one they already hold.
 
+    The next task is the open one with the highest ``claim_score`` (see ``claim_score``) among
+    those the reviewer may take (``_claimable_by``). Refuses with ``SkillsMissing`` (403) when
+    the queue needs skills the reviewer lacks and ``CapacityReached`` (409) when they hold as
+    many tasks as their cap (or the queue's) allows.
+
     ``SKIP LOCKED`` lets concurrent reviewers pass over each other's candidate rows instead of
     queueing behind them; on SQLite (no row locks) the IMMEDIATE transaction serialises claims.
     """
     now = timezone.now()
+    profile = _locked_profile(reviewer)
     held = (
         ReviewTask.objects.select_related("queue__workflow")
         .filter(
@@ -83,22 +329,18 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     )
     if held is not None:
         return held
-    # Tasks this reviewer skipped stay out of their claims (not their colleagues'). NOT EXISTS
-    # probes task_skip_idx once per candidate row, so the claim still walks the claim index.
-    skipped = TaskSkip.objects.filter(task=OuterRef("pk"), reviewer=reviewer)
-    candidates = (
-        ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("queue__workflow")
-        .filter(~Exists(skipped))
-    )
-    # Open tasks first (served by the partial claim index), then claims whose lease ran out:
+    missing = _missing_skills(queue, profile)
+    if missing:
+        raise SkillsMissing(f"{queue.name} needs skills you do not have yet: {', '.join(missing)}.")
+    if _room_left(queue, reviewer, profile, now) == 0:
+        raise CapacityReached(
+            "You hold as many tasks as you may at once; decide or release one first."
+        )
+    candidates = _claimable_by(reviewer, profile, queue)
+    # Open tasks first (served by task_claim_order_idx), then claims whose lease ran out:
     # those are claimable at once, the sweep only tidies up the ones nobody asks for.
-    task = (
-        candidates.filter(queue=queue, status=TaskStatus.OPEN)
-        .order_by("-priority", "created_at", "id")
-        .first()
-    ) or (
-        candidates.filter(queue=queue, status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
+    task = candidates.filter(status=TaskStatus.OPEN).order_by(*CLAIM_ORDER).first() or (
+        candidates.filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
         .order_by("lease_expires_at", "id")
         .first()
     )
@@ -109,10 +351,9 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     task.claimed_by = reviewer
     task.claim_token = uuid.uuid4()
     task.claimed_at = now
+    task.last_seen_at = now
     task.lease_expires_at = now + settings.REVIEWAPP_LEASE
-    task.save(
-        update_fields=["status", "claimed_by", "claim_token", "claimed_at", "lease_expires_at"]
-    )
+    task.save(update_fields=CLAIM_FIELDS)
     _audit(
         task,
         "task.claimed",
@@ -142,10 +383,14 @@ def review_task_extend(*, task: ReviewTask, reviewer, claim_token) -> ReviewTask
     claim, ``task.lease_expired`` its loss).
     """
     task = _locked_claim(task, reviewer, claim_token)
-    extended = timezone.now() + settings.REVIEWAPP_LEASE
+    now = timezone.now()
+    task.last_seen_at = now  # a sign of life: idle-claim rungs count from here
+    fields = ["last_seen_at"]
+    extended = now + settings.REVIEWAPP_LEASE
     if task.lease_expires_at is None or extended > task.lease_expires_at:
         task.lease_expires_at = extended
-        task.save(update_fields=["lease_expires_at"])
+        fields.append("lease_expires_at")
+    task.save(update_fields=fields)
     return task
 
 
@@ -171,10 +416,9 @@ def _reopen(task: ReviewTask) -> None:
     task.claimed_by = None
     task.claim_token = None
     task.claimed_at = None
+    task.last_seen_at = None
     task.lease_expires_at = None
-    task.save(
-        update_fields=["status", "claimed_by", "claim_token", "claimed_at", "lease_expires_at"]
-    )
+    task.save(update_fields=CLAIM_FIELDS)
 
 
 def review_tasks_release_expired() -> int:
@@ -278,7 +522,11 @@ def review_task_decide(
         decided_at=now,
     )
     decision.reason_codes.set([allowed[code] for code in reason_codes])
-    if outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
+    # Gold is scored and never resumes; a four-eyes item resumes once its answer is settled.
+    from reviewapp.quality.services import review_task_decided
+
+    effects = review_task_decided(task=task, decision=decision)
+    if effects.labeled and outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
         # Both are labeled data: a correction says what is right, a rejection (empty human
         # output) says the model should not have answered at all, and why.
         correction_record(decision=decision, item=item, prediction=prediction)
@@ -297,7 +545,8 @@ def review_task_decide(
     # The seam back to the machine side: the item resumes after this commits.
     from workflows.tasks import resume_after_review
 
-    transaction.on_commit(lambda: resume_after_review.delay(item.pk))
+    if effects.resume:
+        transaction.on_commit(lambda: resume_after_review.delay(item.pk))
     return decision
 
 
@@ -317,6 +566,135 @@ def queue_create(*, team, workflow, slug: str, name: str, acting_user=None) -> Q
             data={"slug": slug, "team": team.slug},
         )
     team_grant_object_permissions(team=team, queues=[queue])
+    return queue
+
+
+# --- queue settings: claim weights, skills, languages, caps, notification webhook -------------
+
+CLAIM_SETTING_FIELDS = (
+    "urgency_weight",
+    "priority_weight",
+    "uncertainty_weight",
+    "required_skills",
+    "language_field",
+    "max_claims_per_reviewer",
+    "notify_webhook_url",
+    "notify_webhook_secret_env",
+)
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+MAX_CAP = 1000
+
+
+class QueueSettingsInvalid(InvalidRequest):
+    detail = "The queue settings are not valid."
+
+
+def tags_errors(value: Any, what: str) -> tuple[list[str], list[str]]:
+    """``(clean tags, errors)`` for a list of skill or language tags."""
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        return [], [f"Give the {what} as a list of short names."]
+    tags = sorted({tag.strip().lower() for tag in value})
+    bad = [tag for tag in tags if not TAG_PATTERN.match(tag)]
+    if bad:
+        return [], [
+            f"Use lower-case letters, digits, - and _ (at most 40) for {what}: {', '.join(bad)}."
+        ]
+    return tags, []
+
+
+def cap_errors(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CAP:
+        return [f"Give a whole number from 1 to {MAX_CAP}, or nothing for no cap."]
+    return []
+
+
+def _settings_errors(queue: Queue, changes: dict[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    unknown = sorted(set(changes) - set(CLAIM_SETTING_FIELDS))
+    for name in unknown:
+        errors[name] = ["Not a setting of the queue."]
+    for name in ("urgency_weight", "priority_weight", "uncertainty_weight"):
+        if name in changes:
+            value = changes[name]
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or not 0 <= value <= MAX_WEIGHT
+            ):
+                errors[name] = [f"Give a weight from 0 to {MAX_WEIGHT:g}."]
+    if "required_skills" in changes:
+        changes["required_skills"], messages = tags_errors(changes["required_skills"], "skills")
+        if messages:
+            errors["required_skills"] = messages
+    if "language_field" in changes:
+        field = changes["language_field"]
+        version = queue.workflow.current_version
+        schema = version.definition.get("input_schema", {}) if version is not None else {}
+        properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
+        if not isinstance(field, str):
+            errors["language_field"] = ["Name an input field of the workflow, or leave it empty."]
+        elif field and properties and field not in properties:
+            errors["language_field"] = [
+                f"The workflow's input has no field {field!r} "
+                f"(it has {', '.join(sorted(properties))})."
+            ]
+    if "max_claims_per_reviewer" in changes and cap_errors(changes["max_claims_per_reviewer"]):
+        errors["max_claims_per_reviewer"] = cap_errors(changes["max_claims_per_reviewer"])
+    if "notify_webhook_url" in changes:
+        url = changes["notify_webhook_url"]
+        if not isinstance(url, str) or (
+            url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname)
+        ):
+            errors["notify_webhook_url"] = ["Give an http(s) URL, or leave it empty."]
+    if "notify_webhook_secret_env" in changes:
+        name = changes["notify_webhook_secret_env"]
+        if not isinstance(name, str) or (name and not ENV_NAME_PATTERN.match(name)):
+            errors["notify_webhook_secret_env"] = [
+                "Name the environment variable holding the signing secret (A-Z, 0-9, _)."
+            ]
+    url = changes.get("notify_webhook_url", queue.notify_webhook_url)
+    secret_env = changes.get("notify_webhook_secret_env", queue.notify_webhook_secret_env)
+    if url and not secret_env and "notify_webhook_secret_env" not in errors:
+        errors["notify_webhook_secret_env"] = ["A webhook needs the name of its signing secret."]
+    return errors
+
+
+@transaction.atomic(durable=True)
+def queue_claim_settings_set(*, queue: Queue, acting_user, changes: dict[str, Any]) -> Queue:
+    """Change how the queue hands out tasks (and where its escalations are POSTed).
+
+    A change of weights re-scores the queue's live tasks in one UPDATE, so the next claim
+    already follows the new weights. A new ``language_field`` applies to tasks opened from now.
+    """
+    _require_manager(acting_user, queue)
+    queue = Queue.objects.select_for_update().select_related("workflow").get(pk=queue.pk)
+    changes = dict(changes)
+    errors = _settings_errors(queue, changes)
+    if errors:
+        raise QueueSettingsInvalid(errors)
+    before = {name: getattr(queue, name) for name in changes}
+    for name, value in changes.items():
+        setattr(queue, name, value.strip() if isinstance(value, str) else value)
+    queue.save(update_fields=list(changes))
+    if {"urgency_weight", "priority_weight", "uncertainty_weight"} & set(changes):
+        ReviewTask.objects.filter(queue=queue, status__in=LIVE_STATUSES).update(
+            claim_score=claim_score_expression(queue)
+        )
+    audit_record(
+        action="queue.settings_changed",
+        obj=queue,
+        actor=acting_user,
+        chain=queue.workflow.audit_chain,
+        data={
+            "queue": queue.slug,
+            "before": before,
+            "after": {name: getattr(queue, name) for name in changes},
+        },
+    )
     return queue
 
 
@@ -350,16 +728,45 @@ def _require_reviewer(reviewer, queue: Queue) -> None:
         raise TaskActionInvalid({"reviewer": ["This person cannot review tasks of this queue."]})
 
 
+def _require_fit(reviewer, queue: Queue, now, *, count: int, except_task=None) -> ReviewerProfile:
+    """Refuse an assignment the reviewer lacks the skills or the room for; lock their profile.
+
+    A task the reviewer already holds (``except_task``) does not count against the room.
+    """
+    profile = _locked_profile(reviewer)
+    name = reviewer.get_username()
+    missing = _missing_skills(queue, profile)
+    if missing:
+        raise TaskActionInvalid(
+            {"reviewer": [f"{name} lacks skills this queue needs: {', '.join(missing)}."]}
+        )
+    room = _room_left(queue, reviewer, profile, now)
+    if (
+        room is not None
+        and except_task is not None
+        and except_task.status == TaskStatus.CLAIMED
+        and except_task.claimed_by_id == reviewer.pk
+        and except_task.lease_expires_at is not None
+        and except_task.lease_expires_at > now
+    ):
+        room += 1
+    if room is not None and count > room:
+        raise CapacityReached(
+            f"{name} can take {room} more task{'s' if room != 1 else ''} "
+            "before reaching their cap; assign fewer or to someone else."
+        )
+    return profile
+
+
 def _assign(task: ReviewTask, reviewer, now) -> None:
     """A fresh claim token: whoever held the task before now gets 409 on their decision."""
     task.status = TaskStatus.CLAIMED
     task.claimed_by = reviewer
     task.claim_token = uuid.uuid4()
     task.claimed_at = now
+    task.last_seen_at = now
     task.lease_expires_at = now + ASSIGNMENT_LEASE
-    task.save(
-        update_fields=["status", "claimed_by", "claim_token", "claimed_at", "lease_expires_at"]
-    )
+    task.save(update_fields=CLAIM_FIELDS)
 
 
 def _locked_live_task(task: ReviewTask) -> ReviewTask:
@@ -379,8 +786,20 @@ def review_task_reassign(*, task: ReviewTask, to_reviewer, acting_user) -> Revie
     _require_manager(acting_user, task.queue)
     task = _locked_live_task(task)
     _require_reviewer(to_reviewer, task.queue)
+    now = timezone.now()
+    profile = _require_fit(to_reviewer, task.queue, now, count=1, except_task=task)
+    fits = _claimable_by(to_reviewer, profile, task.queue, honour_skips=False)
+    if not fits.filter(pk=task.pk).exists():
+        raise TaskActionInvalid(
+            {
+                "reviewer": [
+                    f"{to_reviewer.get_username()} cannot take this task: it is in a language "
+                    "they do not review, or they hold or decided another task of the same item."
+                ]
+            }
+        )
     previous_holder = task.claimed_by.get_username() if task.claimed_by else None
-    _assign(task, to_reviewer, timezone.now())
+    _assign(task, to_reviewer, now)
     _audit(
         task,
         "task.reassigned",
@@ -417,13 +836,13 @@ def review_tasks_bulk_assign(
     _require_reviewer(to_reviewer, queue)
     if not 1 <= count <= MAX_BULK_ASSIGN:
         raise TaskActionInvalid({"count": [f"Assign between 1 and {MAX_BULK_ASSIGN} tasks."]})
-    tasks = list(
-        ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("queue__workflow")
-        .filter(queue=queue, status=TaskStatus.OPEN)
-        .order_by("-priority", "created_at", "id")[:count]
-    )
     now = timezone.now()
+    profile = _require_fit(to_reviewer, queue, now, count=count)
+    tasks = list(
+        _claimable_by(to_reviewer, profile, queue, honour_skips=False)
+        .filter(status=TaskStatus.OPEN)
+        .order_by(*CLAIM_ORDER)[:count]
+    )
     for task in tasks:
         _assign(task, to_reviewer, now)
         _audit(

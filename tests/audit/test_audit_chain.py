@@ -1,6 +1,8 @@
-"""The audit trail: hash-chained per workflow, append-only in PostgreSQL, verified by a command."""
+"""The audit trail: hash-chained per workflow shard, append-only in PostgreSQL, verified by a
+command."""
 
 import json
+import threading
 from io import StringIO
 from itertools import pairwise
 
@@ -9,13 +11,23 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
 from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import GENESIS_HASH, _hash_of, audit_record
+from reviewapp.audit.services import (
+    GENESIS_HASH,
+    AuditEntry,
+    _hash_of,
+    audit_record,
+    audit_record_many,
+)
 
 TRIGGER = "audit_event_append_only"
 
 
-def chain_of(name):
-    return list(AuditEvent.objects.filter(chain=name).order_by("seq"))
+def chain_of(name, shard=None):
+    """The events of one shard of the chain (by default the shard of its first event)."""
+    events = AuditEvent.objects.filter(chain=name)
+    if shard is None:
+        shard = events.order_by("id").values_list("shard", flat=True).first()
+    return list(events.filter(shard=shard).order_by("seq"))
 
 
 def as_dba(sql, params=()):
@@ -198,3 +210,106 @@ def test_the_trigger_is_back_on_after_a_dba_session(demo):
 
     with pytest.raises(DatabaseError, match="append-only"):
         AuditEvent.objects.filter(pk=event.pk).update(action="x")
+
+
+# --- shards -----------------------------------------------------------------------------------
+
+
+def test_a_batch_of_events_is_one_hash_linked_run_of_a_shard(demo, other_team):
+    items = [demo.workflow, other_team["workflow"], demo.queue]
+    with transaction.atomic():
+        before = audit_record(action="test.before", obj=demo.workflow, chain="test:batch")
+        written = audit_record_many(
+            [AuditEntry(action="test.many", obj=obj, data={"n": n}) for n, obj in enumerate(items)],
+            chain="test:batch",
+        )
+
+    stored = chain_of("test:batch", before.shard)
+    assert [event.pk for event in stored] == [before.pk, *(event.pk for event in written)]
+    assert [event.seq for event in stored] == [1, 2, 3, 4]
+    for previous, event in pairwise(stored):
+        assert event.prev_hash == previous.hash
+        assert _hash_of(event) == event.hash
+    assert [event.data for event in stored[1:]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert "Audit trail intact" in verify()
+
+
+def _hold_a_shard(chain, obj, holding, release, shards):
+    """In a thread: record an event and keep the transaction (and its shard) open."""
+    from django.db import connection as thread_connection
+
+    try:
+        with transaction.atomic():
+            shards.append(audit_record(action="test.holder", obj=obj, chain=chain).shard)
+            holding.set()
+            release.wait(timeout=20)
+    finally:
+        thread_connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_does_not_wait_for_another_transaction_of_the_same_workflow(demo, settings):
+    settings.REVIEWAPP_AUDIT_SHARDS = 4
+    chain = demo.workflow.audit_chain
+    holding, release, shards = threading.Event(), threading.Event(), []
+    holder = threading.Thread(
+        target=_hold_a_shard, args=(chain, demo.workflow, holding, release, shards)
+    )
+    holder.start()
+    try:
+        assert holding.wait(timeout=20)
+        # The holder's shard is locked until it commits; this append must not queue behind it.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            mine = audit_record(action="test.meanwhile", obj=demo.workflow, chain=chain)
+    finally:
+        release.set()
+        holder.join(timeout=20)
+    assert not holder.is_alive()
+    assert mine.shard != shards[0]
+    assert "Audit trail intact" in verify()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_audit_names_a_forged_event_in_any_shard(demo, settings):
+    settings.REVIEWAPP_AUDIT_SHARDS = 4
+    chain = demo.workflow.audit_chain
+    holding, release, shards = threading.Event(), threading.Event(), []
+    holder = threading.Thread(
+        target=_hold_a_shard, args=(chain, demo.workflow, holding, release, shards)
+    )
+    holder.start()
+    try:
+        assert holding.wait(timeout=20)
+        with transaction.atomic():
+            audit_record(action="test.first", obj=demo.workflow, chain=chain)
+            second = audit_record(action="test.second", obj=demo.workflow, chain=chain)
+    finally:
+        release.set()
+        holder.join(timeout=20)
+    assert second.shard != shards[0]
+    assert AuditEvent.objects.filter(chain=chain).values("shard").distinct().count() >= 2
+    assert "Audit trail intact" in verify()
+
+    as_dba(
+        "UPDATE audit_auditevent SET data = %s WHERE id = %s",
+        [json.dumps({"forged": True}), second.pk],
+    )
+
+    with pytest.raises(CommandError) as broken:
+        verify()
+    message = str(broken.value)
+    assert f"'{chain}' (shard {second.shard})" in message
+    assert f"#{second.seq} (id {second.pk})" in message
+    assert "changed after it was written" in message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_an_event_to_another_shard_breaks_its_hash(demo, trail):
+    target = trail[-1]
+    as_dba("UPDATE audit_auditevent SET shard = shard + 1 WHERE id = %s", [target.pk])
+
+    # Its old shard still ends cleanly one event early; the shard it landed in has a hole.
+    with pytest.raises(CommandError, match=r"\(shard \d+\) is broken at event #1"):
+        verify()

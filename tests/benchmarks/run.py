@@ -4,8 +4,11 @@
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... python tests/benchmarks/run.py
 
 (a) ingest -> routed: items/s from the first ingest call until every item is completed or
-    awaiting review, with a real Celery worker subprocess (2 processes), and the mean duration
-    of each pipeline step from StepRun;
+    awaiting review, with a real Celery worker subprocess (2 processes) running the batch
+    pipeline (one message per ``--pipeline-batch`` items); then, in this process without
+    Celery, the same pipeline's items/s and each step's cost: each step alone in its own
+    transaction (locks, step function, bulk writes, audit, commit) is timed at batch sizes 1
+    and ``--pipeline-batch``, giving a fixed cost per batch-step and a marginal cost per item;
 (b) claim + decide: latency p50/p95 and reviews/s at 1 and 16 concurrent reviewers (threads, one
     database connection each), each looping review_task_claim -> review_task_decide(accept);
 (c) export: rows/s of dataset_export_build for every format over N corrections.
@@ -44,15 +47,22 @@ def parse_args() -> argparse.Namespace:
         "--reviewers", type=int, nargs="+", default=[1, 16], help="concurrency levels in (b)"
     )
     parser.add_argument("--corrections", type=int, default=20000, help="rows to export in (c)")
+    parser.add_argument(
+        "--pipeline-batch", type=int, default=250, help="items per pipeline message in (a)"
+    )
+    parser.add_argument(
+        "--in-process-items", type=int, default=1000, help="items for (a)'s in-process run"
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for (a)")
-    parser.add_argument("--keep-db", action="store_true", help="leave reviewapp_bench behind")
+    parser.add_argument("--keep-db", action="store_true", help="leave the database behind")
+    parser.add_argument("--db-name", default=BENCH_DB, help="the database to create and drop")
     return parser.parse_args()
 
 
 # --- a database and an environment of our own ----------------------------------------------
 
 
-def bench_database_urls() -> tuple[str, str]:
+def bench_database_urls(name: str) -> tuple[str, str]:
     """(maintenance URL, benchmark URL) on the server DATABASE_URL points at."""
     url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
     parts = urlsplit(url)
@@ -60,17 +70,17 @@ def bench_database_urls() -> tuple[str, str]:
         sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
     return (
         urlunsplit(parts._replace(path="/postgres")),
-        urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
+        urlunsplit(parts._replace(path=f"/{name}")),
     )
 
 
-def recreate_database(maintenance_url: str, *, drop_only: bool = False) -> None:
+def recreate_database(maintenance_url: str, name: str, *, drop_only: bool = False) -> None:
     import psycopg
 
     with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(bench_url: str, var_dir: Path) -> None:
@@ -160,6 +170,62 @@ def bench_pipeline(demo, *, items: int, batch: int, timeout: float, seed: int) -
         "elapsed_s": elapsed,
         "items_per_s": items / elapsed,
         "statuses": counts,
+    }
+
+
+def bench_pipeline_in_process(demo, *, items: int, batch: int, seed: int) -> dict:
+    """The batch pipeline in this process (no broker): items/s (``items_run``, all steps of a
+    batch in one transaction, as the worker runs them), and per step the cost of that step
+    alone in its own transaction at batch size 1 and ``batch`` -> fixed ms per batch-step +
+    marginal ms per item."""
+    from workflows.demo.install import demo_items_submit
+    from workflows.engine import items_run, items_run_step
+    from workflows.models import Item
+    from workflows.pipeline import STEP_NAMES
+
+    def ingest(count: int, seed: int) -> list[int]:
+        before = Item.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        demo_items_submit(demo, count=count, seed=seed, batch=max(count, 1))
+        return list(Item.objects.filter(pk__gt=before).order_by("pk").values_list("pk", flat=True))
+
+    # Per-step timings: `rounds` batches of one and `rounds` full batches, step by step.
+    rounds = 5
+    timings: dict[str, dict[int, list[float]]] = {s: {1: [], batch: []} for s in STEP_NAMES}
+    for size in (1, batch):
+        for round_ in range(rounds):
+            ids = ingest(size, seed=1000 + 10 * size + round_)
+            for step in STEP_NAMES:
+                began = time.perf_counter()
+                items_run_step(item_ids=ids, step=step)
+                timings[step][size].append((time.perf_counter() - began) * 1000)
+    steps = []
+    for step in STEP_NAMES:
+        one = statistics.median(timings[step][1])
+        full = statistics.median(timings[step][batch])
+        per_item = (full - one) / (batch - 1) if batch > 1 else one
+        steps.append(
+            {
+                "step": step,
+                "batch_1_ms": one,
+                "batch_n_ms": full,
+                "per_item_ms": per_item,
+                "fixed_ms": one - per_item,
+            }
+        )
+    # Throughput: ingest, then each batch through all steps as a worker runs it.
+    began = time.perf_counter()
+    ids = ingest(items, seed=seed)
+    ingested = time.perf_counter() - began
+    for start in range(0, len(ids), batch):
+        items_run(item_ids=ids[start : start + batch])
+    elapsed = time.perf_counter() - began
+    return {
+        "items": items,
+        "batch": batch,
+        "ingest_s": ingested,
+        "elapsed_s": elapsed,
+        "items_per_s": items / elapsed,
+        "steps": steps,
     }
 
 
@@ -370,25 +436,46 @@ def table(title: str, header: list[str], rows: list[list]) -> str:
     return "\n".join([f"\n{title}", *lines])
 
 
-def report(args, pipeline: dict, reviews: list[dict], exports: list[dict]) -> None:
+def report(
+    args, pipeline: dict, in_process: dict, reviews: list[dict], exports: list[dict]
+) -> None:
     statuses = ", ".join(f"{name} {n}" for name, n in sorted(pipeline["statuses"].items()))
     print(table(
-        f"(a) ingest -> routed, worker concurrency 2 (items now: {statuses})",
+        f"(a) ingest -> routed, worker concurrency 2, {args.pipeline_batch} items per message"
+        f" (items now: {statuses})",
         ["items", "ingest s", "routed after s", "items/s"],
         [[pipeline["items"], f"{pipeline['ingest_s']:.2f}", f"{pipeline['elapsed_s']:.2f}",
           f"{pipeline['items_per_s']:.0f}"]],
     ))  # fmt: skip
     print(table(
-        "    mean duration per step (successful StepRuns, top-up items included)",
+        "    step function time per item (StepRun.duration_ms: the batch's share, no DB writes)",
         ["step", "runs", "mean ms"],
-        [[s["step"], s["runs"], f"{s['mean_ms']:.2f}"] for s in pipeline["steps"]],
+        [[s["step"], s["runs"], f"{s['mean_ms']:.3f}"] for s in pipeline["steps"]],
     ))  # fmt: skip
+    print(table(
+        f"(a') the same pipeline in this process, no Celery, batches of {in_process['batch']}",
+        ["items", "ingest s", "routed after s", "items/s"],
+        [[in_process["items"], f"{in_process['ingest_s']:.2f}",
+          f"{in_process['elapsed_s']:.2f}", f"{in_process['items_per_s']:.0f}"]],
+    ))  # fmt: skip
+    print(table(
+        "    each step alone in its own transaction (locks, step, bulk writes, audit, commit),"
+        " median of 5: fixed cost per batch-step + marginal cost per item",
+        ["step", "batch of 1 ms", f"batch of {in_process['batch']} ms", "fixed ms/batch",
+         "ms/item"],
+        [[s["step"], f"{s['batch_1_ms']:.2f}", f"{s['batch_n_ms']:.2f}", f"{s['fixed_ms']:.2f}",
+          f"{s['per_item_ms']:.3f}"] for s in in_process["steps"]],
+    ))  # fmt: skip
+    if not reviews:
+        return
     print(table(
         "(b) claim + decide(accept), one database connection per reviewer",
         ["reviewers", "decisions", "p50 ms", "p95 ms", "reviews/s"],
         [[r["reviewers"], r["decisions"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
           f"{r['reviews_per_s']:.0f}"] for r in reviews],
     ))  # fmt: skip
+    if not exports:
+        return
     print(table(
         f"(c) dataset_export_build over {args.corrections} corrections",
         ["format", "rows", "seconds", "rows/s", "MB"],
@@ -399,10 +486,12 @@ def report(args, pipeline: dict, reviews: list[dict], exports: list[dict]) -> No
 
 def main() -> None:
     args = parse_args()
-    maintenance_url, bench_url = bench_database_urls()
+    maintenance_url, bench_url = bench_database_urls(args.db_name)
     var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
-    print(f"database {BENCH_DB} (created fresh), media in {var_dir}", flush=True)
-    recreate_database(maintenance_url)
+    print(f"database {args.db_name} (created fresh), media in {var_dir}", flush=True)
+    recreate_database(maintenance_url, args.db_name)
+    # The ingest (here) splits items into pipeline messages; the worker inherits it too.
+    os.environ["REVIEWAPP_PIPELINE_BATCH"] = str(args.pipeline_batch)
     worker = None
     try:
         setup_django(bench_url, var_dir)
@@ -417,23 +506,29 @@ def main() -> None:
         pipeline = bench_pipeline(
             demo, items=args.items, batch=args.batch, timeout=args.timeout, seed=1
         )
-        needed = args.reviews * len(args.reviewers)
-        print(f"(b) topping the queue up to {needed} open tasks...", flush=True)
-        ensure_open_tasks(demo, needed=needed, batch=args.batch, timeout=args.timeout)
-        reviews = []
-        for count in args.reviewers:
-            print(f"(b) {count} reviewer(s), {args.reviews} decisions...", flush=True)
-            reviews.append(bench_reviews(demo, reviewers=count, decisions=args.reviews))
-        # Per-step means over everything the worker ran, top-up items included.
         pipeline["steps"] = bench_step_means()
+        reviews = []
+        if args.reviews > 0:
+            needed = args.reviews * len(args.reviewers)
+            print(f"(b) topping the queue up to {needed} open tasks...", flush=True)
+            ensure_open_tasks(demo, needed=needed, batch=args.batch, timeout=args.timeout)
+            for count in args.reviewers:
+                print(f"(b) {count} reviewer(s), {args.reviews} decisions...", flush=True)
+                reviews.append(bench_reviews(demo, reviewers=count, decisions=args.reviews))
         worker.stop()
         worker = None
-        print(f"(c) creating {args.corrections} corrections...", flush=True)
-        corrections_create(demo, count=args.corrections)
+        app.control.purge()
+        print(f"(a') {args.in_process_items} items through the pipeline in-process...", flush=True)
+        in_process = bench_pipeline_in_process(
+            demo, items=args.in_process_items, batch=args.pipeline_batch, seed=2
+        )
         exports = []
-        for export_format in FORMATS:
-            print(f"(c) building a {export_format} export...", flush=True)
-            exports.append(bench_export(demo, export_format=export_format))
+        if args.corrections > 0:
+            print(f"(c) creating {args.corrections} corrections...", flush=True)
+            corrections_create(demo, count=args.corrections)
+            for export_format in FORMATS:
+                print(f"(c) building a {export_format} export...", flush=True)
+                exports.append(bench_export(demo, export_format=export_format))
         app.control.purge()
     finally:
         if worker is not None:
@@ -442,9 +537,9 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep_db:
-            recreate_database(maintenance_url, drop_only=True)
+            recreate_database(maintenance_url, args.db_name, drop_only=True)
         shutil.rmtree(var_dir, ignore_errors=True)
-    report(args, pipeline, reviews, exports)
+    report(args, pipeline, in_process, reviews, exports)
 
 
 def bench_step_means() -> list[dict]:

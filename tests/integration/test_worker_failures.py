@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 STEP_NAMES = [name for name, _ in STEPS]
 SETTLED = (ItemStatus.COMPLETED, ItemStatus.AWAITING_REVIEW)
-RUN_STEP = "workflows.run_step"
+RUN_ITEMS = "workflows.run_items"
 TICKET = {"subject": "Refund", "body": "I was charged twice this month", "customer_tier": "pro"}
 
 REDIS_PORT = "6379"
@@ -168,19 +168,19 @@ def llm_demo(demo, endpoint):
     return demo
 
 
-def running_infer(worker, item_id, wait_until):
-    """The worker's running infer task of the item, once its pool process is known."""
+def running_batch(worker, item_ids, wait_until):
+    """The worker's running pipeline task of the batch, once its pool process is known."""
     found = []
 
     def look():
         found[:] = [
             task
-            for task in worker.active(RUN_STEP)
-            if list(task["args"]) == [item_id, "infer"] and task["worker_pid"]
+            for task in worker.active(RUN_ITEMS)
+            if list(task["args"]) == [item_ids] and task["worker_pid"]
         ]
         return len(found) == 1
 
-    wait_until(look, timeout=15.0, what=lambda: f"active: {worker.active(RUN_STEP)}")
+    wait_until(look, timeout=15.0, what=lambda: f"active: {worker.active(RUN_ITEMS)}")
     return found[0]
 
 
@@ -192,8 +192,8 @@ def test_a_pool_process_killed_mid_inference_is_redelivered_and_the_item_runs_on
     Proves the broker path, not the reconciler (no beat runs here and nothing is old enough to
     look stuck): with ``acks_late`` + ``reject_on_worker_lost`` the worker's main process sees
     the child die and requeues the very same message (same task id) at once; another pool
-    process runs it. The killed attempt's transaction died with its connection: no step run,
-    no prediction, the item still on ``infer``; the retry is attempt 1.
+    process runs it. The killed attempt's transaction (all steps of its batch) died with its
+    connection: no step run, no prediction, the item still received; the retry is attempt 1.
     """
     log_offset = worker.log_path.stat().st_size
     endpoint.default = (200, chat_answer('{"label": "billing"}', logprobs=[-0.01]))
@@ -205,7 +205,7 @@ def test_a_pool_process_killed_mid_inference_is_redelivered_and_the_item_runs_on
         timeout=20.0,
         what=lambda: f"the endpoint got {len(endpoint.requests)} requests; {statuses([item_id])}",
     )
-    killed = running_infer(worker, item_id, wait_until)
+    killed = running_batch(worker, [item_id], wait_until)
     victim = killed["worker_pid"]
     assert victim in worker.pool_pids(), "the task must run in a child of the worker process"
     # Inside the step's transaction: the row is locked, nothing of infer is written yet.
@@ -218,16 +218,16 @@ def test_a_pool_process_killed_mid_inference_is_redelivered_and_the_item_runs_on
         timeout=20.0,
         what=lambda: f"no redelivery: {len(endpoint.requests)} requests, {statuses([item_id])}",
     )
-    retried = running_infer(worker, item_id, wait_until)
+    retried = running_batch(worker, [item_id], wait_until)
     assert retried["id"] == killed["id"], "the same message must come back, not a new one"
     assert retried["worker_pid"] != victim
     assert victim not in worker.pool_pids()
     assert worker.process.poll() is None, "only the pool process died, not the worker"
     # The killed attempt left nothing behind: its transaction rolled back with its connection.
-    assert not StepRun.objects.filter(item=item_id, step="infer").exists()
+    assert not StepRun.objects.filter(item=item_id).exists()
     assert not Prediction.objects.filter(item=item_id).exists()
     item = Item.objects.get(pk=item_id)
-    assert (item.status, item.current_step, item.step_failures) == (ItemStatus.RUNNING, "infer", 0)
+    assert (item.status, item.current_step) == (ItemStatus.RECEIVED, "validate")
     assert row_locked(item_id), "the redelivered attempt holds the row now"
 
     endpoint.hang = False
@@ -237,11 +237,55 @@ def test_a_pool_process_killed_mid_inference_is_redelivered_and_the_item_runs_on
     )
 
     assert_ran_once([item_id])
-    assert StepRun.objects.get(item=item_id, step="infer").attempt == 1
+    assert set(StepRun.objects.filter(item=item_id).values_list("attempt", flat=True)) == {1}
     assert len(endpoint.requests) == 2
     assert endpoint.requests[0]["body"] == endpoint.requests[1]["body"]
     log = worker.log_tail(log_offset)
     assert "WorkerLostError" in log and "SIGKILL" in log, log
+
+
+def test_a_pool_process_killed_mid_inference_of_a_batch_finishes_every_item_once(
+    llm_demo, endpoint, worker, wait_until
+):
+    """The same kill in the middle of a batch: the batch's transaction held every item of it;
+    all of them roll back together (the validate runs too), the redelivered message runs the
+    whole batch once more, and every item ends exactly once.
+    """
+    endpoint.default = (200, chat_answer('{"label": "billing"}', logprobs=[-0.01]))
+    endpoint.hang = True
+    tickets = [TICKET | {"subject": f"Refund {n}"} for n in range(5)]
+    item_ids = ingest(llm_demo, tickets, key="kill-9-mid-batch")
+
+    wait_until(
+        lambda: len(endpoint.requests) == 1,
+        timeout=20.0,
+        what=lambda: f"the endpoint got {len(endpoint.requests)} requests; {statuses(item_ids)}",
+    )
+    killed = running_batch(worker, item_ids, wait_until)
+    assert all(row_locked(pk) for pk in item_ids), "one transaction holds the whole batch"
+
+    os.kill(killed["worker_pid"], signal.SIGKILL)
+
+    wait_until(
+        lambda: len(endpoint.requests) == 2,
+        timeout=20.0,
+        what=lambda: f"no redelivery: {len(endpoint.requests)} requests, {statuses(item_ids)}",
+    )
+    retried = running_batch(worker, item_ids, wait_until)
+    assert retried["id"] == killed["id"]
+    assert not StepRun.objects.filter(item__in=item_ids).exists()
+    assert not Prediction.objects.filter(item__in=item_ids).exists()
+    assert statuses(item_ids) == {ItemStatus.RECEIVED: 5}
+    assert all(row_locked(pk) for pk in item_ids), "the redelivered attempt holds them now"
+
+    endpoint.hang = False
+    endpoint.stall.set()
+    wait_until(lambda: settled(item_ids), timeout=30.0, what=lambda: f"{statuses(item_ids)}")
+
+    assert_ran_once(item_ids)
+    # One call of the killed attempt, then one per item.
+    assert len(endpoint.requests) == 1 + 5
+    assert set(StepRun.objects.filter(item__in=item_ids).values_list("attempt", flat=True)) == {1}
 
 
 # --- 2. a Redis restart during a burst ----------------------------------------------------------
@@ -294,7 +338,9 @@ def redis_down(wait_until):
             redis_start(wait_until)
 
 
-def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(demo, worker, wait_until):
+def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(
+    demo, worker, wait_until, settings
+):
     """Redis (nothing on disk) is restarted in the middle of a burst of 100 items.
 
     Proves the reconciler path: the restart drops every queued (and unacked) message of the
@@ -303,6 +349,8 @@ def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(demo, wo
     items the database still shows in flight, and the engine's row lock and current-step check
     keep any message that did survive from running a step twice.
     """
+    # Small batches, so the restart finds some of the burst done and some still in flight.
+    settings.REVIEWAPP_PIPELINE_BATCH = 10
     log_offset = worker.log_path.stat().st_size
     tickets = [ticket.as_input() for ticket in generate_tickets(100, seed=31)]
     before = ingest(demo, tickets[:80], key="redis-restart-1")

@@ -26,7 +26,7 @@ from workflows.models import (
     StepRunStatus,
 )
 from workflows.pipeline import STEPS
-from workflows.tasks import STUCK_AFTER, resume_stuck_items, run_step
+from workflows.tasks import STUCK_AFTER, resume_stuck_items, run_items
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -156,12 +156,12 @@ def test_a_duplicate_message_for_a_finished_step_changes_nothing(demo, worker, w
         "audit": AuditEvent.objects.count(),
         "items": dict(Item.objects.filter(pk__in=item_ids).values_list("pk", "status")),
     }
-    taken = worker.started("workflows.run_step")
+    taken = worker.started("workflows.run_items")
 
-    duplicates = [(item.pk, step) for item in (finished, in_review) for step in STEP_NAMES]
-    for item_id, step in duplicates:
-        run_step.delay(item_id, step)
-    worker.wait_for("workflows.run_step", taken + len(duplicates))
+    duplicates = [[finished.pk], [in_review.pk], item_ids]
+    for batch in duplicates:
+        run_items.delay(batch)
+    worker.wait_for("workflows.run_items", taken + len(duplicates))
 
     assert StepRun.objects.count() == before["step_runs"]
     assert ReviewTask.objects.count() == before["tasks"]
@@ -172,16 +172,26 @@ def test_a_duplicate_message_for_a_finished_step_changes_nothing(demo, worker, w
     assert_ran_once(item_ids)
 
 
-def test_the_reconciler_finishes_items_whose_messages_were_lost(demo, worker, wait_settled):
-    # The broker loses the first step's messages, as a Redis restart would: the worker stops
-    # taking messages, the items are ingested, and their queued messages are purged.
+def queued() -> int:
+    """Messages waiting in the default queue on the (Redis) broker."""
+    with celery_app.connection_for_read() as conn:
+        return conn.default_channel.client.llen(celery_app.conf.task_default_queue)
+
+
+def test_the_reconciler_finishes_items_whose_messages_were_lost(
+    demo, worker, wait_settled, wait_until
+):
+    # The broker loses the batch's message, as a Redis restart would: the worker stops taking
+    # messages, the items are ingested, and their queued message is purged.
     worker.stop_consuming()
     try:
         item_ids = ingest(demo, 20, seed=24)
+        # A fetch the worker had in flight when it stopped hands the message back: wait for it.
+        wait_until(lambda: queued() == 1, timeout=10.0, what=lambda: f"{queued()} queued")
         lost = celery_app.control.purge()
     finally:
         worker.resume_consuming()
-    assert lost == len(item_ids)
+    assert lost == 1, "one pipeline message for the batch"
     assert statuses(item_ids) == {ItemStatus.RECEIVED: len(item_ids)}
     # Only items that have not moved for a while count as stuck: these ones have not.
     Item.objects.filter(pk__in=item_ids).update(

@@ -70,7 +70,7 @@ def test_it_creates_a_batch_of_items_in_input_order(api, integrator):
     assert [Item.objects.get(pk=pk).input for pk in ids] == [TICKET, OTHER_TICKET]
 
 
-def test_it_enqueues_the_first_step_only_after_the_commit(
+def test_it_enqueues_the_pipeline_only_after_the_commit_one_message_per_batch(
     api, integrator, django_capture_on_commit_callbacks, broker
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -84,7 +84,25 @@ def test_it_enqueues_the_first_step_only_after_the_commit(
     callbacks[0]()
 
     ids = [entry["id"] for entry in response.json()["items"]]
-    assert sorted(broker()) == sorted(("workflows.run_step", [pk, "validate"]) for pk in ids)
+    assert broker() == [("workflows.run_items", [ids])]
+
+
+def test_a_large_batch_is_split_into_pipeline_messages_of_the_batch_size(
+    api, integrator, broker, settings, django_capture_on_commit_callbacks
+):
+    settings.REVIEWAPP_PIPELINE_BATCH = 2
+    tickets = [TICKET | {"subject": f"Refund {n}"} for n in range(5)]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(integrator).post(
+            ingest_url(), {"items": [{"input": ticket} for ticket in tickets]}, format="json"
+        )
+
+    ids = [entry["id"] for entry in response.json()["items"]]
+    assert broker() == [
+        ("workflows.run_items", [ids[0:2]]),
+        ("workflows.run_items", [ids[2:4]]),
+        ("workflows.run_items", [ids[4:5]]),
+    ]
 
 
 # --- refusing bad requests --------------------------------------------------------------------
@@ -297,9 +315,9 @@ def test_it_enqueues_nothing_for_a_replay(
 def test_it_shows_an_item_with_prediction_routing_decision_and_timeline(
     api, routed_items, reviewer, demo
 ):
-    item = routed_items(count=40)[0]
+    routed_items(count=40)
     task = review_task_claim(queue=demo.queue, reviewer=reviewer)
-    assert task.item_id == item.pk
+    item = task.item
     review_task_decide(task=task, reviewer=reviewer, claim_token=task.claim_token, outcome="accept")
     assert item_resume_after_review(item_id=item.pk)
 

@@ -18,6 +18,8 @@ class ModelOutput:
     field_confidence: dict[str, float] = field(default_factory=dict)
     cost: float = 0.0
     tokens: dict[str, int] = field(default_factory=dict)
+    # Set by adapters that call the model once per input; a batched call's time is shared.
+    latency_ms: float | None = None
 
 
 class ModelError(Exception):
@@ -26,8 +28,26 @@ class ModelError(Exception):
 
 
 class ModelAdapter(Protocol):
-    """What every model binding offers the infer step: a batch in, one output per input."""
+    """What every model binding offers the infer step: a batch in, one output per input.
+
+    ``predict`` answers for the whole batch or raises ``ModelError`` for all of it. Adapters
+    whose protocol takes one input per call also offer ``predict_each`` (see below), so one bad
+    answer fails only its own item.
+    """
 
     endpoint_key: str
 
     def predict(self, batch: list[ModelInput]) -> list[ModelOutput]: ...
+
+
+def predict_each(adapter: ModelAdapter, batch: list[ModelInput]) -> list[ModelOutput | ModelError]:
+    """One outcome per input: the adapter's own per-input calls when it makes them, else one
+    batched call whose failure is every input's failure."""
+    each = getattr(adapter, "predict_each", None)
+    if each is not None:
+        return each(batch)
+    try:
+        outputs = adapter.predict(batch)
+    except ModelError as exc:
+        return [exc] * len(batch)
+    return list(outputs)

@@ -76,6 +76,8 @@ class SklearnAdapter:
                 ModelOutput(
                     output={"label": classes[best]},
                     confidence=round(float(row[best]), 6),
+                    # The label is the only field: its class probability is its confidence.
+                    field_confidence={"label": round(float(row[best]), 6)},
                     probabilities={
                         label: round(float(p), 6) for label, p in zip(classes, row, strict=True)
                     },

@@ -5,10 +5,12 @@ step), its confidence is the probability of the answer's tokens when the endpoin
 logprobs, and token counts become a cost from the configured prices.
 """
 
+import dataclasses
 import json
 import math
 import os
 import re
+import time
 
 import httpx
 
@@ -52,6 +54,20 @@ class OpenAICompatAdapter:
     def predict(self, batch: list[ModelInput]) -> list[ModelOutput]:
         # Chat completions take one conversation per call.
         return [self._one(entry) for entry in batch]
+
+    def predict_each(self, batch: list[ModelInput]) -> list[ModelOutput | ModelError]:
+        """Per-input calls, so a bad answer fails its own item and not the rest of the batch."""
+        results: list[ModelOutput | ModelError] = []
+        for entry in batch:
+            started = time.perf_counter()
+            try:
+                output = self._one(entry)
+            except ModelError as exc:
+                results.append(exc)
+                continue
+            latency_ms = (time.perf_counter() - started) * 1000
+            results.append(dataclasses.replace(output, latency_ms=latency_ms))
+        return results
 
     def _one(self, entry: ModelInput) -> ModelOutput:
         messages = []

@@ -7,6 +7,7 @@ class StepFailed(Exception):
     ``permanent`` failures (bad input that no retry can fix) dead-letter at once. A failure of
     a model endpoint names its ``breaker_key`` so the endpoint's circuit breaker counts it;
     ``counts=False`` (the breaker is open) retries later without using up the item's attempts.
+    ``cost`` is what a failed model call was still charged (it counts against the budget).
     """
 
     def __init__(
@@ -16,12 +17,14 @@ class StepFailed(Exception):
         permanent: bool = False,
         breaker_key: str = "",
         counts: bool = True,
+        cost: float = 0.0,
     ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.breaker_key = breaker_key
         self.counts = counts
+        self.cost = cost
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,15 @@ from reviewapp.audit.services import audit_verify
 
 
 class Command(BaseCommand):
-    help = "Recompute the audit hash chains and name the first broken link, if any."
+    help = "Recompute every shard of the audit hash chains and name the first broken link, if any."
 
     def handle(self, *args, **options):
         report = audit_verify()
         if report.broken is not None:
             broken = report.broken
             raise CommandError(
-                f"Audit chain {broken.chain!r} is broken at event #{broken.seq}"
+                f"Audit chain {broken.chain!r} (shard {broken.shard}) is broken at event "
+                f"#{broken.seq}"
                 f"{f' (id {broken.event_id})' if broken.event_id else ''}: {broken.problem}."
             )
         self.stdout.write(
