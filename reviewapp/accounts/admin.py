@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reviewapp.accounts.models import Membership, Team
+from reviewapp.accounts.models import Membership, ReviewerProfile, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -16,3 +16,14 @@ class MembershipInline(admin.TabularInline):
 class TeamAdmin(admin.ModelAdmin):
     list_display = ("slug", "name")
     inlines = [MembershipInline]
+
+
+@admin.register(ReviewerProfile)
+class ReviewerProfileAdmin(admin.ModelAdmin):
+    """Read-only: profiles change through reviewer_profile_set (validated and audited)."""
+
+    list_display = ("user", "skills", "languages", "max_claims", "updated_at")
+    readonly_fields = ("user", "skills", "languages", "max_claims", "updated_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -43,3 +43,26 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} is {self.role} in {self.team}"
+
+
+class ReviewerProfile(models.Model):
+    """What a reviewer can take on: skills, languages and how many claims at once.
+
+    Written only by ``reviewer_profile_set``. The claim reads it under ``FOR UPDATE``: that row
+    lock is what serialises one reviewer's concurrent claims, so a capacity cap holds.
+    A reviewer without a profile has no skills, no languages and no personal cap.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer_profile"
+    )
+    # Lower-case tags, e.g. ["billing", "legal"]; a queue's required skills must all be here.
+    skills = models.JSONField(default=list, blank=True)
+    # Lower-case language codes, e.g. ["en", "de"]; tasks in other languages never reach them.
+    languages = models.JSONField(default=list, blank=True)
+    # Most tasks held at once over all queues; empty: no personal cap.
+    max_claims = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"

@@ -3,11 +3,19 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.permissions import (
+    MANAGE_QUEUE,
+    get_queue_for_user,
+    get_task_for_user,
+    queues_for_user,
+)
 from reviewapp.reviews.models import DecisionOutcome
 from reviewapp.reviews.selectors import queues_with_counts, task_summary
 from reviewapp.reviews.services import (
+    CLAIM_SETTING_FIELDS,
     SKIP_REASON_MAX_LENGTH,
+    QueueSettingsInvalid,
+    queue_claim_settings_set,
     review_task_claim,
     review_task_decide,
     review_task_extend,
@@ -59,7 +67,10 @@ class DecisionSerializer(serializers.Serializer):
     claim_token = serializers.UUIDField()
     outcome = serializers.ChoiceField(choices=DecisionOutcome.choices)
     output = serializers.JSONField(required=False)
-    reason_codes = serializers.ListField(child=serializers.SlugField(), required=False)
+    # Paths of the workflow's reason taxonomy, e.g. "wrong-category/near-miss".
+    reason_codes = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False
+    )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     time_spent_ms = serializers.IntegerField(required=False, min_value=0)
 
@@ -137,3 +148,27 @@ class TaskSkipView(APIView):
             task=task, reviewer=request.user, claim_token=data["claim_token"], reason=data["reason"]
         )
         return Response({"task": task.pk, "status": task.status})
+
+
+def _queue_settings(queue) -> dict:
+    return {"queue": queue.pk} | {name: getattr(queue, name) for name in CLAIM_SETTING_FIELDS}
+
+
+class QueueSettingsView(APIView):
+    """Managers: how the queue orders claims (weights), who may claim (skills, language field,
+    cap per reviewer), and where escalations are POSTed. PATCH changes only the fields sent."""
+
+    @extend_schema(operation_id="queue_settings", responses=dict)
+    def get(self, request, queue_id: int):
+        queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+        return Response(_queue_settings(queue))
+
+    @extend_schema(operation_id="queue_settings_change", request=dict, responses=dict)
+    def patch(self, request, queue_id: int):
+        queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+        if not isinstance(request.data, dict):
+            raise QueueSettingsInvalid({"non_field_errors": ["Send a JSON object."]})
+        queue = queue_claim_settings_set(
+            queue=queue, acting_user=request.user, changes=dict(request.data)
+        )
+        return Response(_queue_settings(queue))

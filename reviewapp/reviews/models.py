@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 
 
 class Queue(models.Model):
@@ -10,6 +11,21 @@ class Queue(models.Model):
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=120)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Claim order (see review_task_claim_score): how much SLA urgency, priority and model
+    # uncertainty each weigh. Written only by queue_claim_settings_set, which re-scores open tasks.
+    urgency_weight = models.FloatField(default=10.0)
+    priority_weight = models.FloatField(default=1.0)
+    uncertainty_weight = models.FloatField(default=1.0)
+    # Who may claim here: every skill in this list, and (when language_field names an input
+    # field of the items) the item's language among the reviewer's languages.
+    required_skills = models.JSONField(default=list, blank=True)
+    language_field = models.CharField(max_length=100, blank=True)
+    # Most tasks of this queue one reviewer holds at once; empty: only the personal cap counts.
+    max_claims_per_reviewer = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Escalation notifications are also POSTed here, signed like the workflow webhooks with the
+    # secret in the environment variable named by notify_webhook_secret_env.
+    notify_webhook_url = models.URLField(max_length=500, blank=True)
+    notify_webhook_secret_env = models.CharField(max_length=100, blank=True)
 
     class Meta:
         permissions = [
@@ -34,7 +50,10 @@ LIVE_STATUSES = [TaskStatus.OPEN, TaskStatus.CLAIMED]
 
 
 class ReviewTask(models.Model):
-    item = models.ForeignKey("workflows.Item", on_delete=models.PROTECT, related_name="tasks")
+    # No index of its own: task_item_holder_idx starts with the item.
+    item = models.ForeignKey(
+        "workflows.Item", on_delete=models.PROTECT, related_name="tasks", db_index=False
+    )
     queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="tasks")
     status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.OPEN)
     priority = models.SmallIntegerField(default=0)
@@ -49,13 +68,33 @@ class ReviewTask(models.Model):
     breached_at = models.DateTimeField(null=True, blank=True)
     escalation_level = models.PositiveSmallIntegerField(default=0)
     next_escalation_at = models.DateTimeField(null=True, blank=True)
+    # What the claim orders by, stored so the claim is one walk down task_claim_order_idx:
+    # recomputed whenever an input changes (priority, at risk, breach, pause, the queue's
+    # weights). ``uncertainty`` (1 - the prediction's confidence) and ``language`` are copied
+    # from the item when the task opens, so the claim never joins predictions or items.
+    claim_score = models.FloatField(default=0.0)
+    uncertainty = models.FloatField(default=0.0)
+    language = models.CharField(max_length=35, blank=True)
+    # The item has other review tasks (four-eyes, a senior review): only then does the claim
+    # look up who holds or decided those, so the common one-task item costs it nothing.
+    shares_item = models.BooleanField(default=False)
+    # No index of its own: a full one on a million rows that are mostly empty here tempts the
+    # planner into reading every task a reviewer ever decided for the claim's anti-join;
+    # task_claimed_by_idx (live claims) and task_item_holder_idx serve the real lookups.
     claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     # Fencing token: a decision must present the token of the current claim.
     claim_token = models.UUIDField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The holder's last sign of life (claim, assignment, heartbeat): idle-claim rungs count from it.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -67,6 +106,52 @@ class ReviewTask(models.Model):
                 fields=["queue", "-priority", "created_at", "id"],
                 condition=models.Q(status="open"),
                 name="task_claimable_idx",
+            ),
+            # The claim: open tasks of one queue, best score first, then earliest deadline, oldest.
+            models.Index(
+                F("queue"),
+                F("claim_score").desc(),
+                F("due_at").asc(nulls_last=True),
+                F("created_at"),
+                F("id"),
+                condition=models.Q(status="open"),
+                name="task_claim_order_idx",
+            ),
+            # Capacity caps count a reviewer's live claims (overall and per queue); the board
+            # counts claimed tasks per queue. Claimed rows are few, so this index stays small.
+            models.Index(
+                fields=["claimed_by", "queue"],
+                condition=models.Q(status="claimed"),
+                name="task_claimed_by_idx",
+            ),
+            # The claim's "not an item you hold or decided" anti-join probes (item, holder).
+            models.Index(fields=["item", "claimed_by"], name="task_item_holder_idx"),
+            # The SLA board (reviewapp/sla/board.py): the drill-down lists a queue's live tasks
+            # due soonest first; decisions per queue over time, breaches per day, and the
+            # at-risk / breached counts of live tasks.
+            models.Index(
+                F("queue"),
+                F("due_at").asc(nulls_last=True),
+                F("created_at"),
+                F("id"),
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="task_live_due_idx",
+            ),
+            models.Index(
+                fields=["queue", "decided_at"],
+                condition=models.Q(status="decided"),
+                name="task_decided_idx",
+            ),
+            models.Index(
+                fields=["queue", "breached_at"],
+                condition=models.Q(breached_at__isnull=False),
+                name="task_breached_idx",
+            ),
+            models.Index(
+                fields=["queue"],
+                condition=models.Q(status__in=LIVE_STATUSES)
+                & (models.Q(at_risk_at__isnull=False) | models.Q(breached_at__isnull=False)),
+                name="task_flagged_idx",
             ),
             # The lease sweep looks only at claimed rows.
             models.Index(

@@ -72,16 +72,28 @@ class EscalationAction(models.TextChoices):
     NOTIFY_MANAGER = "notify_manager", "Notify a manager"
 
 
-class EscalationStep(models.Model):
-    """One rung of a queue's ladder: ``after_minutes`` business minutes after the breach, act.
+class EscalationTrigger(models.TextChoices):
+    BREACH = "breach", "After the breach"
+    IDLE_CLAIM = "idle_claim", "After an idle claim"
 
-    Rungs fire in ``position`` order; ``after_minutes`` never decreases along the ladder.
+
+class EscalationStep(models.Model):
+    """One rung of a queue's ladder.
+
+    A breach rung acts ``after_minutes`` business minutes after the breach; breach rungs fire in
+    ``position`` order and their ``after_minutes`` never decreases along the ladder. An
+    idle-claim rung acts on a claimed task whose holder showed no sign of life (claim,
+    assignment, heartbeat) for ``after_minutes`` wall-clock minutes: idleness is about a person
+    at a desk, not business hours. Each rung fires once per task either way.
     """
 
     queue = models.ForeignKey(
         "reviews.Queue", on_delete=models.CASCADE, related_name="escalation_steps"
     )
     position = models.PositiveSmallIntegerField()
+    trigger = models.CharField(
+        max_length=20, choices=EscalationTrigger.choices, default=EscalationTrigger.BREACH
+    )
     after_minutes = models.PositiveIntegerField()
     action = models.CharField(max_length=30, choices=EscalationAction.choices)
     priority_boost = models.SmallIntegerField(default=0)
@@ -163,3 +175,47 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id}"
+
+
+class WebhookNotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    GAVE_UP = "gave_up", "Gave up"
+
+
+class WebhookNotification(models.Model):
+    """An escalation POSTed to the queue's notification URL, signed, retried with backoff.
+
+    A row, not a message: a Celery task sends it after the escalation commits, and the SLA
+    sweep re-enqueues rows that are due again (a failed attempt, a lost message).
+    """
+
+    escalation = models.ForeignKey(
+        Escalation, on_delete=models.CASCADE, related_name="webhook_notifications"
+    )
+    url = models.URLField(max_length=500)
+    secret_env = models.CharField(max_length=100)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=20,
+        choices=WebhookNotificationStatus.choices,
+        default=WebhookNotificationStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_notification_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"webhook for escalation {self.escalation_id} ({self.status})"
