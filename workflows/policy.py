@@ -8,12 +8,17 @@ A workflow's ``routing`` section::
         when: {all: [{field: input.customer_tier, equals: enterprise},
                      {field: output.label, equals: billing}]}
         then: {review: {priority: 5}}
+      - name: large-refund           # two independent reviewers; a disagreement goes to
+        when: {field: input.amount, gt: 10000}   # the queue's senior queue (reviewapp.quality)
+        then: {four_eyes: {priority: 3}}
     qa_sample: {rate: 0.05}         # optional; share of auto-accepted items a human checks
 
 A condition is ``{all: [...]}``, ``{any: [...]}``, ``{not: condition}`` or a comparison
 ``{field: <path>, <operator>: <value>}``; paths are ``confidence``, ``field_confidence.<f>``,
-``input.<f>`` and ``output.<f>``. The decision records the rule that fired and every value it
-looked at, so "why was this routed?" has an answer.
+``input.<f>`` and ``output.<f>``. Actions: ``auto_accept``, ``review(queue, priority)``,
+``four_eyes(queue, priority)`` and, after the rules, ``qa_sample(rate, queue)``. The decision
+records the rule that fired and every value it looked at, so "why was this routed?" has an
+answer.
 """
 
 import hashlib
@@ -128,6 +133,12 @@ ROUTING_SCHEMA: dict[str, Any] = {
                                 "additionalProperties": False,
                                 "properties": {"review": _QUEUE_CHOICE},
                             },
+                            {
+                                "type": "object",
+                                "required": ["four_eyes"],
+                                "additionalProperties": False,
+                                "properties": {"four_eyes": _QUEUE_CHOICE},
+                            },
                         ]
                     },
                 },
@@ -163,12 +174,17 @@ class Facts:
 
 @dataclass(frozen=True)
 class RoutingDecision:
-    action: str  # "auto_accept" | "review"
+    action: str  # "auto_accept" | "review" | "four_eyes"
     rule: str
     queue: str | None = None
     priority: int = 0
     values: dict[str, Any] = field(default_factory=dict)
     qa_sample: bool = False
+
+    @property
+    def reviews(self) -> int:
+        """How many human reviews the decision asks for (a four-eyes item costs two)."""
+        return {"auto_accept": 0, "review": 1, "four_eyes": 2}[self.action]
 
     def as_reason(self) -> dict:
         return {
@@ -224,9 +240,10 @@ def route(*, policy: dict, facts: Facts, default_queue: str, item_key: str) -> R
             if "auto_accept" in rule["then"]:
                 decision = RoutingDecision("auto_accept", rule["name"], values=seen)
                 break
-            choice = rule["then"]["review"]
+            (action,) = rule["then"]
+            choice = rule["then"][action]
             return RoutingDecision(
-                "review",
+                action,
                 rule["name"],
                 queue=choice.get("queue", default_queue),
                 priority=choice.get("priority", 0),

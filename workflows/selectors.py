@@ -1,6 +1,6 @@
 """Reads of items for the API and the item page."""
 
-from workflows.models import Item, Prediction
+from workflows.models import Item, Prediction, StepRunStatus
 
 
 def item_prediction(item: Item) -> Prediction | None:
@@ -77,8 +77,12 @@ def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
 
 
 def item_decision(item: Item):
-    from reviewapp.reviews.models import Decision
+    from reviewapp.reviews.models import LIVE_STATUSES, Decision
 
+    # Four-eyes: while a second or senior review is open, an answer is not the item's decision,
+    # and showing it would let the other reviewer see it.
+    if item.tasks.filter(status__in=LIVE_STATUSES).exists():
+        return None
     return (
         Decision.objects.filter(task__item=item)
         .select_related("reviewer")
@@ -149,3 +153,22 @@ def training_runs_for_workflow(workflow):
     return workflow.training_runs.select_related(
         "workflow", "release", "base", "candidate", "requested_by"
     )
+
+
+def item_field_confidence(item: Item) -> dict[str, float]:
+    """Confidence per output field, as the infer step got it from the model.
+
+    The Prediction row keeps the overall confidence only; the per-field one lives in the infer
+    step's recorded output. Fields a model gives none for take the overall one, as the routing
+    policy does (``workflows.policy.facts_for``)."""
+    prediction = item_prediction(item)
+    if prediction is None:
+        return {}
+    recorded = (
+        item.step_runs.filter(step="infer", status=StepRunStatus.SUCCEEDED)
+        .order_by("-attempt")
+        .values_list("output", flat=True)
+        .first()
+    )
+    per_field = (recorded or {}).get("field_confidence") or {}
+    return {name: float(per_field.get(name, prediction.confidence)) for name in prediction.output}

@@ -3,7 +3,10 @@
 It replays the last N finished items of a workflow through the candidate policy, using the
 predictions they really got, and compares with what humans really decided:
 
-- ``to_review`` / ``auto_accepted``: where the candidate would have sent them;
+- ``to_review`` / ``auto_accepted``: where the candidate would have sent them; ``four_eyes``
+  counts the items among ``to_review`` that would get two independent reviewers, and
+  ``reviews`` the human reviews the candidate costs (one per item, two per four-eyes item;
+  a disagreement's senior review comes on top and cannot be replayed);
 - ``residual_error``: among items the candidate would auto-accept *and* that a human did
   review (because the policy in force sent them to review), the share the human corrected or
   rejected: an estimate of how often auto-accepted answers would be wrong.
@@ -23,6 +26,8 @@ HUMAN_REVIEWED = {ItemOutcome.ACCEPTED, *HUMAN_CHANGED}
 class Tally:
     items: int = 0
     to_review: int = 0
+    four_eyes: int = 0
+    reviews: int = 0
     auto_accepted: int = 0
     # Of the items the policy would auto-accept, those a human reviewed, and those changed.
     auto_checked: int = 0
@@ -40,6 +45,8 @@ class Tally:
         return {
             "items": self.items,
             "to_review": self.to_review,
+            "four_eyes": self.four_eyes,
+            "reviews": self.reviews,
             "auto_accepted": self.auto_accepted,
             "review_rate": self.review_rate,
             "auto_accepted_human_checked": self.auto_checked,
@@ -68,6 +75,8 @@ def policy_simulate(*, workflow: Workflow, policy: dict, last: int) -> Simulatio
         Item.objects.filter(
             workflow=workflow, status=ItemStatus.COMPLETED, prediction__isnull=False
         )
+        # Gold items (reviewapp.quality) are tests of reviewers, not traffic the policy routed.
+        .filter(gold__isnull=True)
         .select_related("prediction")
         .order_by("-completed_at", "-id")[:last]
     )
@@ -85,8 +94,10 @@ def policy_simulate(*, workflow: Workflow, policy: dict, last: int) -> Simulatio
         label = str(prediction.output.get("label", ""))
         for tally in (simulation.total, simulation.per_class.setdefault(label, Tally())):
             tally.items += 1
-            if decision.action == "review":
+            if decision.action != "auto_accept":
                 tally.to_review += 1
+                tally.four_eyes += decision.action == "four_eyes"
+                tally.reviews += decision.reviews
                 continue
             tally.auto_accepted += 1
             if item.outcome in HUMAN_REVIEWED:

@@ -1,8 +1,11 @@
 """The routing policy interpreter: every operator, combinator and action, no eval."""
 
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 
+from workflows.definitions import DefinitionInvalid, workflow_file_load
+from workflows.demo.definition import DEMO_FILE
 from workflows.policy import ROUTING_SCHEMA, Facts, condition_holds, route, sample_draw
 
 FACTS = Facts(
@@ -165,3 +168,98 @@ def test_the_schema_refuses_unknown_operators_and_eval_like_fields():
         ],
     }
     assert not validator.is_valid(two_operators)
+
+
+# --- four_eyes(queue, priority) ----------------------------------------------------------------
+
+FOUR_EYES_POLICY = {
+    "threshold": 0.8,
+    "rules": [
+        {
+            "name": "big-enterprise-refund",
+            "when": {
+                "all": [
+                    {"field": "input.customer_tier", "equals": "enterprise"},
+                    {"field": "input.amount", "gte": 1000},
+                ]
+            },
+            "then": {"four_eyes": {"priority": 7}},
+        },
+    ],
+    "qa_sample": {"rate": 1.0},
+}
+
+
+def test_a_four_eyes_rule_asks_for_two_reviews_and_records_what_it_saw():
+    decision = route(policy=FOUR_EYES_POLICY, facts=FACTS, default_queue="q", item_key="1")
+    assert (decision.action, decision.rule, decision.queue, decision.priority) == (
+        "four_eyes",
+        "big-enterprise-refund",
+        "q",
+        7,
+    )
+    assert decision.reviews == 2
+    assert not decision.qa_sample  # already going to humans: never also a QA sample
+    assert decision.as_reason() == {
+        "rule": "big-enterprise-refund",
+        "action": "four_eyes",
+        "values": {"input.customer_tier": "enterprise", "input.amount": 1200},
+        "qa_sample": False,
+    }
+
+
+def test_the_other_actions_cost_one_review_or_none():
+    review = route(policy=POLICY, facts=FACTS, default_queue="q", item_key="1")
+    confident = Facts(0.9, {}, {"customer_tier": "pro"}, {"label": "shipping"})
+    accepted = route(policy={"threshold": 0.8}, facts=confident, default_queue="q", item_key="1")
+    assert (review.action, review.reviews) == ("review", 1)
+    assert (accepted.action, accepted.reviews) == ("auto_accept", 0)
+
+
+def test_the_schema_takes_four_eyes_with_a_queue_and_refuses_anything_else_in_it():
+    validator = Draft202012Validator(ROUTING_SCHEMA)
+    assert validator.is_valid(FOUR_EYES_POLICY)
+    rule = FOUR_EYES_POLICY["rules"][0]
+    with_queue = {"threshold": 0.8, "rules": [rule | {"then": {"four_eyes": {"queue": "q"}}}]}
+    assert validator.is_valid(with_queue)
+    for then in (
+        {"four_eyes": {"reviewers": 3}},
+        {"four_eyes": {"priority": 101}},
+        {"four_eyes": {}, "review": {}},
+    ):
+        assert not validator.is_valid({"threshold": 0.8, "rules": [rule | {"then": then}]}), then
+
+
+@pytest.mark.parametrize(
+    ("then", "expected"),
+    [
+        (
+            {"four_eyes": {"queue": "elsewhere"}},
+            "ticket-triage.yaml: definition.routing.rules.0.then.four_eyes.queue: "
+            "must be the workflow's queue",
+        ),
+        (
+            {"four_eyes": {"seniors": "x"}},
+            "ticket-triage.yaml: definition.routing.rules.0.then",
+        ),
+    ],
+)
+def test_an_invalid_four_eyes_rule_is_refused_naming_file_and_field(tmp_path, then, expected):
+    data = yaml.safe_load(DEMO_FILE.read_text())
+    data["definition"]["routing"]["rules"][0]["then"] = then
+    path = tmp_path / "ticket-triage.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(DefinitionInvalid) as refused:
+        workflow_file_load(path)
+    assert expected in str(refused.value)
+
+
+def test_a_valid_four_eyes_rule_loads(tmp_path):
+    data = yaml.safe_load(DEMO_FILE.read_text())
+    data["definition"]["routing"]["rules"][0]["then"] = {
+        "four_eyes": {"queue": data["queue"]["slug"], "priority": 2}
+    }
+    path = tmp_path / "ticket-triage.yaml"
+    path.write_text(yaml.safe_dump(data))
+    loaded = workflow_file_load(path)
+    assert loaded.definition["routing"]["rules"][0]["then"]["four_eyes"]["priority"] == 2

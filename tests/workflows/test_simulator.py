@@ -59,6 +59,8 @@ def test_a_lower_threshold_sends_fewer_items_and_shows_the_errors_it_lets_throug
     assert candidate["total"] == {
         "items": 8,
         "to_review": 2,
+        "four_eyes": 0,
+        "reviews": 2,
         "auto_accepted": 6,
         "review_rate": 0.25,
         "auto_accepted_human_checked": 4,
@@ -68,6 +70,42 @@ def test_a_lower_threshold_sends_fewer_items_and_shows_the_errors_it_lets_throug
     assert candidate["per_class"]["billing"]["residual_error"] == 0.5
     assert candidate["per_class"]["technical"]["residual_error"] == 1.0
     assert candidate["per_class"]["technical"]["to_review"] == 1
+
+
+def test_a_four_eyes_rule_costs_two_reviews_per_item(history, api, manager):
+    policy = {
+        "threshold": 0.7,
+        "rules": [
+            {
+                "name": "technical-twice",
+                "when": {"field": "output.label", "equals": "technical"},
+                "then": {"four_eyes": {}},
+            }
+        ],
+    }
+    response = api(manager).post(
+        f"/api/v1/workflows/{history.workflow.slug}/simulate",
+        {"policy": policy, "last": 100},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    candidate = response.json()["candidate"]
+    # All four technical tickets go to two reviewers (8 reviews); of billing only 0.65 is below
+    # 0.7 (1 review). Billing 0.95, 0.85 and 0.75 stand; humans saw 0.85 (accepted) and 0.75
+    # (corrected): residual error 1 of 2.
+    assert candidate["total"] == {
+        "items": 8,
+        "to_review": 5,
+        "four_eyes": 4,
+        "reviews": 9,
+        "auto_accepted": 3,
+        "review_rate": 0.625,
+        "auto_accepted_human_checked": 2,
+        "auto_accepted_human_changed": 1,
+        "residual_error": 0.5,
+    }
+    technical = candidate["per_class"]["technical"]
+    assert (technical["to_review"], technical["four_eyes"], technical["reviews"]) == (4, 4, 8)
 
 
 def test_the_current_policy_is_replayed_for_comparison(history, api, manager):
@@ -121,6 +159,7 @@ def test_the_simulator_page_shows_the_candidate_numbers(history, client, manager
     page = client.get(f"/workflows/{history.workflow.slug}/simulate?threshold=0.7&last=100")
     assert page.status_code == 200
     assert b'data-testid="candidate-review">2<' in page.content
+    assert b'data-testid="candidate-reviews">2<' in page.content  # no four-eyes rule: one each
     assert b'data-testid="candidate-residual">0.75<' in page.content
     refused = client.get(f"/workflows/{history.workflow.slug}/simulate?threshold=abc")
     assert refused.status_code == 422
