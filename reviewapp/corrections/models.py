@@ -8,23 +8,52 @@ class ReasonApplies(models.TextChoices):
 
 
 class ReasonCode(models.Model):
-    """The workflow's taxonomy of why a reviewer changed or refused the model's output."""
+    """One reason of the workflow's taxonomy of why a reviewer changed or refused the output.
+
+    ``code`` is the full path (``wrong-category/near-miss``). The taxonomy is versioned with the
+    workflow: a row never changes meaning; when a reason's label, parent or use changes, the
+    row is retired and a new one takes the code, so old decisions keep the reason they chose.
+    Only active rows are offered to reviewers; retired ones still resolve.
+    """
 
     workflow = models.ForeignKey(
         "workflows.Workflow", on_delete=models.PROTECT, related_name="reason_codes"
     )
-    code = models.SlugField(max_length=60)
+    code = models.CharField(max_length=200)
     label = models.CharField(max_length=120)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
     applies_to = models.CharField(
         max_length=10, choices=ReasonApplies.choices, default=ReasonApplies.BOTH
     )
     active = models.BooleanField(default=True)
+    # Null on reasons created before the taxonomy was versioned.
+    introduced_in = models.ForeignKey(
+        "workflows.WorkflowVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    retired_in = models.ForeignKey(
+        "workflows.WorkflowVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workflow", "code"], name="reason_code_unique"),
+            # Retired rows keep their code, so only one live row per code.
+            models.UniqueConstraint(
+                fields=["workflow", "code"],
+                condition=models.Q(active=True),
+                name="reason_code_active_unique",
+            ),
         ]
-        ordering = ["label"]
+        ordering = ["code"]
 
     def __str__(self) -> str:
         return self.label

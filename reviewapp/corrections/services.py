@@ -5,6 +5,7 @@ import hmac
 
 from django.conf import settings
 
+from reviewapp.audit.services import audit_record
 from reviewapp.corrections.models import Correction, ReasonApplies, ReasonCode
 
 
@@ -48,13 +49,59 @@ def correction_record(*, decision, item, prediction) -> Correction:
     )
 
 
-def reason_codes_sync(*, workflow, codes: list[tuple[str, str, str]]) -> None:
-    """Make the workflow's taxonomy match ``codes``; retired codes stay for old decisions."""
-    wanted = {code for code, _, _ in codes}
-    for code, label, applies_to in codes:
-        ReasonCode.objects.update_or_create(
+def reason_codes_sync(*, workflow, codes: list, acting_user=None) -> None:
+    """Make the workflow's live taxonomy match ``codes`` (``ReasonEntry``s, parents first).
+
+    Runs in the sync's transaction, after the workflow's current version was published. A
+    reason whose label, parent or use changed is retired and replaced, never edited, so the
+    decisions that chose it keep what it meant then.
+    """
+    version = workflow.current_version
+    live = {
+        reason.code: reason for reason in ReasonCode.objects.filter(workflow=workflow, active=True)
+    }
+    added: list[str] = []
+    retired: list[str] = []
+
+    def retire(reason: ReasonCode) -> None:
+        reason.active = False
+        reason.retired_in = version
+        reason.save(update_fields=["active", "retired_in"])
+        retired.append(reason.code)
+
+    kept: dict[str, ReasonCode] = {}
+    for entry in codes:
+        parent = kept[entry.parent] if entry.parent else None
+        current = live.pop(entry.code, None)
+        if current is not None and (current.label, current.applies_to, current.parent_id) == (
+            entry.label,
+            entry.applies_to,
+            parent.pk if parent else None,
+        ):
+            kept[entry.code] = current
+            continue
+        if current is not None:
+            retire(current)
+        kept[entry.code] = ReasonCode.objects.create(
             workflow=workflow,
-            code=code,
-            defaults={"label": label, "applies_to": applies_to, "active": True},
+            code=entry.code,
+            label=entry.label,
+            applies_to=entry.applies_to,
+            parent=parent,
+            introduced_in=version,
         )
-    ReasonCode.objects.filter(workflow=workflow).exclude(code__in=wanted).update(active=False)
+        added.append(entry.code)
+    for reason in live.values():
+        retire(reason)
+    if added or retired:
+        audit_record(
+            action="reason_codes.changed",
+            obj=workflow,
+            actor=acting_user,
+            chain=workflow.audit_chain,
+            data={
+                "version": version.number if version else None,
+                "added": sorted(added),
+                "retired": sorted(retired),
+            },
+        )

@@ -1,5 +1,6 @@
-"""Reviewer pages: my queues, review next, the review page, submit and next, the claim's
-heartbeat and skip."""
+"""Reviewer pages: my queues, review next, the review page (with its correction form generated
+from the output schema and the live changes panel), submit and next, the claim's heartbeat
+and skip."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -7,24 +8,35 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
-from reviewapp.corrections.services import reason_codes_for
+from reviewapp.corrections.selectors import reason_choices
+from reviewapp.corrections.services import output_diff
 from reviewapp.http import HtmxHttpRequest
 from reviewapp.permissions import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.quality.selectors import four_eyes_for_task
 from reviewapp.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
+from reviewapp.reviews.schema_form import (
+    PREFIX,
+    form_fields,
+    form_parse,
+    submitted_fields,
+    value_text,
+)
 from reviewapp.reviews.selectors import queues_with_counts
 from reviewapp.reviews.services import (
     SKIP_REASON_MAX_LENGTH,
+    CapacityReached,
     ClaimLost,
     DecisionInvalid,
+    SkillsMissing,
     SkipInvalid,
     review_task_claim,
     review_task_decide,
     review_task_extend,
     review_task_skip,
 )
-from workflows.selectors import item_input_fields
+from workflows.selectors import item_field_confidence, item_input_fields
 
 
 @require_GET
@@ -39,19 +51,40 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
     definition = item.workflow_version.definition
     holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == request.user.pk
     prediction = item.prediction
+    # Below the workflow's review threshold the model was unsure: those fields are flagged.
+    low_below = definition.get("routing", {}).get("threshold")
+    field_confidence = item_field_confidence(item)
+    fields = form_fields(
+        definition=definition,
+        item_input=item.input,
+        output=prediction.output,
+        errors=extra.get("errors"),
+        confidence=field_confidence,
+        low_below=low_below,
+    )
+    reasons = reason_choices(workflow=item.workflow)
+    # Only a four-eyes item can have a pair's answers to show (to its senior reviewer).
+    four_eyes = four_eyes_for_task(task) if item.routing.get("action") == "four_eyes" else None
+    submitted = extra.get("submitted")
+    if submitted is not None and submitted.get("outcome") == DecisionOutcome.CORRECT:
+        fields = submitted_fields(fields, submitted)
     return {
         "task": task,
         "queue": task.queue,
         "item": item,
         "input_fields": item_input_fields(item),
         "prediction": prediction,
+        "low_confidence": low_below is not None and prediction.confidence < low_below,
+        "low_below": low_below,
         "probabilities": sorted(
             prediction.probabilities.items(), key=lambda pair: pair[1], reverse=True
         ),
-        "labels": definition.get("labels", []),
-        "reasons_correct": reason_codes_for(item.workflow, DecisionOutcome.CORRECT),
-        "reasons_reject": reason_codes_for(item.workflow, DecisionOutcome.REJECT),
+        "fields": fields,
+        "low_fields": [field for field in fields if field.low_confidence],
+        "reasons_correct": reasons[DecisionOutcome.CORRECT],
+        "reasons_reject": reasons[DecisionOutcome.REJECT],
         "holds_claim": holds_claim,
+        "four_eyes": four_eyes,
         "outcomes": DecisionOutcome,
         "skip_reason_max_length": SKIP_REASON_MAX_LENGTH,
         **extra,
@@ -72,7 +105,11 @@ def _render_empty(request, queue, *, status=200) -> HttpResponse:
 @login_required
 def queue_next(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id)
-    task = review_task_claim(queue=queue, reviewer=request.user)
+    try:
+        task = review_task_claim(queue=queue, reviewer=request.user)
+    except (CapacityReached, SkillsMissing) as refused:
+        messages.error(request, str(refused))
+        return redirect("queue-list")
     if task is None:
         return _render_empty(request, queue)
     return redirect("review-task", task_id=task.pk)
@@ -90,15 +127,23 @@ def review_task(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
 def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
     task = get_task_for_user(request.user, task_id)
     outcome = request.POST.get("outcome", "")
-    label = request.POST.get("label", "")
     reason_field = "reason_codes_reject" if outcome == DecisionOutcome.REJECT else "reason_codes"
+    output = None
     try:
+        if outcome == DecisionOutcome.CORRECT:
+            output, form_errors = form_parse(
+                definition=task.item.workflow_version.definition,
+                item_input=task.item.input,
+                data=request.POST,
+            )
+            if form_errors:
+                raise DecisionInvalid(form_errors)
         review_task_decide(
             task=task,
             reviewer=request.user,
             claim_token=request.POST.get("claim_token", ""),
             outcome=outcome,
-            output={"label": label} if outcome == DecisionOutcome.CORRECT and label else None,
+            output=output or None,
             reason_codes=request.POST.getlist(reason_field),
             comment=request.POST.get("comment", "").strip(),
             time_spent_ms=_int_or_none(request.POST.get("time_spent_ms")),
@@ -111,12 +156,46 @@ def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
             status=422,
             errors=invalid.errors,
             submitted=request.POST,
+            changes=_changes(task, request.POST) if outcome == DecisionOutcome.CORRECT else None,
             chosen_reasons=request.POST.getlist("reason_codes"),
             chosen_reject_reasons=request.POST.getlist("reason_codes_reject"),
         )
     except ClaimLost as lost:
         return _render_review(request, task, status=409, claim_lost=str(lost))
     return _next_after_decision(request, task)
+
+
+@require_POST
+@login_required
+def review_changes(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """The changes panel: what the correction form would change in the model's output.
+
+    Asked by the page (htmx) as the reviewer edits; saves nothing."""
+    task = get_task_for_user(request.user, task_id)
+    return render(
+        request,
+        "reviews/review.html#changes",
+        {"task": task, "changes": _changes(task, request.POST)},
+    )
+
+
+def _changes(task: ReviewTask, data) -> dict:
+    """The field-level diff the correction would record (the corrections' own diff), leaving
+    out fields that do not parse yet, which are listed apart."""
+    item = task.item
+    output, errors = form_parse(
+        definition=item.workflow_version.definition, item_input=item.input, data=data
+    )
+    unparsed = sorted(key.removeprefix(PREFIX) for key in errors)
+    diff = output_diff(item.prediction.output, output)
+    return {
+        "fields": {
+            name: {"before": value_text(change["before"]), "after": value_text(change["after"])}
+            for name, change in diff.items()
+            if name not in unparsed
+        },
+        "unparsed": unparsed,
+    }
 
 
 @require_POST
@@ -166,7 +245,15 @@ def _next_after_decision(
     request: HtmxHttpRequest, task: ReviewTask, *, done: str = "Decision saved"
 ) -> HttpResponse:
     """Submit and next: claim the following task of the same queue without a full reload."""
-    next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+    try:
+        next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+    except (CapacityReached, SkillsMissing) as refused:
+        messages.error(request, f"{done}. {refused}")
+        return (
+            HttpResponseClientRedirect(reverse("queue-list"))
+            if request.htmx
+            else redirect("queue-list")
+        )
     if not request.htmx:
         if next_task is None:
             messages.success(request, f"{done}. {task.queue.name} is empty for now.")

@@ -10,7 +10,222 @@
     if (chosen) form.classList.add("outcome-" + chosen.value);
   }
 
+  // --- The reason picker: type to filter, arrows to move, Enter in the filter ticks the first
+  // match. The filter is out of the Tab order (Tab goes from the fields to the reasons); "/"
+  // and a click reach it.
+  function reasonItems(picker) {
+    return Array.from(picker.querySelectorAll("li.reason"));
+  }
+  function visibleReasonBoxes(picker) {
+    return reasonItems(picker).filter(function (li) { return !li.hidden; })
+      .map(function (li) { return li.querySelector("input[type=checkbox]"); });
+  }
+  function filterReasons(picker) {
+    const filter = picker.querySelector(".reason-filter");
+    const words = filter.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    const items = reasonItems(picker);
+    items.forEach(function (li) {
+      const haystack = (li.dataset.search || "").toLocaleLowerCase();
+      const box = li.querySelector("input[type=checkbox]");
+      // A ticked reason stays in sight: hiding it would hide part of what gets submitted.
+      li.hidden = !(box.checked || words.every(function (word) { return haystack.includes(word); }));
+      if (!li.hidden) shown += 1;
+    });
+    const count = picker.querySelector("[id^=reason-count]");
+    if (count) count.textContent = words.length ? shown + " of " + items.length + " reasons" : "";
+  }
+  function preparePicker(picker) {
+    if (picker.dataset.ready) return;
+    picker.dataset.ready = "1";
+    const filter = picker.querySelector(".reason-filter");
+    if (!filter) return;
+    filter.addEventListener("input", function () { filterReasons(picker); });
+    filter.addEventListener("keydown", function (event) {
+      const boxes = visibleReasonBoxes(picker);
+      if (event.key === "Enter") {
+        event.preventDefault();  // never submits the decision from the filter
+        const first = boxes.find(function (box) {
+          const words = filter.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
+          const haystack = (box.closest("li").dataset.search || "").toLocaleLowerCase();
+          return words.every(function (word) { return haystack.includes(word); });
+        });
+        if (first) {
+          first.checked = true;
+          first.dispatchEvent(new Event("change", { bubbles: true }));
+          first.focus();
+        }
+      } else if (event.key === "ArrowDown" && boxes.length) {
+        event.preventDefault();
+        boxes[0].focus();
+      } else if (event.key === "Escape" && filter.value) {
+        event.preventDefault();
+        event.stopPropagation();
+        filter.value = "";
+        filterReasons(picker);
+      }
+    });
+    picker.addEventListener("keydown", function (event) {
+      if (event.target.type !== "checkbox") return;
+      if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+      const boxes = visibleReasonBoxes(picker);
+      const at = boxes.indexOf(event.target);
+      const next = event.key === "ArrowDown" ? boxes[at + 1] : (at > 0 ? boxes[at - 1] : filter);
+      if (next) { event.preventDefault(); next.focus(); }
+    });
+  }
+  function focusReasonFilter(form) {
+    const chosen = form.querySelector("input[name=outcome]:checked");
+    const section = chosen && form.querySelector(chosen.value === "reject" ? ".when-reject" : ".when-correct");
+    const filter = chosen && chosen.value !== "accept" && section && section.querySelector(".reason-filter");
+    if (!filter) return false;
+    filter.focus();
+    filter.select();
+    return true;
+  }
+
+  // --- Span fields: select text in the shown input (or type it into "Text to mark"), pick a
+  // label, "Add span" fills the empty row; rows stay editable by hand. The marks in the text
+  // follow the rows. Offsets count characters of the text as shown (its textContent).
+  function spanRows(widget) {
+    return Array.from(widget.querySelectorAll("tr.span-row"));
+  }
+  function rowValues(row) {
+    return {
+      start: row.querySelector("input[name$='.start']"),
+      end: row.querySelector("input[name$='.end']"),
+      label: row.querySelector("select[name$='.label']"),
+    };
+  }
+  function renderSpans(widget) {
+    const source = widget.querySelector("[data-span-source]");
+    const text = widget.dataset.sourceText;
+    const spans = [];
+    spanRows(widget).forEach(function (row) {
+      const v = rowValues(row);
+      const start = parseInt(v.start.value, 10);
+      const end = parseInt(v.end.value, 10);
+      const ok = v.label.value && start >= 0 && end > start && end <= text.length;
+      row.querySelector(".span-text").textContent = ok ? text.slice(start, end) : "";
+      if (ok) spans.push({ start: start, end: end, label: v.label.value });
+    });
+    spans.sort(function (a, b) { return a.start - b.start || a.end - b.end; });
+    source.textContent = "";
+    let cursor = 0;
+    spans.forEach(function (span) {
+      if (span.start < cursor) return;  // overlapping: listed in the rows, not marked
+      source.appendChild(document.createTextNode(text.slice(cursor, span.start)));
+      const mark = document.createElement("mark");
+      mark.dataset.label = span.label;
+      mark.textContent = text.slice(span.start, span.end);
+      source.appendChild(mark);
+      cursor = span.end;
+    });
+    source.appendChild(document.createTextNode(text.slice(cursor)));
+  }
+  function spansChanged(widget) {
+    renderSpans(widget);
+    widget.dispatchEvent(new CustomEvent("spans-changed", { bubbles: true }));
+  }
+  function selectionIn(source) {
+    const selection = window.getSelection();
+    if (!selection || selection.rangeCount === 0 || selection.isCollapsed) return null;
+    const range = selection.getRangeAt(0);
+    if (!source.contains(range.startContainer) || !source.contains(range.endContainer)) return null;
+    const before = document.createRange();
+    before.selectNodeContents(source);
+    before.setEnd(range.startContainer, range.startOffset);
+    const start = before.toString().length;
+    return { start: start, end: start + range.toString().length };
+  }
+  let spanRowSerial = 0;
+  function blankRow(widget) {
+    const rows = spanRows(widget);
+    const last = rows[rows.length - 1];
+    const v = rowValues(last);
+    if (!v.start.value && !v.end.value && !v.label.value) return last;
+    spanRowSerial += 1;
+    const copy = last.cloneNode(true);
+    copy.querySelectorAll("input, select").forEach(function (control) {
+      control.value = "";
+      const id = control.id.replace(/-[^-]+$/, "-n" + spanRowSerial);
+      const label = copy.querySelector("label[for='" + control.id + "']");
+      control.id = id;
+      if (label) { label.htmlFor = id; label.textContent = label.textContent.replace(/\S+$/, "(new)"); }
+    });
+    copy.querySelector(".span-text").textContent = "";
+    last.parentNode.appendChild(copy);
+    return copy;
+  }
+  function prepareSpans(widget) {
+    if (widget.dataset.ready) return;
+    widget.dataset.ready = "1";
+    const source = widget.querySelector("[data-span-source]");
+    widget.dataset.sourceText = source.textContent;
+    const phrase = widget.querySelector(".span-phrase");
+    const label = widget.querySelector(".span-new-label");
+    const problem = widget.querySelector(".span-add-error");
+    let picked = null;
+    document.addEventListener("selectionchange", function () {
+      if (!widget.isConnected) return;
+      const found = selectionIn(source);
+      if (!found) return;
+      picked = found;
+      phrase.value = widget.dataset.sourceText.slice(found.start, found.end);
+    });
+    phrase.addEventListener("input", function () { picked = null; });
+    phrase.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); widget.querySelector(".span-add-button").click(); }
+    });
+    widget.addEventListener("click", function (event) {
+      const text = widget.dataset.sourceText;
+      if (event.target.closest(".span-add-button")) {
+        problem.hidden = true;
+        let where = picked;
+        if (!where && phrase.value) {
+          // Typed, not selected: the first place it occurs that is not marked already.
+          const taken = spanRows(widget).map(function (row) { return rowValues(row).start.value + ":" + rowValues(row).end.value; });
+          let at = text.indexOf(phrase.value);
+          while (at !== -1 && taken.includes(at + ":" + (at + phrase.value.length))) {
+            at = text.indexOf(phrase.value, at + 1);
+          }
+          if (at !== -1) where = { start: at, end: at + phrase.value.length };
+        }
+        if (!where) {
+          problem.textContent = phrase.value ? "That text does not occur (unmarked) in the input." : "Select or type the text to mark first.";
+          problem.hidden = false;
+          phrase.focus();
+          return;
+        }
+        const row = blankRow(widget);
+        const v = rowValues(row);
+        v.start.value = String(where.start);
+        v.end.value = String(where.end);
+        v.label.value = label.value;
+        blankRow(widget);
+        picked = null;
+        phrase.value = "";
+        spansChanged(widget);
+        phrase.focus();
+      } else if (event.target.closest(".span-remove")) {
+        const row = event.target.closest("tr.span-row");
+        const rows = spanRows(widget);
+        if (rows.length > 1) row.remove();
+        else Object.values(rowValues(row)).forEach(function (control) { control.value = ""; });
+        blankRow(widget);
+        spansChanged(widget);
+        phrase.focus();
+      }
+    });
+    widget.addEventListener("input", function (event) {
+      if (event.target.closest("tr.span-row")) renderSpans(widget);
+    });
+    renderSpans(widget);
+  }
+
   function prepare(root) {
+    root.querySelectorAll("[data-reason-picker]").forEach(preparePicker);
+    root.querySelectorAll(".output-field.kind-spans").forEach(prepareSpans);
     root.querySelectorAll("form.decision").forEach(function (form) {
       if (form.dataset.ready) return;
       form.dataset.ready = "1";
@@ -68,7 +283,8 @@
     if (summary) summary.focus();
   });
 
-  // Keyboard: a / c / r choose the outcome, s skips, Enter submits, ? lists the shortcuts.
+  // Keyboard: a / c / r choose the outcome, s skips, / finds a reason, Enter submits, ? lists
+  // the shortcuts.
   // Keys typed into a text field, a select (letters jump to an option there) or onto a button
   // or link keep their own meaning.
   document.addEventListener("keydown", function (event) {
@@ -77,6 +293,11 @@
     if (dialog && dialog.open) return;
     const target = event.target;
     const tag = (target.tagName || "").toLowerCase();
+    // "/" from a select is safe (letters pick options there; "/" starts none): fields -> reasons.
+    if (event.key === "/" && tag === "select" && target.closest("form.decision")) {
+      if (focusReasonFilter(target.closest("form.decision"))) event.preventDefault();
+      return;
+    }
     if (tag === "textarea" || tag === "select" || tag === "button" || tag === "a") return;
     if (tag === "summary" && event.key === "Enter") return;  // opens or closes the prompt
     if (tag === "input" && target.type !== "radio" && target.type !== "checkbox") return;
@@ -95,11 +316,20 @@
       if (openSkip()) event.preventDefault();
       return;
     }
+    if (event.key === "/") {
+      if (focusReasonFilter(form)) event.preventDefault();
+      return;
+    }
     const outcomes = { a: "accept", c: "correct", r: "reject" };
     if (outcomes[event.key]) {
       const radio = form.querySelector("input[name=outcome][value=" + outcomes[event.key] + "]");
       if (radio) { radio.checked = true; syncOutcome(form); event.preventDefault(); }
-      if (event.key === "c") { const select = form.querySelector("select[name=label]"); if (select) select.focus(); }
+      if (event.key === "c") {
+        // Straight into the correction: the first field the model was unsure of, else the first.
+        const control = form.querySelector(".output-field.low select, .output-field.low input, .output-field.low textarea")
+          || form.querySelector(".output-field select, .output-field input, .output-field textarea");
+        if (control) control.focus();
+      }
     }
   });
 
@@ -110,7 +340,10 @@
     const invalid = Array.from(root.querySelectorAll("[aria-invalid=true]"))
       .find(function (field) { return field.offsetParent !== null; });
     const heading = root.querySelector("h1[tabindex]");
-    const target = invalid || heading;
+    // A field made of several controls (labels, spans) is flagged on its fieldset.
+    const control = invalid && invalid.tagName === "FIELDSET"
+      ? invalid.querySelector("input:not([type=hidden]), select, textarea") : invalid;
+    const target = control || heading;
     if (target) target.focus({ preventScroll: true });
   }
 

@@ -8,7 +8,7 @@ from django.test import Client
 from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
 from tests.conftest import run_pipeline
 from workflows.demo.tickets import LABELS
-from workflows.models import Item, ItemStatus
+from workflows.models import Item, ItemStatus, StepRun, StepRunStatus
 from workflows.services import Submission, items_ingest
 
 SCRIPT = "<script>alert(1)</script>"
@@ -231,7 +231,7 @@ def test_it_saves_a_correction_from_the_form(reviewer, demo, in_review):
         {
             "claim_token": task.claim_token,
             "outcome": "correct",
-            "label": label,
+            "output.label": label,
             "reason_codes": ["wrong-category"],
         },
         headers={"HX-Request": "true"},
@@ -250,7 +250,7 @@ def test_it_answers_422_with_the_message_when_the_reason_is_missing(reviewer, de
 
     response = client.post(
         f"/review/{task.pk}/decide",
-        {"claim_token": task.claim_token, "outcome": "correct", "label": label},
+        {"claim_token": task.claim_token, "outcome": "correct", "output.label": label},
         headers={"HX-Request": "true"},
     )
 
@@ -292,6 +292,148 @@ def test_it_shows_the_empty_state_after_the_last_decision(reviewer, demo, in_rev
     assert response.status_code == 200
     assert "Nothing to review" in response.content.decode()
     assert Item.objects.get(pk=task.item_id).status == ItemStatus.AWAITING_REVIEW  # resumes later
+
+
+# --- the generated correction form -------------------------------------------------------------
+
+
+def test_it_prefills_the_generated_form_with_the_model_output(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    html = client.get(f"/review/{task.pk}/").content.decode()
+
+    model_label = task.item.prediction.output["label"]
+    assert '<select name="output.label" id="field-label"' in html
+    assert f'<option value="{model_label}" selected>' in html
+    assert html.count(" selected>") == 1
+
+
+def set_label_confidence(task, confidence):
+    """What a model with per-field confidence leaves in the infer step's record."""
+    run = StepRun.objects.get(item=task.item, step="infer", status=StepRunStatus.SUCCEEDED)
+    run.output = run.output | {"field_confidence": {"label": confidence}}
+    run.save(update_fields=["output"])
+
+
+def test_it_flags_a_field_the_model_was_unsure_of_in_words(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    set_label_confidence(task, 0.42)
+
+    html = client.get(f"/review/{task.pk}/").content.decode()
+
+    assert 'class="output-field kind-choice low"' in html
+    assert (
+        '<span class="field-confidence low" id="confidence-field-label">'
+        '<span aria-hidden="true">⚠</span> Low confidence: 42%</span>'
+    ) in html
+    assert 'aria-describedby="confidence-field-label"' in html
+
+
+def test_it_does_not_flag_a_confident_field(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    set_label_confidence(task, 0.95)
+
+    html = client.get(f"/review/{task.pk}/").content.decode()
+
+    assert '<span class="field-confidence" id="confidence-field-label">95% confident</span>' in html
+    assert "Low confidence" not in html
+
+
+def test_the_builtin_model_records_the_label_confidence_per_field(reviewer, demo, in_review):
+    for item in in_review:
+        run = StepRun.objects.get(item=item, step="infer", status=StepRunStatus.SUCCEEDED)
+        assert run.output["field_confidence"] == {"label": item.prediction.confidence}
+
+
+def test_it_shows_child_reasons_with_their_parent(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    html = client.get(f"/review/{task.pk}/").content.decode()
+
+    assert 'value="wrong-category/near-miss"' in html
+    assert '<span class="reason-parent" id="reason-parent-correct-' in html
+    assert "Model picked the wrong category \u203a</span>" in html
+
+
+def test_the_changes_panel_is_the_diff_the_correction_would_record(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    model_label = task.item.prediction.output["label"]
+    label = another_label(model_label)
+
+    changed = client.post(f"/review/{task.pk}/changes", {"output.label": label}).content.decode()
+    same = client.post(f"/review/{task.pk}/changes", {"output.label": model_label}).content.decode()
+    broken = client.post(f"/review/{task.pk}/changes", {"output.label": "weather"}).content.decode()
+
+    assert '<tr data-testid="change-label">' in changed
+    assert f"<del>{model_label}</del>" in changed and f"<ins>{label}</ins>" in changed
+    assert "<html" not in changed
+    assert 'data-testid="no-changes"' in same
+    assert "Not counted until fixed: label." in broken
+    assert not Decision.objects.exists()
+
+
+def test_the_changes_panel_is_hidden_from_an_outsider(reviewer, outsider, demo, in_review):
+    task = claim_page(browser(reviewer), demo.queue)
+
+    response = browser(outsider).post(f"/review/{task.pk}/changes", {"output.label": "billing"})
+
+    assert response.status_code == 404
+
+
+def test_it_refuses_a_value_outside_the_schema_next_to_its_field(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {
+            "claim_token": task.claim_token,
+            "outcome": "correct",
+            "output.label": "weather",
+            "reason_codes": ["wrong-category/near-miss"],
+            "comment": "kept",
+        },
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert (
+        '<p class="error" id="error-field-label" data-testid="field-error-label">'
+        "Choose one of the listed values.</p>"
+    ) in html
+    assert 'aria-invalid="true" aria-describedby="confidence-field-label error-field-label"' in html
+    # Nothing the reviewer chose is lost.
+    assert 'value="wrong-category/near-miss" checked' in html
+    assert ">kept</textarea>" in html
+    assert not Decision.objects.exists()
+    assert ReviewTask.objects.get(pk=task.pk).status == TaskStatus.CLAIMED
+
+
+def test_a_correction_with_a_child_reason_is_saved_without_javascript(reviewer, demo, in_review):
+    client = browser(reviewer)
+    task = claim_page(client, demo.queue)
+    label = another_label(task.item.prediction.output["label"])
+
+    response = client.post(
+        f"/review/{task.pk}/decide",
+        {
+            "claim_token": task.claim_token,
+            "outcome": "correct",
+            "output.label": label,
+            "reason_codes": ["wrong-category/near-miss"],
+        },
+    )
+
+    assert response.status_code == 302
+    decision = Decision.objects.get(task=task)
+    assert decision.output == {"label": label}
+    assert decision.correction.reason_codes == ["wrong-category/near-miss"]
 
 
 # --- other teams ------------------------------------------------------------------------------
