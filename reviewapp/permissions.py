@@ -160,3 +160,66 @@ def queue_reviewers(queue: Queue) -> QuerySet:
         ),
     )
     return users.filter(is_active=True).order_by("username")
+
+
+def calendars_for_user(user: User) -> QuerySet:
+    """Business calendars a manager may choose and edit: every calendar no other team relies on.
+
+    Calendars belong to no team, so one that a queue the user does not manage uses stays out of
+    sight (editing it would move another team's deadlines); unused ones are open to any manager.
+    """
+    from reviewapp.sla.models import BusinessCalendar, SlaPolicy
+
+    managed = queues_for_user(user, MANAGE_QUEUE)
+    if not managed.exists():
+        return BusinessCalendar.objects.none()
+    # calendar_id is nullable: NOT IN over a NULL would hide every calendar.
+    foreign = SlaPolicy.objects.filter(calendar__isnull=False).exclude(queue__in=managed)
+    return BusinessCalendar.objects.exclude(pk__in=foreign.values("calendar_id")).order_by("name")
+
+
+def get_calendar_for_user(user: User, calendar_id: int):
+    calendar = calendars_for_user(user).filter(pk=calendar_id).first()
+    if calendar is None:
+        raise Http404("No such calendar.")
+    return calendar
+
+
+def manages_a_team(user: User) -> bool:
+    from reviewapp.accounts.models import Membership
+
+    return bool(
+        user.is_authenticated
+        and Membership.objects.filter(user_id=user.pk, role=Role.MANAGER).exists()
+    )
+
+
+def reviewers_managed_by(user: User) -> QuerySet:
+    """Active reviewers of the teams ``user`` manages (whose profiles they may edit)."""
+    from django.contrib.auth import get_user_model
+
+    from reviewapp.accounts.models import Membership
+
+    if not user.is_authenticated:
+        return get_user_model().objects.none()
+    teams = Membership.objects.filter(user_id=user.pk, role=Role.MANAGER).values("team_id")
+    reviewers = Membership.objects.filter(team_id__in=teams, role=Role.REVIEWER).values("user_id")
+    return get_user_model().objects.filter(pk__in=reviewers, is_active=True).order_by("username")
+
+
+def get_reviewer_for_user(user: User, username: str):
+    reviewer = reviewers_managed_by(user).filter(username=username).first()
+    if reviewer is None:
+        raise Http404("No such reviewer.")
+    return reviewer
+
+
+def queue_managers(queue: Queue) -> QuerySet:
+    """Active people who manage the queue (an escalation may notify one of them), by name."""
+    users = cast(
+        QuerySet,
+        get_users_with_perms(
+            queue, only_with_perms_in=[MANAGE_QUEUE.split(".")[1]], with_group_users=True
+        ),
+    )
+    return users.filter(is_active=True).order_by("username")

@@ -1,15 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from reviewapp.accounts import api as accounts_api
 from reviewapp.audit import views as audit_views
 from reviewapp.datasets import api as datasets_api
 from reviewapp.datasets import views as datasets_views
 from reviewapp.reviews import api as reviews_api
 from reviewapp.reviews import views as reviews_views
 from reviewapp.sla import api as sla_api
+from reviewapp.sla import settings_views
 from reviewapp.sla import views as sla_views
 from workflows import api as workflows_api
 from workflows import views as workflows_views
@@ -51,6 +53,16 @@ api = [
         "api/v1/queues/<int:queue_id>/claim",
         reviews_api.QueueClaimView.as_view(),
         name="api-queue-claim",
+    ),
+    path(
+        "api/v1/queues/<int:queue_id>/settings",
+        reviews_api.QueueSettingsView.as_view(),
+        name="api-queue-settings",
+    ),
+    path(
+        "api/v1/reviewers/<str:username>/profile",
+        accounts_api.ReviewerProfileView.as_view(),
+        name="api-reviewer-profile",
     ),
     path("api/v1/tasks/<int:task_id>", reviews_api.TaskDetailView.as_view(), name="api-task"),
     path(
@@ -117,6 +129,7 @@ pages = [
     path("queues/<int:queue_id>/next", reviews_views.queue_next, name="queue-next"),
     path("review/<int:task_id>/", reviews_views.review_task, name="review-task"),
     path("review/<int:task_id>/decide", reviews_views.review_decide, name="review-decide"),
+    path("review/<int:task_id>/changes", reviews_views.review_changes, name="review-changes"),
     path(
         "workflows/<slug:slug>/simulate", workflows_views.policy_simulator, name="policy-simulator"
     ),
@@ -209,4 +222,68 @@ urlpatterns += [
     ),
     path("review/<int:task_id>/heartbeat", reviews_views.review_heartbeat, name="review-heartbeat"),
     path("review/<int:task_id>/skip", reviews_views.review_skip, name="review-skip"),
+]
+
+# Reviewer quality: four-eyes settings, gold items, per-reviewer figures (issue 4, item 5).
+urlpatterns += [path("", include("reviewapp.quality.urls"))]
+
+# Managers' settings pages and the SLA settings API (issue 4: queues and reviewers in the browser).
+urlpatterns += [
+    path(
+        "api/v1/queues/<int:queue_id>/sla-policy",
+        sla_api.QueueSlaPolicyView.as_view(),
+        name="api-queue-sla-policy",
+    ),
+    path(
+        "api/v1/queues/<int:queue_id>/escalation-steps",
+        sla_api.QueueEscalationStepsView.as_view(),
+        name="api-queue-escalation-steps",
+    ),
+    path(
+        "api/v1/queues/<int:queue_id>/escalation-steps/<int:step_id>",
+        sla_api.QueueEscalationStepView.as_view(),
+        name="api-queue-escalation-step",
+    ),
+    path("api/v1/calendars/", sla_api.CalendarListView.as_view(), name="api-calendars"),
+    path(
+        "api/v1/calendars/<int:calendar_id>",
+        sla_api.CalendarDetailView.as_view(),
+        name="api-calendar",
+    ),
+    path(
+        "board/queues/<int:queue_id>/settings/",
+        settings_views.queue_settings,
+        name="queue-settings",
+    ),
+    path(
+        "board/queues/<int:queue_id>/settings/claims",
+        settings_views.queue_settings_claims,
+        name="queue-settings-claims",
+    ),
+    path(
+        "board/queues/<int:queue_id>/settings/sla",
+        settings_views.queue_settings_sla,
+        name="queue-settings-sla",
+    ),
+    path(
+        "board/queues/<int:queue_id>/settings/calendar",
+        settings_views.queue_settings_calendar,
+        name="queue-settings-calendar",
+    ),
+    path(
+        "board/queues/<int:queue_id>/settings/escalations",
+        settings_views.queue_settings_step_add,
+        name="queue-settings-step-add",
+    ),
+    path(
+        "board/queues/<int:queue_id>/settings/escalations/<int:step_id>/remove",
+        settings_views.queue_settings_step_remove,
+        name="queue-settings-step-remove",
+    ),
+    path("board/reviewers/", settings_views.team_reviewers, name="team-reviewers"),
+    path(
+        "board/reviewers/<str:username>/profile",
+        settings_views.team_reviewer_profile,
+        name="team-reviewer-profile",
+    ),
 ]
