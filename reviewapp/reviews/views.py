@@ -23,7 +23,7 @@ from reviewapp.reviews.schema_form import (
     submitted_fields,
     value_text,
 )
-from reviewapp.reviews.selectors import queues_with_counts
+from reviewapp.reviews.selectors import item_history, queues_with_counts
 from reviewapp.reviews.services import (
     SKIP_REASON_MAX_LENGTH,
     CapacityReached,
@@ -85,6 +85,9 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
         "reasons_reject": reasons[DecisionOutcome.REJECT],
         "holds_claim": holds_claim,
         "four_eyes": four_eyes,
+        "history": item_history(
+            item, only_task=task if four_eyes and four_eyes.role != "senior" else None
+        ),
         "outcomes": DecisionOutcome,
         "skip_reason_max_length": SKIP_REASON_MAX_LENGTH,
         **extra,

@@ -176,12 +176,34 @@ def test_it_keeps_the_review_page_query_count_low(
     client.get(f"/review/{task.pk}/")  # warm the session and caches
 
     # Session, user, the task joined with its queue, workflow, item and prediction, guardian's
-    # user and group permissions, the item's workflow version and workflow, and the reason
-    # codes for correct and for reject: 9, whatever the number of labels or reasons.
-    with django_assert_max_num_queries(9):
+    # permission checks (3), the item's workflow version and workflow, the per-field
+    # confidences, the reason codes and the item's history: 10, whatever the number of labels,
+    # reasons or events.
+    with django_assert_max_num_queries(10):
         response = client.get(f"/review/{task.pk}/")
 
     assert response.status_code == 200
+
+
+def test_the_task_page_shows_the_items_history_to_the_next_reviewer(
+    reviewer, second_reviewer, demo, in_review
+):
+    from reviewapp.reviews.services import review_task_skip
+
+    first = claim_page(browser(reviewer), demo.queue)
+    review_task_skip(
+        task=first, reviewer=reviewer, claim_token=first.claim_token, reason=f"Spanish {SCRIPT}"
+    )
+    client = browser(second_reviewer)
+    page = client.get(f"/review/{first.pk}/").content.decode()
+
+    history = page[page.index("History of this item") :]
+    history = history[: history.index("</details>")]
+    assert f"Sent to {demo.queue.slug}" in history
+    assert f"Claimed by {reviewer.username}" in history
+    assert f"Skipped by {reviewer.username}" in history
+    assert "Spanish &lt;script&gt;" in history and SCRIPT not in history
+    assert history.index("Sent to") < history.index("Claimed") < history.index("Skipped")
 
 
 # --- deciding ---------------------------------------------------------------------------------
