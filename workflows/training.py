@@ -23,9 +23,12 @@ says what to fix, and both ends are audited on the workflow's chain.
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from skops import io as skops_io
@@ -94,11 +97,13 @@ def model_retrain(*, release: DatasetExport, acting_user) -> TrainingRun:
             f"This export is {release.get_status_display().lower()}; "
             "only a built, ready release can be trained on."
         )
+    now = timezone.now()
     run = TrainingRun.objects.create(
         workflow=workflow,
         release=release,
         requested_by=acting_user,
-        requested_at=timezone.now(),
+        requested_at=now,
+        heartbeat_at=now,
         stage="Waiting for a worker",
     )
     audit_record(
@@ -117,23 +122,36 @@ def model_retrain(*, release: DatasetExport, acting_user) -> TrainingRun:
 # --- the worker side --------------------------------------------------------------------------
 
 
+class _Abandoned(Exception):
+    """The stalled-run sweep failed this run meanwhile; its worker stops without a result."""
+
+
 def _progress(run: TrainingRun, percent: int, stage: str) -> None:
     # Outside any transaction on purpose: whoever polls the run sees each stage as it starts.
-    TrainingRun.objects.filter(pk=run.pk, status=TrainingRunStatus.RUNNING).update(
-        progress=percent, stage=stage
+    updated = TrainingRun.objects.filter(pk=run.pk, status=TrainingRunStatus.RUNNING).update(
+        progress=percent, stage=stage, heartbeat_at=timezone.now()
     )
+    if not updated:
+        raise _Abandoned
 
 
 def training_run_execute(*, run_id: int) -> TrainingRun | None:
     """Do the run. A redelivered message finds it no longer queued and does nothing."""
+    now = timezone.now()
     claimed = TrainingRun.objects.filter(pk=run_id, status=TrainingRunStatus.QUEUED).update(
-        status=TrainingRunStatus.RUNNING, started_at=timezone.now(), progress=1, stage="Starting"
+        status=TrainingRunStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        progress=1,
+        stage="Starting",
     )
     if not claimed:
         return None
     run = TrainingRun.objects.select_related("workflow", "release", "requested_by").get(pk=run_id)
     try:
         candidate, metrics = _train(run)
+    except _Abandoned:
+        return None
     except TrainingFailed as failure:
         return _finish_failed(run, str(failure))
     except Exception as unexpected:  # the run must never stay "running" after its worker gave up
@@ -235,9 +253,11 @@ def _current_model(definition: dict) -> ModelVersion:
     return base
 
 
-def _finish_succeeded(run: TrainingRun, candidate: ModelVersion, metrics: dict) -> TrainingRun:
+def _finish_succeeded(
+    run: TrainingRun, candidate: ModelVersion, metrics: dict
+) -> TrainingRun | None:
     with transaction.atomic(durable=True):
-        TrainingRun.objects.filter(pk=run.pk).update(
+        finished = TrainingRun.objects.filter(pk=run.pk, status=TrainingRunStatus.RUNNING).update(
             status=TrainingRunStatus.SUCCEEDED,
             progress=100,
             stage=f"Candidate {candidate} registered",
@@ -245,6 +265,8 @@ def _finish_succeeded(run: TrainingRun, candidate: ModelVersion, metrics: dict) 
             metrics=metrics,
             finished_at=timezone.now(),
         )
+        if not finished:
+            return None  # the sweep gave up on this run meanwhile; its verdict stands
         run.refresh_from_db()
         audit_record(
             action="retrain.succeeded",
@@ -261,14 +283,16 @@ def _finish_succeeded(run: TrainingRun, candidate: ModelVersion, metrics: dict) 
     return run
 
 
-def _finish_failed(run: TrainingRun, error: str) -> TrainingRun:
+def _finish_failed(run: TrainingRun, error: str) -> TrainingRun | None:
     with transaction.atomic(durable=True):
-        TrainingRun.objects.filter(pk=run.pk).update(
+        finished = TrainingRun.objects.filter(pk=run.pk, status=TrainingRunStatus.RUNNING).update(
             status=TrainingRunStatus.FAILED,
             stage="Failed",
             error=error,
             finished_at=timezone.now(),
         )
+        if not finished:
+            return None
         run.refresh_from_db()
         audit_record(
             action="retrain.failed",
@@ -277,6 +301,56 @@ def _finish_failed(run: TrainingRun, error: str) -> TrainingRun:
             data={"release": run.release.release_name, "error": error},
         )
     return run
+
+
+def training_runs_resume_stalled(*, stalled_after: timedelta | None = None) -> dict[str, list]:
+    """Find runs whose worker went quiet for ``stalled_after`` (a beat sweep).
+
+    A queued run that no worker picked up lost its message (a broker restart): it is enqueued
+    again; the claim (queued -> running) makes a duplicate message harmless. A running run that
+    stopped beating lost its worker mid-training: it is failed with a reason, because a
+    half-trained model cannot be resumed and a silent retry could register a second candidate;
+    whoever started it can start it again. A worker that was only slow finds its run failed at
+    its next stage and stops. Compare-and-swap on ``heartbeat_at`` keeps overlapping sweeps from
+    acting twice.
+    """
+    from workflows.tasks import retrain
+
+    stalled_after = stalled_after or settings.REVIEWAPP_TRAINING_STALLED_AFTER
+    now = timezone.now()
+    acted: dict[str, list] = {"requeued": [], "failed": []}
+    candidates = TrainingRun.objects.filter(
+        status__in=[TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING],
+        heartbeat_at__lt=now - stalled_after,
+    ).values_list("pk", "status", "heartbeat_at", "stage")
+    for run_id, status, seen, stage in candidates:
+        with transaction.atomic(durable=True):
+            same = TrainingRun.objects.filter(pk=run_id, status=status, heartbeat_at=seen)
+            quiet = f"no sign of a worker since {seen.isoformat() if seen else 'it was queued'}"
+            if status == TrainingRunStatus.QUEUED:
+                if not same.update(heartbeat_at=now):
+                    continue
+                action, data = "retrain.requeued", {"reason": quiet}
+                transaction.on_commit(partial(retrain.delay, run_id))
+            else:
+                error = (
+                    f"The worker training this model stopped responding ({quiet}, at "
+                    f'stage "{stage}"). Start the training again.'
+                )
+                if not same.update(
+                    status=TrainingRunStatus.FAILED, stage="Failed", error=error, finished_at=now
+                ):
+                    continue
+                action, data = "retrain.failed", {"reason": "stalled", "error": error}
+            run = TrainingRun.objects.select_related("workflow", "release").get(pk=run_id)
+            audit_record(
+                action=action,
+                obj=run,
+                chain=run.workflow.audit_chain,
+                data={"release": run.release.release_name, **data},
+            )
+        acted["requeued" if action == "retrain.requeued" else "failed"].append(run_id)
+    return acted
 
 
 # --- data -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Writers for each export format. All stream: memory stays flat whatever the row count.
 
-Each writer takes rows (``dict`` as built by ``correction_row``) and a binary file handle, and
-writes a byte-for-byte stable file: keys sorted, no timestamps of its own.
+Each writer takes ``ExportRow``s (``RowEncoder`` makes them from database rows,
+``ExportRow.from_dict`` from a row dict) and a binary file handle, and writes a byte-for-byte
+stable file: keys sorted, no timestamps of its own.
 """
 
 import csv
@@ -9,9 +10,9 @@ import io
 import json
 import shutil
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,8 +35,39 @@ EXPORT_FIELDS = (
 PARQUET_BATCH = 5000
 
 
-def _json(value) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, ensure_ascii=False, separators=...)``, made once.
+
+    ``json.dumps`` builds a new encoder on every call, which costs more than encoding a small
+    row; this is the same C encoder ``json.dumps`` uses, built once per process.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)  # private, so not in the type stubs
+    if make is None:  # pragma: no cover - CPython always has the C accelerator
+        encoder = json.JSONEncoder(
+            sort_keys=True, ensure_ascii=False, separators=(item_separator, key_separator)
+        )
+        return encoder.encode
+
+    def default(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    iterencode = make(
+        None,  # no circular-reference check: values come from JSON, which cannot loop
+        default,
+        json.encoder.encode_basestring,  # ensure_ascii=False
+        None,
+        key_separator,
+        item_separator,
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan, as json.dumps
+    )
+    return lambda value: "".join(iterencode(value, 0))
+
+
+# Compact (cells, Label Studio, the split hash) and json.dumps' default spacing (JSONL).
+compact_json = _json = _encoder(item_separator=",", key_separator=":")
+_spaced = _encoder(item_separator=", ", key_separator=": ")
 
 
 def neutralise_formula(value: str) -> str:
@@ -44,35 +76,163 @@ def neutralise_formula(value: str) -> str:
 
 
 def jsonl_line(row: dict) -> bytes:
+    """The reference form of a JSONL line; ``ExportRow.jsonl`` writes the same bytes faster."""
     return (json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
-def write_jsonl(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
+class Encoded(NamedTuple):
+    """A value with its two JSON texts (compact for cells, spaced for JSONL), made once."""
+
+    value: Any
+    compact: str
+    spaced: str
+
+
+def encode(value: Any) -> Encoded:
+    return Encoded(value, _json(value), _spaced(value))
+
+
+class ExportRow:
+    """One labeled example on its way into a file, in the shape each writer needs.
+
+    Exports serialise a million rows; re-encoding a whole dict per row (and per format) was the
+    cost. Values that repeat across rows (outputs, diffs, reason codes, reviewer, model) arrive
+    as shared ``Encoded`` objects from ``RowEncoder``'s cache, so only the input is serialised
+    per row, and the writers assemble lines from ready-made texts. The bytes are those of
+    ``json.dumps`` on the row dict (``jsonl_line``, ``label_studio_task``): tests compare them.
+    """
+
+    __slots__ = (
+        "comment",
+        "corrected_at",
+        "diff",
+        "human_output",
+        "input",
+        "input_compact",
+        "item_id",
+        "model_output",
+        "model_version",
+        "reason_codes",
+        "reviewer",
+        "split",
+    )
+
+    def __init__(
+        self,
+        item_id: int,
+        input: dict,
+        model_output: Encoded,
+        human_output: Encoded,
+        diff: Encoded,
+        reason_codes: Encoded,
+        comment: Encoded,
+        model_version: Encoded,
+        reviewer: Encoded,
+        corrected_at: str,
+        split: str,
+        input_compact: str | None = None,
+    ) -> None:
+        self.item_id = item_id
+        self.input = input
+        # Known already when the split hash needed it (an input with nothing redacted).
+        self.input_compact = input_compact
+        self.model_output = model_output
+        self.human_output = human_output
+        self.diff = diff
+        self.reason_codes = reason_codes
+        self.comment = comment
+        self.model_version = model_version
+        self.reviewer = reviewer
+        self.corrected_at = corrected_at
+        self.split = split
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "ExportRow":
+        return cls(
+            item_id=row["item_id"],
+            input=row["input"],
+            model_output=encode(row["model_output"]),
+            human_output=encode(row["human_output"]),
+            diff=encode(row["diff"]),
+            reason_codes=encode(row["reason_codes"]),
+            comment=encode(row["comment"]),
+            model_version=encode(row["model_version"]),
+            reviewer=encode(row["reviewer"]),
+            corrected_at=row["corrected_at"],
+            split=row["split"],
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "item_id": self.item_id,
+            "input": self.input,
+            "model_output": self.model_output.value,
+            "human_output": self.human_output.value,
+            "diff": self.diff.value,
+            "reason_codes": self.reason_codes.value,
+            "comment": self.comment.value,
+            "model_version": self.model_version.value,
+            "reviewer": self.reviewer.value,
+            "corrected_at": self.corrected_at,
+            "split": self.split,
+        }
+
+    def compact_input(self) -> str:
+        if self.input_compact is None:
+            self.input_compact = _json(self.input)
+        return self.input_compact
+
+    def jsonl(self) -> bytes:
+        # Keys in sorted order, separators as json.dumps' defaults; ISO times and split names
+        # never need escaping.
+        return (
+            f'{{"comment": {self.comment.spaced}, "corrected_at": "{self.corrected_at}", '
+            f'"diff": {self.diff.spaced}, "human_output": {self.human_output.spaced}, '
+            f'"input": {_spaced(self.input)}, "item_id": {int(self.item_id)}, '
+            f'"model_output": {self.model_output.spaced}, '
+            f'"model_version": {self.model_version.spaced}, '
+            f'"reason_codes": {self.reason_codes.spaced}, "reviewer": {self.reviewer.spaced}, '
+            f'"split": "{self.split}"}}\n'
+        ).encode()
+
+    def csv_cells(self) -> list[str]:
+        # Same order as EXPORT_FIELDS. Objects and lists are JSON text, which starts with "{"
+        # or "[" and never needs the formula guard; every other cell gets it.
+        return [
+            str(self.item_id),
+            self.compact_input() if isinstance(self.input, dict | list) else _cell(self.input),
+            _json_cell(self.model_output),
+            _json_cell(self.human_output),
+            _json_cell(self.diff),
+            neutralise_formula(";".join(self.reason_codes.value)),
+            neutralise_formula(str(self.comment.value)),
+            neutralise_formula(str(self.model_version.value)),
+            neutralise_formula(str(self.reviewer.value)),
+            neutralise_formula(self.corrected_at),
+            self.split,
+        ]
+
+
+def _cell(value: Any) -> str:
+    return neutralise_formula(str(value))
+
+
+def _json_cell(value: Encoded) -> str:
+    return value.compact if isinstance(value.value, dict | list) else _cell(value.value)
+
+
+def write_jsonl(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
     for count, row in enumerate(rows, start=1):
-        handle.write(jsonl_line(row))
+        handle.write(row.jsonl())
         yield count
 
 
-def _csv_cells(row: dict) -> list[str]:
-    cells = []
-    for column in EXPORT_FIELDS:
-        value = row[column]
-        if column == "reason_codes":
-            text = ";".join(value)
-        elif isinstance(value, dict | list):
-            text = _json(value)
-        else:
-            text = str(value)
-        cells.append(neutralise_formula(text))
-    return cells
-
-
-def write_csv(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
+def write_csv(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
     text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(EXPORT_FIELDS)
     for count, row in enumerate(rows, start=1):
-        writer.writerow(_csv_cells(row))
+        writer.writerow(row.csv_cells())
         yield count
     text.detach()  # leave the handle open for the caller
 
@@ -95,43 +255,61 @@ PARQUET_SCHEMA = pa.schema(
 JSON_COLUMNS = ("input", "model_output", "human_output", "diff")
 
 
-def write_parquet(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
+def write_parquet(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
     # Nested JSON is stored as JSON text: its shape differs per workflow, and readers
-    # (pandas, datasets, DuckDB) parse it back with one call.
+    # (pandas, datasets, DuckDB) parse it back with one call. Rows are gathered column-wise
+    # and written as one row group per PARQUET_BATCH rows, so memory stays flat.
     writer = pq.ParquetWriter(handle, PARQUET_SCHEMA, compression="zstd")
-    batch: dict[str, list] = {name: [] for name in PARQUET_SCHEMA.names}
+    names = PARQUET_SCHEMA.names
+    columns: list[list] = [[] for _ in names]
+    count = 0
     for count, row in enumerate(rows, start=1):
-        for name in PARQUET_SCHEMA.names:
-            value = row[name]
-            batch[name].append(_json(value) if name in JSON_COLUMNS else value)
+        for column, value in zip(
+            columns,
+            (
+                row.item_id,
+                row.compact_input(),
+                row.model_output.compact,
+                row.human_output.compact,
+                row.diff.compact,
+                row.reason_codes.value,
+                row.comment.value,
+                row.model_version.value,
+                row.reviewer.value,
+                row.corrected_at,
+                row.split,
+            ),
+            strict=True,
+        ):
+            column.append(value)
         if count % PARQUET_BATCH == 0:
-            writer.write_table(pa.table(batch, schema=PARQUET_SCHEMA))
-            batch = {name: [] for name in PARQUET_SCHEMA.names}
+            writer.write_table(pa.table(dict(zip(names, columns, strict=True)), PARQUET_SCHEMA))
+            columns = [[] for _ in names]
         yield count
-    if batch["item_id"]:
-        writer.write_table(pa.table(batch, schema=PARQUET_SCHEMA))
+    if columns[0]:
+        writer.write_table(pa.table(dict(zip(names, columns, strict=True)), PARQUET_SCHEMA))
     writer.close()
+
+
+def _choices(output: dict) -> list[dict]:
+    return [
+        {"from_name": name, "to_name": "text", "type": "choices", "value": {"choices": [value]}}
+        for name, value in sorted(output.items())
+    ]
 
 
 def label_studio_task(row: dict) -> dict:
     """A Label Studio task: the model's output as a prediction, the human's as an annotation."""
-
-    def choices(output: dict) -> list[dict]:
-        return [
-            {"from_name": name, "to_name": "text", "type": "choices", "value": {"choices": [value]}}
-            for name, value in sorted(output.items())
-        ]
-
     return {
         "data": row["input"] | {"item_id": row["item_id"]},
         # Label Studio keeps ``meta`` with the task without showing it to annotators.
         "meta": {"split": row["split"]},
         "predictions": [
-            {"model_version": row["model_version"], "result": choices(row["model_output"])}
+            {"model_version": row["model_version"], "result": _choices(row["model_output"])}
         ],
         "annotations": [
             {
-                "result": choices(row["human_output"]),
+                "result": _choices(row["human_output"]),
                 "completed_by": {"pseudonym": row["reviewer"]},
                 "created_at": row["corrected_at"],
             }
@@ -139,11 +317,45 @@ def label_studio_task(row: dict) -> dict:
     }
 
 
-def write_label_studio(rows: Iterable[dict], handle: BinaryIO) -> Iterator[int]:
+_CHOICES_JSON: dict[str, str] = {}
+
+
+def _choices_json(output: Encoded) -> str:
+    # Outputs repeat (one per class); bounded so memory stays flat whatever they hold.
+    text = _CHOICES_JSON.get(output.compact)
+    if text is None:
+        if len(_CHOICES_JSON) >= 4096:
+            _CHOICES_JSON.clear()
+        text = _CHOICES_JSON[output.compact] = _json(_choices(output.value))
+    return text
+
+
+def label_studio_task_json(row: ExportRow) -> str:
+    """``_json(label_studio_task(row))``, with the results of repeated outputs made once."""
+    return (
+        '{"annotations":[{"completed_by":{"pseudonym":'
+        + row.reviewer.compact
+        + '},"created_at":"'
+        + row.corrected_at
+        + '","result":'
+        + _choices_json(row.human_output)
+        + '}],"data":'
+        + _json(row.input | {"item_id": row.item_id})
+        + ',"meta":{"split":"'
+        + row.split
+        + '"},"predictions":[{"model_version":'
+        + row.model_version.compact
+        + ',"result":'
+        + _choices_json(row.model_output)
+        + "}]}"
+    )
+
+
+def write_label_studio(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
     handle.write(b"[")
     count = 0
     for count, row in enumerate(rows, start=1):
-        handle.write((b",\n" if count > 1 else b"\n") + _json(label_studio_task(row)).encode())
+        handle.write((b",\n" if count > 1 else b"\n") + label_studio_task_json(row).encode())
         yield count
     handle.write(b"\n]\n")
 
@@ -169,16 +381,16 @@ EXTENSIONS = {
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep the archive byte-for-byte stable
 
 
-def write_hf_splits(rows: Iterable[dict], directory: Path) -> Iterator[int]:
+def write_hf_splits(rows: Iterable[ExportRow], directory: Path) -> Iterator[int]:
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     handles: dict[str, BinaryIO] = {}
     try:
         for count, row in enumerate(rows, start=1):
-            handle = handles.get(row["split"])
+            handle = handles.get(row.split)
             if handle is None:
-                handle = handles[row["split"]] = (data / f"{row['split']}.jsonl").open("wb")
-            handle.write(jsonl_line(row))
+                handle = handles[row.split] = (data / f"{row.split}.jsonl").open("wb")
+            handle.write(row.jsonl())
             yield count
     finally:
         for handle in handles.values():

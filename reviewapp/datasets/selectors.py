@@ -3,12 +3,12 @@ from collections import Counter
 from reviewapp.datasets.models import DatasetExport
 from reviewapp.datasets.specs import (
     SPLITS,
+    RowEncoder,
     SpecInvalid,
-    correction_row,
-    human_class,
+    output_class,
     sensitive_fields,
-    spec_corrections,
     spec_filters_parse,
+    spec_rows,
 )
 
 PREVIEW_SAMPLES = 20
@@ -50,21 +50,21 @@ def dataset_preview(*, workflow, filters) -> dict:
     approved including them. Raises ``SpecInvalid`` for a bad spec.
     """
     clean = spec_filters_parse(workflow=workflow, filters=filters)
-    rows = spec_corrections(workflow=workflow, filters=clean)
     by_split: Counter[str] = Counter()
     by_class: Counter[str] = Counter()
     by_reason: Counter[str] = Counter()
     total = 0
     sensitive = sensitive_fields(workflow)
+    encoder = RowEncoder(sensitive)
     samples: list[dict] = []
-    for correction in rows.iterator(chunk_size=2000):
-        row = correction_row(correction, sensitive=sensitive)
+    for values in spec_rows(workflow=workflow, filters=clean):
+        row, _ = encoder.row(values)
         total += 1
-        by_split[row["split"]] += 1
-        by_class[human_class(row)] += 1
-        by_reason.update(row["reason_codes"])
+        by_split[row.split] += 1
+        by_class[output_class(row.human_output.value)] += 1
+        by_reason.update(row.reason_codes.value)
         if len(samples) < PREVIEW_SAMPLES:
-            samples.append(row)
+            samples.append(row.as_dict())
     return {
         "workflow": workflow.slug,
         "filters": clean,

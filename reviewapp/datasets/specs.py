@@ -8,15 +8,21 @@ reaches the ORM except through the fixed lookups below.
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
+from psycopg import sql as psycopg_sql
 
 from reviewapp.corrections.models import Correction, ReasonCode
+from reviewapp.datasets.exporters import Encoded, ExportRow, compact_json, encode
 from reviewapp.errors import InvalidRequest
 from workflows.definitions import SENSITIVE_MODES
 
@@ -143,13 +149,13 @@ def _aware(value: str) -> datetime:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
 
 
-def spec_corrections(*, workflow, filters: dict) -> QuerySet[Correction]:
-    """Corrections matching already parsed ``filters``, one per distinct input, oldest first.
+def spec_matching(*, workflow, filters: dict) -> QuerySet[Correction]:
+    """Every correction matching already parsed ``filters``, duplicates included.
 
-    Duplicates are inputs with the same content (jsonb equality ignores key order); the latest
-    correction of each wins because it reflects the reviewers' current understanding.
+    Gold items (known answers mixed into queues to check reviewers) are never dataset rows,
+    whatever the filters: their decisions do not record corrections, and this keeps it so.
     """
-    matching = Correction.objects.filter(workflow=workflow)
+    matching = Correction.objects.filter(workflow=workflow, item__gold__isnull=True)
     if "created_after" in filters:
         matching = matching.filter(created_at__gte=_aware(filters["created_after"]))
     if "created_before" in filters:
@@ -167,23 +173,26 @@ def spec_corrections(*, workflow, filters: dict) -> QuerySet[Correction]:
         matching = matching.filter(decision__outcome=filters["decision"])
     if filters.get("qa_samples_only"):
         matching = matching.filter(item__routing__qa_sample=True)
-    # DISTINCT ON (input) keeps the first row per input in this order: the latest correction.
-    latest = matching.order_by("input", "-created_at", "-id").distinct("input").values("pk")
-    return (
-        Correction.objects.filter(pk__in=Subquery(latest))
-        .annotate(workflow_version_number=F("item__workflow_version__number"))
-        .order_by("created_at", "id")
-    )
+    return matching
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8 as is: what the split hash and JSON cells use."""
+    return compact_json(value)
 
 
 def canonical_hash(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
 def split_for(input_value: Any) -> str:
     """train / validation / test, 80/10/10, from the SHA-256 of the canonical input."""
-    bucket = int(canonical_hash(input_value)[:8], 16) % 100
+    return _split_of_canonical(canonical_json(input_value))
+
+
+def _split_of_canonical(canonical: str) -> str:
+    # The first 8 hex digits of the SHA-256, as an integer.
+    bucket = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:4], "big") % 100
     for name, share in SPLITS:
         if bucket < share:
             return name
@@ -219,7 +228,8 @@ def pseudonym(field: str, value: Any) -> str:
 
 
 def protect_input(input_value: dict, fields: dict[str, str]) -> dict:
-    if not fields:
+    """``input_value`` itself when there is nothing to protect in it, else a protected copy."""
+    if not any(input_value.get(name) is not None for name in fields):
         return input_value
     protected = dict(input_value)
     for name, mode in fields.items():
@@ -228,25 +238,165 @@ def protect_input(input_value: dict, fields: dict[str, str]) -> dict:
     return protected
 
 
-def correction_row(correction: Correction, *, sensitive: dict[str, str] | None = None) -> dict:
-    """One labeled example; ``sensitive`` names the input fields to redact or pseudonymise."""
-    return {
-        "item_id": correction.item_id,
-        "input": protect_input(correction.input, sensitive or {}),
-        "model_output": correction.model_output,
-        "human_output": correction.human_output,
-        "diff": correction.diff,
-        "reason_codes": correction.reason_codes,
-        "comment": correction.comment,
-        "model_version": correction.model_version,
-        "reviewer": correction.reviewer_pseudonym,
-        "corrected_at": correction.created_at.isoformat(),
-        # Split by the raw input so redaction never moves a row between splits.
-        "split": split_for(correction.input),
-    }
+# What a build reads per correction. JSON arrives as text: the input is parsed per row, the
+# other values once per distinct text (see RowEncoder).
+ROW_COLUMNS = (
+    "item_id",
+    "input_json",
+    "model_output_json",
+    "human_output_json",
+    "diff_json",
+    "reason_codes_json",
+    "comment",
+    "model_version",
+    "reviewer_pseudonym",
+    "corrected_at",
+    "workflow_version_number",
+)
 
 
-def human_class(row: dict) -> str:
-    """The class of a row for counting: the human label, or the decision when there is none."""
-    label = row["human_output"].get("label") if isinstance(row["human_output"], dict) else None
+class IsoFormatUTC(Func):
+    """A timestamp as ``datetime.isoformat()`` writes the UTC datetime Django loads for it.
+
+    Formatting a million timestamps in the database costs less than loading each into a Python
+    datetime and formatting it there. (PostgreSQL only, like the rest of the export query.)
+    """
+
+    template = (
+        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        "CASE WHEN date_trunc('second', %(expressions)s) = %(expressions)s THEN '' "
+        "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+    )
+    output_field = TextField()
+
+
+def spec_latest(*, workflow, filters: dict) -> QuerySet[Correction]:
+    """The dataset's corrections: one per distinct input, oldest first.
+
+    Duplicates are inputs with the same content (jsonb equality ignores key order); the latest
+    correction of each wins because it reflects the reviewers' current understanding. "No
+    newer matching correction of the same input" runs as a hash anti-join: at 100,000 rows a
+    third of the time of sorting every row by its input for DISTINCT ON.
+    """
+    matching = spec_matching(workflow=workflow, filters=filters)
+    newer = matching.filter(input=OuterRef("input")).filter(
+        Q(created_at__gt=OuterRef("created_at"))
+        | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
+    )
+    return matching.filter(~Exists(newer)).order_by("created_at", "id")
+
+
+def _row_values(*, workflow, filters: dict) -> QuerySet:
+    return (
+        spec_latest(workflow=workflow, filters=filters)
+        .annotate(
+            input_json=Cast("input", TextField()),
+            model_output_json=Cast("model_output", TextField()),
+            human_output_json=Cast("human_output", TextField()),
+            diff_json=Cast("diff", TextField()),
+            reason_codes_json=Cast("reason_codes", TextField()),
+            corrected_at=IsoFormatUTC("created_at"),
+            workflow_version_number=F("item__workflow_version__number"),
+        )
+        .values_list(*ROW_COLUMNS)
+    )
+
+
+def spec_rows(*, workflow, filters: dict, chunk: int = 5000) -> Iterator[tuple]:
+    """``spec_latest`` as tuples in ``ROW_COLUMNS`` order, streamed ``chunk`` rows at a time
+    from a server-side cursor, so memory stays flat."""
+    return _row_values(workflow=workflow, filters=filters).iterator(chunk_size=chunk)
+
+
+@contextmanager
+def spec_rows_counted(
+    *, workflow, filters: dict, chunk: int = 5000
+) -> Iterator[tuple[int, Iterator[tuple]]]:
+    """``(how many, rows)``: ``spec_rows`` with its count, from one query.
+
+    The rows come from a held, scrollable server-side cursor: PostgreSQL computes the result
+    once, and counting it (move to the end, then back to the start) reads that result instead
+    of running the deduplication a second time, which cost a quarter of a million-row export.
+    """
+    sql, params = _row_values(workflow=workflow, filters=filters).query.sql_with_params()
+    connection.ensure_connection()
+    raw = connection.connection  # psycopg's own connection: Django's cursors cannot scroll
+    name = f"dataset_rows_{uuid.uuid4().hex}"
+    with raw.cursor(name=name, scrollable=True, withhold=True) as cursor:
+        # Cursors are planned for their first 10% of rows by default; this one is read to
+        # the end at once (held, then counted), so plan for all of it (a fifth faster at 1M).
+        raw.execute("SET cursor_tuple_fraction = 1.0")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            raw.execute("RESET cursor_tuple_fraction")
+        total = raw.execute(
+            psycopg_sql.SQL("MOVE FORWARD ALL FROM {}").format(psycopg_sql.Identifier(name))
+        ).rowcount
+        cursor.scroll(0, mode="absolute")
+
+        def rows() -> Iterator[tuple]:
+            while values := cursor.fetchmany(chunk):
+                yield from values
+
+        yield total, rows()
+
+
+class RowEncoder:
+    """Turns ``spec_rows`` tuples into ``ExportRow``s for one export.
+
+    Built once per export: the redaction plan is fixed, and values that repeat across rows
+    (outputs, diffs, reason codes, comments, reviewers, models) are parsed and serialised once,
+    keyed by their database text. The caches are bounded so memory stays flat in N.
+    """
+
+    CACHE_LIMIT = 20_000
+
+    def __init__(self, sensitive: dict[str, str]) -> None:
+        self.sensitive = sensitive
+        self._json: dict[str, Encoded] = {}
+        self._text: dict[str, Encoded] = {}
+
+    def _new_json(self, text: str) -> Encoded:
+        if len(self._json) >= self.CACHE_LIMIT:
+            self._json.clear()
+        found = self._json[text] = encode(json.loads(text))
+        return found
+
+    def _new_text(self, text: str) -> Encoded:
+        if len(self._text) >= self.CACHE_LIMIT:
+            self._text.clear()
+        found = self._text[text] = encode(text)
+        return found
+
+    def row(self, values: tuple) -> tuple[ExportRow, int | None]:
+        """The row and the workflow version number of its item."""
+        (item_id, input_json, model_output, human_output, diff, reasons, comment, model,
+         reviewer, corrected_at, version) = values  # fmt: skip
+        # Hot loop: plain dict lookups (an Encoded is a non-empty tuple, so never falsy).
+        known_json, known_text = self._json.get, self._text.get
+        raw = json.loads(input_json)
+        canonical = canonical_json(raw)
+        protected = protect_input(raw, self.sensitive) if self.sensitive else raw
+        row = ExportRow(
+            item_id,
+            protected,
+            known_json(model_output) or self._new_json(model_output),
+            known_json(human_output) or self._new_json(human_output),
+            known_json(diff) or self._new_json(diff),
+            known_json(reasons) or self._new_json(reasons),
+            known_text(comment) or self._new_text(comment),
+            known_text(model) or self._new_text(model),
+            known_text(reviewer) or self._new_text(reviewer),
+            corrected_at,
+            # Split by the raw input so redaction never moves a row between splits.
+            _split_of_canonical(canonical),
+            canonical if protected is raw else None,
+        )
+        return row, version
+
+
+def output_class(human_output: Any) -> str:
+    """The class of a row for counting: the human label, or "(none)" when there is none."""
+    label = human_output.get("label") if isinstance(human_output, dict) else None
     return str(label) if label is not None else "(none)"

@@ -11,7 +11,10 @@ import pytest
 from reviewapp.datasets.exporters import (
     FORMULA_TRIGGERS,
     WRITERS,
+    ExportRow,
+    jsonl_line,
     label_studio_task,
+    label_studio_task_json,
     neutralise_formula,
 )
 
@@ -52,7 +55,7 @@ ROWS = [
 
 def _write(fmt: str) -> bytes:
     handle = io.BytesIO()
-    counts = list(WRITERS[fmt](iter(ROWS), handle))
+    counts = list(WRITERS[fmt](map(ExportRow.from_dict, ROWS), handle))
     assert counts == [1, 2]  # the writer reports progress row by row
     return handle.getvalue()
 
@@ -113,7 +116,7 @@ def test_every_formula_trigger_is_neutralised(trigger):
     assert neutralise_formula(dangerous) == "'" + dangerous
     rows = [ROWS[0] | {"comment": dangerous, "model_version": f"{trigger}SUM(1,1)"}]
     handle = io.BytesIO()
-    list(WRITERS["csv"](iter(rows), handle))
+    list(WRITERS["csv"](map(ExportRow.from_dict, rows), handle))
     (loaded,) = csv.DictReader(io.StringIO(handle.getvalue().decode(), newline=""))
     assert loaded["comment"] == "'" + dangerous
     assert loaded["model_version"] == f"'{trigger}SUM(1,1)"
@@ -122,3 +125,33 @@ def test_every_formula_trigger_is_neutralised(trigger):
 def test_harmless_text_is_left_alone():
     assert neutralise_formula("billing") == "billing"
     assert neutralise_formula("") == ""
+
+
+# Values whose JSON text is easy to get wrong when lines are assembled from pieces: escapes,
+# non-ASCII, nesting, floats, empty containers, keys that sort differently by length and by code.
+AWKWARD = ROWS[0] | {
+    "input": {
+        "zz": 1.5e-07,
+        "b": ["x", {"y": None, "aa": True}],
+        "subject": 'tab\there "q" \\ back\u2028sep',
+        "ä": "ü",
+        "big": 10**20,
+    },
+    "model_output": {"label": "technical", "scores": [0.1, 2.0]},
+    "human_output": {},
+    "diff": {"label": {"before": None, "after": "billing"}},
+    "reason_codes": [],
+    "comment": "line\nbreak \u00e9 \U0001f600",
+    "model_version": 'm"odel@1',
+    "reviewer": "",
+}
+
+
+@pytest.mark.parametrize("row", [*ROWS, AWKWARD])
+def test_assembled_lines_are_the_bytes_of_json_dumps(row):
+    encoded = ExportRow.from_dict(row)
+    assert encoded.jsonl() == jsonl_line(row)
+    assert label_studio_task_json(encoded) == json.dumps(
+        label_studio_task(row), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    assert encoded.as_dict() == row

@@ -46,6 +46,8 @@ def interrupted(corrected, demo, requester, approver, monkeypatch):
                 dataset_export_build(export_id=export.pk)
     export.refresh_from_db()
     assert export.status == ExportStatus.BUILDING
+    # The progress bar knew the total before the first row was written.
+    assert (export.rows_total, export.progress_percent) == (len(corrected), 0)
     assert not export_path(export).exists()  # only a partial file was left behind
     return export
 

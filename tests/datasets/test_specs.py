@@ -9,9 +9,11 @@ from django.utils import timezone
 
 from reviewapp.corrections.models import Correction
 from reviewapp.datasets import selectors
+from reviewapp.datasets.exporters import jsonl_line
 from reviewapp.datasets.models import DatasetExport
 from reviewapp.datasets.services import export_path
-from reviewapp.datasets.specs import canonical_hash, split_for
+from reviewapp.datasets.specs import canonical_hash, protect_input, sensitive_fields, split_for
+from reviewapp.quality.models import GoldItem, GoldTask
 from workflows.models import Item
 
 EXPORTS = "/api/v1/exports/"
@@ -175,6 +177,74 @@ def test_duplicate_inputs_keep_only_the_latest_correction(api, requester, correc
     assert second.item_id in kept
     assert first.item_id not in kept
     assert len(kept) == 3
+
+
+def test_gold_items_are_never_dataset_rows(api, requester, corrected, demo):
+    gold = corrected[2]
+    GoldTask.objects.create(
+        gold_item=GoldItem.objects.create(
+            queue=demo.queue,
+            input=gold.input,
+            expected_output=gold.human_output,
+            proposed_output=gold.model_output,
+        ),
+        item_id=gold.item_id,
+        task_id=gold.decision.task_id,
+    )
+
+    kept = rows_for(api, requester, {})
+
+    assert kept == [c.item_id for c in corrected if c.pk != gold.pk]
+    assert preview(api, requester).json()["rows"] == len(corrected) - 1
+
+
+def test_of_two_corrections_of_one_input_at_the_same_instant_the_later_one_wins(
+    api, requester, corrected
+):
+    first, second = corrected[0], corrected[1]
+    Correction.objects.filter(pk=first.pk).update(input=second.input)
+    Correction.objects.filter(pk__in=[first.pk, second.pk]).update(created_at=second.created_at)
+
+    kept = rows_for(api, requester, {})
+
+    later = max(first, second, key=lambda c: c.pk)
+    assert later.item_id in kept and len(kept) == 3
+
+
+def test_built_rows_are_the_reference_rows_byte_for_byte(release, corrected, mark_sensitive):
+    """The fast row path (SQL text, caches, assembled lines) against the plain definition."""
+    mark_sensitive(fields={"customer_tier": "pseudonymise", "subject": "redact"})
+    # A whole second (isoformat drops the fraction) and a fractional one.
+    Correction.objects.filter(pk=corrected[0].pk).update(
+        created_at=timezone.make_aware(timezone.datetime(2026, 11, 24, 10, 0, 0))
+    )
+    Correction.objects.filter(pk=corrected[1].pk).update(
+        created_at=timezone.make_aware(timezone.datetime(2026, 11, 24, 10, 0, 0, 5))
+    )
+    sensitive = sensitive_fields(corrected[0].workflow)
+    expected = b"".join(
+        jsonl_line(
+            {
+                "item_id": c.item_id,
+                "input": protect_input(c.input, sensitive),
+                "model_output": c.model_output,
+                "human_output": c.human_output,
+                "diff": c.diff,
+                "reason_codes": c.reason_codes,
+                "comment": c.comment,
+                "model_version": c.model_version,
+                "reviewer": c.reviewer_pseudonym,
+                "corrected_at": c.created_at.isoformat(),
+                "split": split_for(c.input),
+            }
+        )
+        for c in Correction.objects.order_by("created_at", "id")
+    )
+
+    export = release()
+
+    assert b"+00:00" in expected and b'"2026-11-24T10:00:00.000005+00:00"' in expected
+    assert export_path(export).read_bytes() == expected
 
 
 def test_the_split_follows_the_input_hash(corrected):

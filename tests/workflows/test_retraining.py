@@ -9,10 +9,14 @@ model retrained on that release must then get these tickets right where the seed
 import hashlib
 import json
 import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from reviewapp.audit.models import AuditEvent
@@ -35,8 +39,14 @@ from workflows.demo.tickets import LABELS, generate_tickets
 from workflows.engine import item_resume_after_review
 from workflows.models import ModelVersion, Prediction, TrainingRun, TrainingRunStatus
 from workflows.services import Submission, items_ingest, workflow_publish
-from workflows.tasks import retrain
-from workflows.training import RetrainConflict, RetrainForbidden, model_retrain
+from workflows.tasks import resume_stalled_training, retrain
+from workflows.training import (
+    RetrainConflict,
+    RetrainForbidden,
+    model_retrain,
+    training_run_execute,
+    training_runs_resume_stalled,
+)
 
 # New ways of saying the same four things: no phrase shares its key words with the seed's banks.
 DRIFTED = {
@@ -397,3 +407,96 @@ def test_every_release_format_gives_the_same_training_rows(
     key = lambda e: (e.text, e.label, e.split)  # noqa: E731
     assert sorted(got, key=key) == sorted(expected, key=key)
     assert isinstance(other, DatasetExport)
+
+
+# --- the stalled-run sweep --------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+STALL = settings.REVIEWAPP_TRAINING_STALLED_AFTER
+
+
+@pytest.fixture
+def ready_release(everything_reviewed, integrator, reviewer, requester, approver):
+    """A small built release: enough for runs that never get to train."""
+    review_with_the_truth(everything_reviewed, integrator, reviewer, drifted_tickets(12, seed=4))
+    return build_release(everything_reviewed, requester, approver)
+
+
+def test_a_queued_run_whose_message_was_lost_is_enqueued_again_once(
+    ready_release, requester, broker, django_capture_on_commit_callbacks
+):
+    # The message never arrives.
+    with time_machine.travel(NOW, tick=False), django_capture_on_commit_callbacks(execute=False):
+        run = model_retrain(release=ready_release, acting_user=requester)
+    with time_machine.travel(NOW + STALL - timedelta(seconds=1), tick=False):
+        assert resume_stalled_training() == {"requeued": [], "failed": []}
+    with time_machine.travel(NOW + STALL + timedelta(seconds=1), tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert resume_stalled_training() == {"requeued": [run.pk], "failed": []}
+        # The sweep refreshed the heartbeat: an overlapping sweep finds nothing to do.
+        with django_capture_on_commit_callbacks(execute=True):
+            assert resume_stalled_training() == {"requeued": [], "failed": []}
+
+    assert broker() == [("workflows.retrain", [run.pk])]
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.QUEUED
+    assert actions_on(run) == ["retrain.requested", "retrain.requeued"]
+
+
+def test_a_run_whose_worker_died_is_failed_with_a_reason_and_not_run_again(
+    ready_release, requester, broker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(NOW, tick=False):
+        run = model_retrain(release=ready_release, acting_user=requester)
+        # What a worker killed during the fit leaves behind: running, last beat at NOW.
+        TrainingRun.objects.filter(pk=run.pk).update(
+            status=TrainingRunStatus.RUNNING, heartbeat_at=NOW, stage="Training on 3 corrections"
+        )
+    later = NOW + STALL + timedelta(seconds=1)
+    with time_machine.travel(later, tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert resume_stalled_training() == {"requeued": [], "failed": [run.pk]}
+
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.FAILED
+    assert "stopped responding" in run.error and "Training on 3 corrections" in run.error
+    assert run.finished_at == NOW + STALL + timedelta(seconds=1)
+    assert broker() == []  # failed, not retried behind the requester's back
+    assert actions_on(run) == ["retrain.requested", "retrain.failed"]
+    assert AuditEvent.objects.get(action="retrain.failed").data["reason"] == "stalled"
+    retrain(run.pk)  # a redelivered message changes nothing
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.FAILED
+
+
+def test_a_slow_worker_whose_run_was_failed_meanwhile_stops_without_a_candidate(
+    ready_release, demo, requester
+):
+    run = model_retrain(release=ready_release, acting_user=requester)
+    swept = []
+
+    def sweep_before_first_stage(execute, sql, params, many, context):
+        # The worker looked dead to the sweep just before it reported its first stage.
+        stage = any(isinstance(p, str) and p.startswith("Reading release") for p in params or ())
+        if not swept and stage:
+            with time_machine.travel(timezone.now() + STALL + timedelta(minutes=1)):
+                swept.append(training_runs_resume_stalled())
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(sweep_before_first_stage):
+        assert training_run_execute(run_id=run.pk) is None
+
+    assert swept == [{"requeued": [], "failed": [run.pk]}]
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.FAILED and run.candidate_id is None
+    assert ModelVersion.objects.filter(name=demo.model_version.name).count() == 1
+    assert actions_on(run) == ["retrain.requested", "retrain.failed"]
+
+
+def test_the_training_sweep_runs_on_beat():
+    entry = next(
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "workflows.resume_stalled_training"
+    )
+    assert entry["schedule"] > 0
+    assert resume_stalled_training.name == "workflows.resume_stalled_training"

@@ -1,0 +1,354 @@
+"""Dataset export speed and memory: every format over 100,000 and 1,000,000 corrections.
+
+    make bench-exports                          # or:
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
+        python tests/benchmarks/exports.py --sizes 100000 1000000
+
+It creates its own database (``reviewapp_bench_exports`` on the server of DATABASE_URL, dropped
+and created fresh, migrated, dropped again at the end unless ``--keep-db``) and its own media
+folder. Corrections are cloned in SQL from one real item/task/decision/correction chain made
+through the ORM (inputs from the demo ticket generator, numbered so none is a duplicate), so
+making a million takes seconds, not an ORM save per row.
+
+Each export is built by the real ``dataset_export_build`` in a fresh subprocess, which reports
+its wall time, its own CPU time (the database server's work is in the wall time only) and the
+RSS high-water mark of its process (``ru_maxrss``) before and after the build: "memory flat in
+N" means the peak is the same for 100,000 and 1,000,000 rows.
+Not a test: pytest collects ``test_*.py`` only.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_DB = "reviewapp_bench_exports"
+FORMATS = ("jsonl", "csv", "parquet", "label_studio", "hf_dataset")
+SAMPLES = 500  # distinct ticket texts the clones cycle through
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    parser.add_argument("--keep-db", action="store_true", help=f"leave {BENCH_DB} behind")
+    # Internal: the per-export subprocess.
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def bench_database_urls() -> tuple[str, str]:
+    """(maintenance URL, benchmark URL) on the server DATABASE_URL points at."""
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
+    return (
+        urlunsplit(parts._replace(path="/postgres")),
+        urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
+    )
+
+
+def recreate_database(maintenance_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def setup_django(bench_url: str, var_dir: Path, *, migrate: bool) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ["REVIEWAPP_VAR_DIR"] = str(var_dir)
+    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
+    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/12")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def _template(demo):
+    """One real item -> task -> decision -> correction chain that the SQL clones copy."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from reviewapp.corrections.models import Correction
+    from reviewapp.corrections.services import reviewer_pseudonym
+    from reviewapp.reviews.models import Decision, ReviewTask
+    from workflows.models import Item
+
+    version = demo.workflow.current_version
+    reviewer = get_user_model().objects.get(username="alice")
+    now = timezone.now()
+    item = Item.objects.create(
+        workflow=demo.workflow,
+        workflow_version=version,
+        status="completed",
+        outcome="corrected",
+        input={},
+        final_output={},
+        request_hash="0" * 64,
+        completed_at=now,
+    )
+    task = ReviewTask.objects.create(item=item, queue=demo.queue, status="decided", decided_at=now)
+    decision = Decision.objects.create(
+        task=task, reviewer=reviewer, outcome="correct", output={}, decided_at=now
+    )
+    correction = Correction.objects.create(
+        decision=decision,
+        item=item,
+        workflow=demo.workflow,
+        input={},
+        model_output={},
+        human_output={},
+        reason_codes=["wrong-category"],
+        comment="=looks like billing to me",
+        model_version=str(demo.model_version),
+        reviewer_pseudonym=reviewer_pseudonym(reviewer),
+        created_at=now,
+    )
+    return item, task, decision, correction
+
+
+def _samples(cursor, demo) -> None:
+    """A temp table of ticket inputs with a model answer and a (different) human answer."""
+    from reviewapp.corrections.services import output_diff
+    from workflows.demo.tickets import LABELS, generate_tickets
+
+    cursor.execute(
+        "CREATE TEMP TABLE bench_sample (n int PRIMARY KEY, input jsonb, model_output jsonb,"
+        " human_output jsonb, diff jsonb)"
+    )
+    rows = []
+    for n, ticket in enumerate(generate_tickets(SAMPLES, seed=11)):
+        model = {"label": LABELS[(LABELS.index(ticket.label) + 1) % len(LABELS)]}
+        human = {"label": ticket.label}
+        rows.append(
+            (
+                n,
+                *(
+                    json.dumps(v)
+                    for v in (ticket.as_input(), model, human, output_diff(model, human))
+                ),
+            )
+        )
+    cursor.executemany("INSERT INTO bench_sample VALUES (%s, %s, %s, %s, %s)", rows)
+
+
+def _clone_sql(model, template_pk: int, overrides: dict[str, str]) -> str:
+    """INSERT ... SELECT copying the template row once per ``g``, with some columns computed.
+
+    Every name and expression here comes from the models and this file, never from input.
+    """
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    columns = [field.column for field in model._meta.concrete_fields]
+    values = [overrides.get(column, f"tpl.{quote(column)}") for column in columns]
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"SELECT {', '.join(values)} FROM {quote(model._meta.db_table)} tpl "
+        f"CROSS JOIN generate_series(%(first)s, %(last)s) g "
+        f"JOIN bench_sample s ON s.n = g %% {SAMPLES} WHERE tpl.id = {int(template_pk)}"
+    )
+
+
+def corrections_create(demo, *, count: int, numbered_from: int, template) -> None:
+    """Add ``count`` corrections (with their items, tasks and decisions) in bulk SQL."""
+    from django.db import connection, transaction
+
+    from reviewapp.corrections.models import Correction
+    from reviewapp.reviews.models import Decision, ReviewTask
+    from workflows.models import Item
+
+    item, task, decision, correction = template
+    models = (Item, ReviewTask, Decision, Correction)
+    unique_input = "s.input || jsonb_build_object('body', (s.input->>'body') || ' #' || g)"
+    chunk = 100_000
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_sample")
+        _samples(cursor, demo)
+        for start in range(numbered_from, numbered_from + count, chunk):
+            last = min(start + chunk, numbered_from + count) - 1
+            with transaction.atomic():
+                base = {}
+                for model in models:
+                    table = model._meta.db_table
+                    cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608
+                    base[model] = cursor.fetchone()[0] - start + 1  # ids base+g, after max
+                ids = {model: f"{base[model]} + g" for model in models}
+                statements = [
+                    (Item, item.pk, {"id": ids[Item], "input": unique_input}),
+                    (ReviewTask, task.pk, {"id": ids[ReviewTask], "item_id": ids[Item]}),
+                    (
+                        Decision,
+                        decision.pk,
+                        {
+                            "id": ids[Decision],
+                            "task_id": ids[ReviewTask],
+                            "output": "s.human_output",
+                        },
+                    ),
+                    (
+                        Correction,
+                        correction.pk,
+                        {
+                            "id": ids[Correction],
+                            "decision_id": ids[Decision],
+                            "item_id": ids[Item],
+                            "input": unique_input,
+                            "model_output": "s.model_output",
+                            "human_output": "s.human_output",
+                            "diff": "s.diff",
+                        },
+                    ),
+                ]
+                for model, pk, overrides in statements:
+                    cursor.execute(_clone_sql(model, pk, overrides), {"first": start, "last": last})
+            print(f"    {last - numbered_from + 1:,} / {count:,}", flush=True)
+        for model in models:
+            table = model._meta.db_table
+            sequence = f"pg_get_serial_sequence('{table}', 'id')"
+            cursor.execute(f"SELECT setval({sequence}, max(id)) FROM {table}")  # noqa: S608
+            cursor.execute(f"ANALYZE {table}")
+
+
+def export_approve(demo, export_format: str) -> int:
+    from django.contrib.auth import get_user_model
+
+    from reviewapp.datasets.services import dataset_export_approve, dataset_export_request
+
+    users = get_user_model().objects
+    export = dataset_export_request(
+        workflow=demo.workflow, requested_by=users.get(username="mel"), export_format=export_format
+    )
+    # Approval enqueues a build on the benchmark's broker, where no worker listens; the queue
+    # is purged afterwards, so the build timed in the subprocess is the only one.
+    dataset_export_approve(export=export, approver=users.get(username="ines"))
+    return export.pk
+
+
+def build_in_subprocess(export_id: int, var_dir: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, __file__, "--build", str(export_id)],
+        cwd=REPO,
+        env=os.environ | {"BENCH_VAR_DIR": str(var_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"The export build failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def build_one(export_id: int) -> None:
+    """In the subprocess: build one approved export, print time and memory as JSON."""
+    setup_django(os.environ["DATABASE_URL"], Path(os.environ["BENCH_VAR_DIR"]), migrate=False)
+    from django.db import connection
+
+    from reviewapp.datasets.services import dataset_export_build
+
+    connection.ensure_connection()
+    before = rss_mb()
+    started, cpu = time.perf_counter(), time.process_time()
+    built = dataset_export_build(export_id=export_id)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert built is not None and built.status == "ready", built
+    print(
+        json.dumps(
+            {
+                "format": built.format,
+                "rows": built.rows_done,
+                "elapsed_s": elapsed,
+                "cpu_s": cpu,
+                "rows_per_s": built.rows_done / elapsed,
+                "mb": (built.size_bytes or 0) / 1e6,
+                "rss_before_mb": before,
+                "rss_peak_mb": rss_mb(),
+            }
+        )
+    )
+
+
+def table(title: str, header: list[str], rows: list[list]) -> str:
+    cells = [header, *[[str(cell) for cell in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+             for row in cells]  # fmt: skip
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join([f"\n{title}", *lines])
+
+
+def main() -> None:
+    args = parse_args()
+    if args.build is not None:
+        build_one(args.build)
+        return
+    maintenance_url, bench_url = bench_database_urls()
+    var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-exports-"))
+    print(f"database {BENCH_DB} (created fresh), media in {var_dir}", flush=True)
+    recreate_database(maintenance_url)
+    results = []
+    try:
+        setup_django(bench_url, var_dir, migrate=True)
+        from reviewapp.celery import app
+        from workflows.demo.install import demo_install
+
+        demo = demo_install(password="bench-password-not-secret")
+        template = _template(demo)
+        have = 0
+        for size in sorted(args.sizes):
+            print(f"creating corrections up to {size:,}...", flush=True)
+            started = time.perf_counter()
+            corrections_create(demo, count=size - have, numbered_from=have + 1, template=template)
+            print(f"  {size - have:,} in {time.perf_counter() - started:.1f} s", flush=True)
+            have = size
+            for export_format in args.formats:
+                print(f"  building {export_format} over {size:,}...", flush=True)
+                export_id = export_approve(demo, export_format)
+                results.append(build_in_subprocess(export_id, var_dir) | {"n": size})
+                shutil.rmtree(var_dir / "media", ignore_errors=True)  # keep the disk small
+            app.control.purge()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_db:
+            recreate_database(maintenance_url, drop_only=True)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    print(table(
+        "dataset_export_build, one fresh process per export (the template correction adds 1 row)",
+        ["N", "format", "rows", "seconds", "rows/s", "CPU s", "file MB", "RSS before MB",
+         "RSS peak MB"],
+        [[f"{r['n']:,}", r["format"], r["rows"], f"{r['elapsed_s']:.2f}",
+          f"{r['rows_per_s']:,.0f}", f"{r['cpu_s']:.2f}", f"{r['mb']:.1f}",
+          f"{r['rss_before_mb']:.0f}", f"{r['rss_peak_mb']:.0f}"] for r in results],
+    ))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
