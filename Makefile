@@ -16,6 +16,8 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DATABASE_URL := postgres://postgres@127.0.0.1:5432/reviewapp
 TEST_BROKER_URL := redis://127.0.0.1:6379/15
 BENCH_BROKER_URL := redis://127.0.0.1:6379/14
+BENCH_QUEUES_BROKER_URL := redis://127.0.0.1:6379/13
+BENCH_EXPORTS_BROKER_URL := redis://127.0.0.1:6379/12
 
 # Production-shaped settings for `check --deploy`; the key is only good for the check.
 DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
@@ -24,7 +26,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench bench-queues bench-exports lint clean
 
 install: $(STAMP)
 
@@ -52,6 +54,21 @@ bench: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/run.py $(BENCH_ARGS)
+
+# Reviewer queues with 1,000,000 open tasks (its own database reviewapp_bench_queues).
+bench-queues: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_QUEUES_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/queues.py $(BENCH_ARGS)
+
+# Dataset exports of 100,000 and 1,000,000 corrections in every format (its own database
+# reviewapp_bench_exports): rows/s and peak memory per export.
+bench-exports: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_EXPORTS_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/exports.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
