@@ -6,6 +6,7 @@ run elsewhere instead of skipping what matters.
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -132,6 +133,14 @@ def routed_items(demo):
         return list(Item.objects.filter(status="awaiting_review").order_by("pk"))
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Pages cache a few figures for seconds (the board's open counts): no test sees another's."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,7 @@ from reviewapp.reviews.services import (
 from reviewapp.sla.board import (
     DRILL_DOWN_LIMIT,
     DRILL_DOWN_STATES,
+    OPEN_FIGURES_MAX_AGE,
     QueueBoard,
     queue_boards,
     queue_tasks,
@@ -67,7 +68,9 @@ def _charts(board: QueueBoard) -> dict:
 @require_GET
 @login_required
 def board(request: HtmxHttpRequest) -> HttpResponse:
-    boards = queue_boards(queues_for_user(request.user, MANAGE_QUEUE))
+    boards = queue_boards(
+        queues_for_user(request.user, MANAGE_QUEUE), open_max_age=OPEN_FIGURES_MAX_AGE
+    )
     rows = [
         {
             "board": b,
@@ -79,7 +82,21 @@ def board(request: HtmxHttpRequest) -> HttpResponse:
         for b in boards
     ]
     template = "sla/board.html#queues" if request.htmx else "sla/board.html"
-    return render(request, template, {"rows": rows, "updated_at": timezone.now()})
+    return render(
+        request,
+        template,
+        {
+            "rows": rows,
+            "updated_at": timezone.now(),
+            "open_counted_at": _open_counted_at(boards),
+            "open_max_age": OPEN_FIGURES_MAX_AGE,
+        },
+    )
+
+
+def _open_counted_at(boards: list[QueueBoard]):
+    """When the oldest of the open counts on the page was taken (they may be seconds old)."""
+    return min((b.open_counted_at for b in boards if b.open_counted_at), default=None)
 
 
 def duration_text(value: timedelta | None) -> str:
@@ -110,7 +127,7 @@ def board_queue(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     if state not in DRILL_DOWN_STATES:
         state = ""
     reviewer_id = _int_or_none(request.GET.get("reviewer"))
-    (summary,) = queue_boards([queue])
+    (summary,) = queue_boards([queue], open_max_age=OPEN_FIGURES_MAX_AGE)
     return render(
         request,
         "sla/board_queue.html",
@@ -123,6 +140,8 @@ def board_queue(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
             "limit": DRILL_DOWN_LIMIT,
             "reviewer_id": reviewer_id,
             "reviewers": queue_reviewers(queue),
+            "open_counted_at": summary.open_counted_at,
+            "open_max_age": OPEN_FIGURES_MAX_AGE,
         },
     )
 

@@ -20,6 +20,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.corrections.services import reason_codes_for
 from reviewapp.reviews.models import Queue, ReviewTask, TaskStatus
 from reviewapp.reviews.services import (
+    CLAIM_ORDER,
     ClaimLost,
     TaskActionInvalid,
     TaskStateConflict,
@@ -30,7 +31,7 @@ from reviewapp.reviews.services import (
     review_task_unassign,
     review_tasks_bulk_assign,
 )
-from reviewapp.sla.board import HISTOGRAM_BOUNDS, SERIES_DAYS, queue_boards
+from reviewapp.sla.board import HISTOGRAM_BOUNDS, OPEN_FIGURES_MAX_AGE, SERIES_DAYS, queue_boards
 from workflows.demo.tickets import LABELS
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # a Tuesday, ISO week 2026-W48
@@ -233,6 +234,63 @@ def test_the_drill_down_filters_tasks_by_sla_state(scenario, demo, manager):
     assert claimed.content.decode().count("<tr data-task=") == scenario["claimed"]
 
 
+def test_the_drill_down_lists_at_risk_tasks_and_a_reviewers_claims(
+    scenario, demo, manager, reviewer
+):
+    client = browser(manager)
+    with time_machine.travel(NOW, tick=False):
+        at_risk = client.get(f"/board/queues/{demo.queue.pk}/?state=at_risk")
+        held = client.get(f"/board/queues/{demo.queue.pk}/?reviewer={reviewer.pk}")
+        held_open = client.get(f"/board/queues/{demo.queue.pk}/?state=open&reviewer={reviewer.pk}")
+
+    assert at_risk.content.decode().count("<tr data-task=") == scenario["at_risk"] == 2
+    holder = ReviewTask.objects.get(queue=demo.queue, status="claimed", claimed_by=reviewer)
+    rows = held.content.decode()
+    assert rows.count("<tr data-task=") == 1
+    assert f'<tr data-task="{holder.pk}"' in rows
+    assert held_open.content.decode().count("<tr data-task=") == 0
+
+
+def test_the_pages_reuse_an_open_count_for_a_few_seconds_and_say_when_it_was_counted(
+    scenario, demo, manager
+):
+    client = browser(manager)
+    drill_down = f"/board/queues/{demo.queue.pk}/"
+    with time_machine.travel(NOW, tick=False):
+        first = client.get("/board/").content.decode()
+    # A task leaves the open ones (cancelled) right after the count.
+    gone = ReviewTask.objects.filter(queue=demo.queue, status="open").order_by("pk").first()
+    ReviewTask.objects.filter(pk=gone.pk).update(status=TaskStatus.CANCELLED)
+    with time_machine.travel(NOW + timedelta(seconds=OPEN_FIGURES_MAX_AGE - 1), tick=False):
+        reused = client.get("/board/").content.decode()
+        reused_drill_down = client.get(drill_down).content.decode()
+        (exact,) = queue_boards([demo.queue])  # the selector itself counts unless asked not to
+    with time_machine.travel(NOW + timedelta(seconds=OPEN_FIGURES_MAX_AGE + 1), tick=False):
+        recounted = client.get("/board/").content.decode()
+
+    assert f'data-testid="open">{scenario["open"]}<' in first
+    assert f'data-testid="open">{scenario["open"]}<' in reused
+    assert 'data-testid="open-counted-at">12:00:00 UTC<' in reused
+    assert "recounted at most every 5 seconds" in reused
+    assert f"{scenario['open']} open (counted" in reused_drill_down
+    assert exact.open == scenario["open"] - 1
+    assert f'data-testid="open">{scenario["open"] - 1}<' in recounted
+    assert 'data-testid="open-counted-at">12:00:06 UTC<' in recounted
+
+
+def test_an_open_count_from_a_clock_that_ran_ahead_is_not_reused(scenario, demo, manager):
+    client = browser(manager)
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        client.get("/board/")
+    gone = ReviewTask.objects.filter(queue=demo.queue, status="open").order_by("pk").first()
+    ReviewTask.objects.filter(pk=gone.pk).update(status=TaskStatus.CANCELLED)
+
+    with time_machine.travel(NOW, tick=False):
+        html = client.get("/board/").content.decode()
+
+    assert f'data-testid="open">{scenario["open"] - 1}<' in html
+
+
 def test_the_weekly_report_counts_met_and_breached_per_iso_week(scenario, demo, manager):
     demo.queue.name = '=HYPERLINK("http://evil")'
     demo.queue.save()
@@ -260,9 +318,7 @@ def test_the_weekly_report_counts_met_and_breached_per_iso_week(scenario, demo, 
 def open_tasks(routed_items, demo):
     routed_items(count=40, seed=5)
     tasks = list(
-        ReviewTask.objects.filter(queue=demo.queue, status=TaskStatus.OPEN).order_by(
-            "-priority", "created_at", "id"
-        )
+        ReviewTask.objects.filter(queue=demo.queue, status=TaskStatus.OPEN).order_by(*CLAIM_ORDER)
     )
     assert len(tasks) >= 4
     return tasks

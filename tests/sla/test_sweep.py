@@ -17,6 +17,7 @@ from reviewapp.reviews.models import ReviewTask, TaskStatus
 from reviewapp.reviews.services import (
     queue_create,
     review_task_claim,
+    review_task_claim_score,
     review_task_decide,
     review_task_open,
 )
@@ -38,6 +39,8 @@ from workflows.models import Item, Prediction
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # a Monday
 MINUTE = timedelta(minutes=1)
+# Statements of one sweep in which a batch of tasks turns at risk, breaches and climbs two rungs.
+BURST_QUERIES = 23
 
 
 @pytest.fixture
@@ -367,7 +370,13 @@ def test_the_beat_task_runs_the_sweep(open_at_now):
     with time_machine.travel(NOW + 61 * MINUTE, tick=False):
         result = sweep()
 
-    assert result == {"at_risk": 3, "breached": 3, "escalated": 3, "mailed": 0}
+    assert result == {
+        "at_risk": 3,
+        "breached": 3,
+        "escalated": 3,
+        "mailed": 0,
+        "idle_escalated": 0,
+    }
 
 
 def test_the_review_page_shows_the_clock(open_at_now, client, reviewer, demo):
@@ -380,3 +389,57 @@ def test_the_review_page_shows_the_clock(open_at_now, client, reviewer, demo):
 
     assert "Due in 40\xa0minutes" in due.content.decode()
     assert "Breached 15\xa0minutes ago" in breached.content.decode()
+
+
+def test_a_task_keeps_the_moment_it_turned_at_risk_when_it_breaches(open_at_now):
+    sweep_at(NOW + 31 * MINUTE)
+    sweep_at(NOW + 61 * MINUTE)
+
+    task = fresh(open_at_now[0])
+    assert (task.at_risk_at, task.breached_at) == (NOW + 31 * MINUTE, NOW + 61 * MINUTE)
+
+
+def test_a_sweep_that_missed_the_warning_marks_the_task_at_risk_with_the_breach(open_at_now):
+    sweep_at(NOW + 61 * MINUTE)
+
+    task = fresh(open_at_now[0])
+    assert (task.at_risk_at, task.breached_at) == (NOW + 61 * MINUTE, NOW + 61 * MINUTE)
+
+
+def test_the_sweep_scores_tasks_for_the_claim_as_they_stand(open_at_now, demo):
+    demo.queue.urgency_weight, demo.queue.priority_weight, demo.queue.uncertainty_weight = 7, 2, 3
+    demo.queue.save()
+    uncertainty = fresh(open_at_now[0]).uncertainty
+
+    sweep_at(NOW + 31 * MINUTE)
+    at_risk = [fresh(task).claim_score for task in open_at_now]
+    sweep_at(NOW + 61 * MINUTE)
+    breached = fresh(open_at_now[0])
+
+    assert at_risk == [pytest.approx(7 * 0.5 + 3 * uncertainty)] * 3
+    # Breached, and the first rung raised the priority by 10.
+    assert breached.priority == 10
+    assert breached.claim_score == pytest.approx(7 * 1.0 + 2 * 10 + 3 * uncertainty)
+    assert breached.claim_score == pytest.approx(review_task_claim_score(breached))
+
+
+@pytest.mark.parametrize("count", [2, 9])
+def test_a_burst_costs_the_same_queries_for_two_tasks_as_for_nine(
+    count, demo, ladder, manager, django_assert_num_queries
+):
+    manager.email = ""  # mailing is one claim per notification; the burst itself is measured
+    manager.save()
+    demo_items_submit(demo, count=count, seed=13)
+    with time_machine.travel(NOW, tick=False):
+        for item in Item.objects.order_by("pk"):
+            review_task_open(item=item, queue_slug=demo.queue.slug)
+
+    # At risk, breached, two rungs climbed (priority, then the team lead told) and notified,
+    # all in a fixed number of statements per batch.
+    with django_assert_num_queries(BURST_QUERIES):
+        report = sweep_at(NOW + 95 * MINUTE)
+
+    assert (report.at_risk, report.breached, report.escalated) == (count, count, 2 * count)
+    assert Notification.objects.filter(recipient=manager).count() == count
+    assert actions("task.escalated") == 2 * count
+    assert audit_verify().broken is None

@@ -1,0 +1,608 @@
+"""Reviewer queues at scale: 1,000,000 open tasks in one queue, on PostgreSQL + Redis.
+
+    make bench-queues                            # or:
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... python tests/benchmarks/queues.py
+
+(1) load: 1,000,000 items, predictions and open review tasks with SQL ``INSERT ... SELECT``
+    over ``generate_series`` (copying a template row the real services wrote, so every column
+    has the value the application would give it), then ``VACUUM ANALYZE``;
+(2) claim + decide: latency p50/p95 and reviews/s at 1 and 32 concurrent reviewers (threads
+    in up to ``--processes`` forked processes, one database connection each) looping the real
+    ``review_task_claim`` -> ``review_task_decide(accept)``, with the share of the time spent
+    in ``audit_record`` (the audit chain lock included) and how often pg_stat_activity saw a
+    backend waiting on an advisory lock (the audit chain) or a row lock;
+(3) SLA sweep: one ``sla_sweep()`` when nothing is due, then a burst where 1,000 tasks turn at
+    risk, breach and escalate at once;
+(4) SLA board: ``queue_boards`` (the selector) and the ``/board/`` and ``/board/queues/<id>/``
+    pages for the manager of that queue.
+
+Targets (issue 4): claim + decide p95 < 25 ms and >= 200 reviews/s at 32 reviewers; one sweep
+< 1 s; the board < 200 ms. It creates its own database ``reviewapp_bench_queues`` (or
+``--db-name`` / ``BENCH_QUEUES_DB``) on the server DATABASE_URL points at and drops it at the
+end; ``--keep-db`` keeps it and ``--reuse-db`` measures again on a kept one without loading
+(``--reviewers`` with no number skips (2)). Not a test: pytest collects ``test_*.py`` only.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parents[2]
+# BENCH_QUEUES_DB (or --db-name) names another database, so that two runs on one server
+# (e.g. several engineers at once) do not drop each other's.
+BENCH_DB = os.environ.get("BENCH_QUEUES_DB", "reviewapp_bench_queues")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000, help="open tasks to load")
+    parser.add_argument(
+        "--reviewers",
+        type=int,
+        nargs="*",
+        default=[1, 32],
+        help="concurrency levels in (2); none skips (2)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20, help="how long each concurrency level runs in (2)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=4, help="processes the reviewers are spread over in (2)"
+    )
+    parser.add_argument("--burst", type=int, default=1000, help="tasks breaching at once in (3)")
+    parser.add_argument("--keep-db", action="store_true", help=f"leave {BENCH_DB} behind")
+    parser.add_argument(
+        "--db-name", default=BENCH_DB, help="database to create (env BENCH_QUEUES_DB)"
+    )
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="measure again on the database a --keep-db run left: skips (1) and keeps it",
+    )
+    args = parser.parse_args()
+    args.keep_db = args.keep_db or args.reuse_db
+    if not args.db_name.isidentifier():
+        parser.error("--db-name takes letters, digits and underscores only")
+    return args
+
+
+def database_urls() -> tuple[str, str]:
+    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
+    return (
+        urlunsplit(parts._replace(path="/postgres")),
+        urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
+    )
+
+
+def recreate_database(maintenance_url: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        if not drop_only:
+            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+
+
+def setup_django(bench_url: str, var_dir: Path) -> None:
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ["REVIEWAPP_VAR_DIR"] = str(var_dir)
+    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
+    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
+    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
+        sys.exit("The benchmark needs Redis: set CELERY_BROKER_URL=redis://...")
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# --- (1) load ----------------------------------------------------------------------------------
+
+
+def _copy_rows(
+    model, template_id: int, source: str, overrides: dict[str, str], where: str = "TRUE"
+) -> str:
+    """``INSERT INTO <model> SELECT`` every column of the template row (``t``) once per row of
+    ``source``, but the overridden ones: columns added later get the application's values."""
+    table = model._meta.db_table
+    columns = [f.column for f in model._meta.concrete_fields if not f.primary_key]
+    values = [overrides.get(column, f't."{column}"') for column in columns]
+    names = ", ".join(f'"{column}"' for column in columns)
+    # Built from model metadata and this script's own constants, never from input.
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {', '.join(values)} "  # noqa: S608
+        f"FROM {source} CROSS JOIN {table} t WHERE t.id = {template_id} AND ({where})"
+    )
+
+
+def _templates(demo):
+    """One item, prediction and task written by the real code: the rows the load copies."""
+    from reviewapp.reviews.services import review_task_open
+    from workflows.models import Item, ItemStatus, Prediction
+
+    item = Item.objects.create(
+        workflow=demo.workflow,
+        workflow_version=demo.workflow.current_version,
+        status=ItemStatus.AWAITING_REVIEW,
+        input={"subject": "Charged twice", "body": "Billed twice.", "customer_tier": "pro"},
+        request_hash="bench",
+    )
+    prediction = Prediction.objects.create(
+        item=item,
+        model_version=demo.model_version,
+        output={"label": "billing"},
+        confidence=0.7,
+        probabilities={"billing": 0.7},
+        latency_ms=1.0,
+    )
+    return item, prediction, review_task_open(item=item, queue_slug=demo.queue.slug)
+
+
+def load_tasks(demo, count: int) -> float:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from reviewapp.reviews.models import ReviewTask
+    from workflows.models import Item, Prediction
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        template_item, template_prediction, template_task = _templates(demo)
+    queue = demo.queue
+    queue.refresh_from_db()
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+        cursor.execute(
+            _copy_rows(
+                Item,
+                template_item.pk,
+                f"generate_series(1, {count - 1}) g",
+                {
+                    "input": "jsonb_build_object('subject', 'Ticket ' || g, 'body', "
+                    "'Body of ticket ' || g, 'customer_tier', 'pro')",
+                    "request_hash": "md5(g::text)",
+                    "created_at": f"'{now.isoformat()}'::timestamptz - g * interval '1 second'",
+                    "updated_at": f"'{now.isoformat()}'::timestamptz",
+                },
+            )
+        )
+        cursor.execute(
+            _copy_rows(
+                Prediction,
+                template_prediction.pk,
+                f"{Item._meta.db_table} i",
+                {
+                    "item_id": "i.id",
+                    "confidence": "0.5 + (i.id % 500) / 1000.0",
+                    "created_at": "i.created_at",
+                },
+                where=f"i.id > {template_item.pk}",
+            )
+        )
+        # Deadlines a day or more away: the sweep finds nothing due until the burst.
+        due = (
+            f"('{now.isoformat()}'::timestamptz + interval '1 day' "
+            "+ (i.id % 86400) * interval '1 second')"
+        )
+        cursor.execute(
+            _copy_rows(
+                ReviewTask,
+                template_task.pk,
+                f"{Item._meta.db_table} i JOIN {Prediction._meta.db_table} p ON p.item_id = i.id",
+                {
+                    "item_id": "i.id",
+                    "priority": "(i.id % 6)",
+                    "uncertainty": "1 - p.confidence",
+                    "claim_score": f"{queue.priority_weight} * (i.id % 6) "
+                    f"+ {queue.uncertainty_weight} * (1 - p.confidence)",
+                    "due_at": due,
+                    "warn_at": f"{due} - interval '15 minutes'",
+                    "created_at": "i.created_at",
+                },
+                where=f"i.id > {template_item.pk}",
+            )
+        )
+    for table in (Item, Prediction, ReviewTask):
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM ANALYZE {table._meta.db_table}")
+    return time.perf_counter() - started
+
+
+def existing_demo():
+    """The demo a --keep-db run installed, without installing it again. Tasks that an earlier
+    run's burst made at risk or breached are cancelled, so their next rungs do not fall due in
+    this run's quiet sweeps."""
+    from reviewapp.accounts.models import Team
+    from reviewapp.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
+    from workflows.demo.definition import TICKET_TRIAGE
+    from workflows.demo.install import Demo
+    from workflows.models import ModelVersion
+
+    queue = Queue.objects.select_related("workflow").get(slug=TICKET_TRIAGE.queue_slug)
+    ReviewTask.objects.filter(
+        queue=queue, status__in=LIVE_STATUSES, at_risk_at__isnull=False
+    ).update(status=TaskStatus.CANCELLED)
+    return Demo(
+        team=Team.objects.get(slug="support"),
+        workflow=queue.workflow,
+        queue=queue,
+        model_version=ModelVersion.objects.order_by("-pk").first(),
+    )
+
+
+# --- (2) claim + decide ------------------------------------------------------------------------
+
+
+class AuditClock:
+    """Wraps ``audit_record`` where the review services call it: seconds spent inside, per
+    thread (the wait for the workflow's chain lock included)."""
+
+    def __init__(self) -> None:
+        import reviewapp.reviews.services as services
+
+        self.services = services
+        self.original = services.audit_record
+        self.local = threading.local()
+        clock = self
+
+        def timed(**kwargs):
+            began = time.perf_counter()
+            try:
+                return clock.original(**kwargs)
+            finally:
+                clock.local.spent = getattr(clock.local, "spent", 0.0) + time.perf_counter() - began
+
+        services.audit_record = timed
+
+    def spent(self) -> float:
+        return getattr(self.local, "spent", 0.0)
+
+    def restore(self) -> None:
+        self.services.audit_record = self.original
+
+
+class WaitSampler(threading.Thread):
+    """Samples pg_stat_activity every 20 ms: active backends of our database and what they
+    wait for."""
+
+    def __init__(self, dsn: str):
+        super().__init__(daemon=True)
+        self.dsn = dsn
+        self.stop = threading.Event()
+        self.samples = 0
+        self.active = 0
+        self.advisory = 0
+        self.row_lock = 0
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stop.is_set():
+                rows = conn.execute(
+                    "SELECT wait_event_type, wait_event FROM pg_stat_activity "
+                    "WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()",
+                    [BENCH_DB],
+                ).fetchall()
+                self.samples += 1
+                self.active += len(rows)
+                self.advisory += sum(1 for kind, event in rows if event == "advisory")
+                self.row_lock += sum(
+                    1 for kind, event in rows if kind == "Lock" and event != "advisory"
+                )
+                time.sleep(0.02)
+
+
+def _review_in_threads(user_ids: list[int], queue_id: int, deadline: float, results) -> None:
+    """One process: a thread (and a database connection) per reviewer, until ``deadline``."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from reviewapp.reviews.models import Queue
+    from reviewapp.reviews.services import review_task_claim, review_task_decide
+
+    queue = Queue.objects.get(pk=queue_id)
+    users = list(get_user_model().objects.filter(pk__in=user_ids))
+    connection.close()
+    clock = AuditClock()
+    lock = threading.Lock()
+    totals: dict = {"latencies": [], "claims": [], "audit": 0.0, "errors": []}
+
+    def review(user) -> None:
+        mine: list[float] = []
+        claims: list[float] = []
+        try:
+            while time.monotonic() < deadline:
+                began = time.perf_counter()
+                task = review_task_claim(queue=queue, reviewer=user)
+                claimed = time.perf_counter()
+                if task is None:
+                    break
+                review_task_decide(
+                    task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
+                )
+                mine.append(time.perf_counter() - began)
+                claims.append(claimed - began)
+        except BaseException as exc:  # reported by the parent; a crash must not hang it
+            totals["errors"].append(repr(exc))
+        finally:
+            connection.close()
+            with lock:
+                totals["latencies"].extend(mine)
+                totals["claims"].extend(claims)
+                totals["audit"] += clock.spent()
+
+    threads = [threading.Thread(target=review, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results.put(totals)
+
+
+def bench_reviews(demo, *, reviewers: int, processes: int, seconds: float, dsn: str) -> dict:
+    """``reviewers`` reviewers spread over up to ``processes`` forked processes (threads in
+    one process share its interpreter lock, which would measure Python, not the queue)."""
+    import multiprocessing
+
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+
+    from reviewapp.accounts.models import Role
+    from reviewapp.accounts.services import membership_add
+
+    user_ids = []
+    for index in range(reviewers):
+        user, created = get_user_model().objects.get_or_create(username=f"bench-reviewer-{index}")
+        if created:
+            membership_add(team=demo.team, user=user, role=Role.REVIEWER)
+        user_ids.append(user.pk)
+    connections.close_all()  # a forked child must open its own connections
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    count = max(1, min(processes, reviewers))
+    deadline = time.monotonic() + 2 + seconds  # two seconds to start every process
+    workers = [
+        context.Process(
+            target=_review_in_threads,
+            args=(user_ids[index::count], demo.queue.pk, deadline, results),
+        )
+        for index in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    sampler = WaitSampler(dsn)
+    sampler.start()
+    totals = [results.get(timeout=seconds + 600) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    sampler.stop.set()
+    sampler.join()
+    errors = [error for total in totals for error in total["errors"]]
+    if errors:
+        sys.exit(f"(2) a reviewer failed: {errors[0]}")
+    ordered = sorted(value for total in totals for value in total["latencies"])
+    claims_ordered = sorted(value for total in totals for value in total["claims"])
+    audit = sum(total["audit"] for total in totals)
+    return {
+        "reviewers": reviewers,
+        "processes": count,
+        "decisions": len(ordered),
+        "reviews_per_s": len(ordered) / seconds,
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p95_ms": 1000 * percentile(ordered, 0.95),
+        "claim_p50_ms": 1000 * statistics.median(claims_ordered),
+        "claim_p95_ms": 1000 * percentile(claims_ordered, 0.95),
+        "audit_share": audit / sum(ordered) if ordered else 0.0,
+        "advisory_wait_share": sampler.advisory / sampler.active if sampler.active else 0.0,
+        "row_lock_wait_share": sampler.row_lock / sampler.active if sampler.active else 0.0,
+    }
+
+
+# --- (3) SLA sweep ----------------------------------------------------------------------------
+
+
+def bench_sweeps(demo, *, burst: int) -> dict:
+    from django.db import connection
+    from django.utils import timezone
+
+    from reviewapp.reviews.models import ReviewTask, TaskStatus
+    from reviewapp.sla.services import sla_sweep
+
+    quiet = []
+    for _ in range(3):
+        began = time.perf_counter()
+        report = sla_sweep()
+        quiet.append(time.perf_counter() - began)
+        assert (report.at_risk, report.breached, report.escalated) == (0, 0, 0), report
+    ids = list(
+        ReviewTask.objects.filter(queue=demo.queue, status=TaskStatus.OPEN)
+        .order_by("-id")
+        .values_list("id", flat=True)[:burst]
+    )
+    past = timezone.now() - timezone.timedelta(minutes=1)
+    ReviewTask.objects.filter(pk__in=ids).update(warn_at=past, due_at=past)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {ReviewTask._meta.db_table}")
+    began = time.perf_counter()
+    report = sla_sweep()
+    burst_s = time.perf_counter() - began
+    began = time.perf_counter()
+    after = sla_sweep()
+    after_s = time.perf_counter() - began
+    return {
+        "quiet_ms": [1000 * value for value in quiet],
+        "burst_ms": 1000 * burst_s,
+        "burst_report": report,
+        "after_burst_ms": 1000 * after_s,
+        "after_burst_report": after,
+    }
+
+
+# --- (4) SLA board -----------------------------------------------------------------------------
+
+
+def bench_board(demo, runs: int = 7) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.core.cache import cache
+    from django.test import Client
+
+    from reviewapp.sla.board import queue_boards
+
+    manager = get_user_model().objects.get(username="maria")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(manager)
+
+    def timed(call) -> float:
+        call()  # warm caches and the connection
+        values = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            call()
+            values.append(1000 * (time.perf_counter() - began))
+        return statistics.median(values)
+
+    def page(path: str):
+        def get():
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.status_code)
+
+        return get
+
+    def recounted(call):
+        # The pages reuse an open count for a few seconds: this is the poll that counts again.
+        def run():
+            cache.clear()
+            call()
+
+        return run
+
+    drill_down = f"/board/queues/{demo.queue.pk}/"
+    return {
+        "selector_ms": timed(lambda: queue_boards([demo.queue])),
+        "board_page_ms": timed(page("/board/")),
+        "queue_page_ms": timed(page(drill_down)),
+        "board_page_recount_ms": timed(recounted(page("/board/"))),
+        "queue_page_recount_ms": timed(recounted(page(drill_down))),
+        "at_risk_page_ms": timed(page(f"{drill_down}?state=at_risk")),
+        "breached_page_ms": timed(page(f"{drill_down}?state=breached")),
+    }
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    global BENCH_DB
+    args = parse_args()
+    BENCH_DB = args.db_name.lower()
+    maintenance_url, bench_url = database_urls()
+    dsn = bench_url.replace("postgres://", "postgresql://", 1)
+    var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-queues-"))
+    fresh = "reused" if args.reuse_db else "created fresh"
+    print(f"database {BENCH_DB} ({fresh}), media in {var_dir}", flush=True)
+    if not args.reuse_db:
+        recreate_database(maintenance_url)
+    # Each part prints its figures as soon as it has them: a later failure loses nothing.
+    try:
+        setup_django(bench_url, var_dir)
+        from reviewapp.celery import app
+        from reviewapp.reviews.models import ReviewTask, TaskStatus
+        from workflows.demo.install import demo_install, demo_sla_install
+
+        app.control.purge()
+        if args.reuse_db:
+            demo = existing_demo()
+            open_tasks = ReviewTask.objects.filter(status=TaskStatus.OPEN).count()
+            print(f"(1) reused: {open_tasks:,} open tasks", flush=True)
+        else:
+            demo = demo_install(password="bench-password-not-secret")
+            demo_sla_install(demo)
+            print(f"(1) loading {args.tasks:,} open tasks...", flush=True)
+            load_s = load_tasks(demo, args.tasks)
+            open_tasks = args.tasks
+            print(
+                f"(1) load: {args.tasks:,} items + predictions + open tasks in {load_s:.1f} s",
+                flush=True,
+            )
+        if args.reviewers:
+            print(
+                "(2) claim + decide(accept), one connection per reviewer, through the services, "
+                f"over up to {args.processes} processes, {args.seconds:g} s per level"
+            )
+            print(
+                "    reviewers  decisions  reviews/s  p50 ms  p95 ms  claim p50/p95 ms  "
+                "audit share  advisory-wait share  row-lock-wait share",
+                flush=True,
+            )
+        for count in args.reviewers:
+            row = bench_reviews(
+                demo,
+                reviewers=count,
+                processes=args.processes,
+                seconds=args.seconds,
+                dsn=dsn,
+            )
+            print(
+                f"    {row['reviewers']:>9}  {row['decisions']:>9}  {row['reviews_per_s']:>9.0f}  "
+                f"{row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}  "
+                f"{row['claim_p50_ms']:>7.1f}/{row['claim_p95_ms']:<8.1f}  "
+                f"{row['audit_share']:>11.0%}  {row['advisory_wait_share']:>19.0%}  "
+                f"{row['row_lock_wait_share']:>19.0%}",
+                flush=True,
+            )
+        app.control.purge()  # the resume messages of the decisions: no worker runs here
+        sweeps = bench_sweeps(demo, burst=args.burst)
+        quiet = ", ".join(f"{value:.1f}" for value in sweeps["quiet_ms"])
+        print(f"(3) SLA sweep over {open_tasks:,} open tasks, nothing due: {quiet} ms")
+        report = sweeps["burst_report"]
+        print(
+            f"    burst of {args.burst}: {sweeps['burst_ms']:.0f} ms (at risk {report.at_risk}, "
+            f"breached {report.breached}, escalated {report.escalated}); the sweep after it: "
+            f"{sweeps['after_burst_ms']:.1f} ms",
+            flush=True,
+        )
+        board = bench_board(demo)
+        print(
+            f"(4) SLA board (medians of 7): selector (exact) {board['selector_ms']:.1f} ms, "
+            f"/board/ {board['board_page_ms']:.1f} ms, /board/queues/<id>/ "
+            f"{board['queue_page_ms']:.1f} ms;\n"
+            f"    the poll that recounts the open tasks: /board/ "
+            f"{board['board_page_recount_ms']:.1f} ms, /board/queues/<id>/ "
+            f"{board['queue_page_recount_ms']:.1f} ms; drill-down ?state=at_risk "
+            f"{board['at_risk_page_ms']:.1f} ms, "
+            f"?state=breached {board['breached_page_ms']:.1f} ms",
+            flush=True,
+        )
+        app.control.purge()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep_db:
+            recreate_database(maintenance_url, drop_only=True)
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
