@@ -107,6 +107,12 @@ def _lock_shard(chain: str) -> int:
     return start
 
 
+LAST_EVENT_SQL = (
+    f"SELECT seq, hash FROM {AuditEvent._meta.db_table} "  # noqa: S608 (a model's table name)
+    "WHERE chain = %s AND shard = %s ORDER BY seq DESC LIMIT 1"
+)
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One event to record with ``audit_record_many``."""
@@ -142,14 +148,13 @@ def audit_record_many(entries: Sequence[AuditEntry], *, chain: str) -> list[Audi
     if not entries:
         return []
     shard = _lock_shard(chain)
-    last = (
-        AuditEvent.objects.filter(chain=chain, shard=shard)
-        .order_by("-seq")
-        .values("seq", "hash")
-        .first()
-    )
-    seq = last["seq"] if last else 0
-    prev_hash = last["hash"] if last else GENESIS_HASH
+    # A separate statement after the lock, never folded into it: in READ COMMITTED only a
+    # statement that starts once the shard is ours sees the last event its previous holder
+    # committed. Plain SQL (a walk down the (chain, shard, seq) key): every review runs it.
+    with connection.cursor() as cursor:
+        cursor.execute(LAST_EVENT_SQL, [chain, shard])
+        last = cursor.fetchone()
+    seq, prev_hash = last if last else (0, GENESIS_HASH)
     occurred_at = timezone.now()
     events = []
     for entry in entries:

@@ -31,8 +31,14 @@ def reason_codes_for(workflow, outcome: str):
     )
 
 
-def correction_record(*, decision, item, prediction) -> Correction:
-    """Called inside the decision's transaction."""
+def correction_record(*, decision, item, prediction, reason_codes=None) -> Correction:
+    """Called inside the decision's transaction.
+
+    ``reason_codes``: the decision's ``ReasonCode``s when the caller has them at hand (saves
+    reading back the links it just wrote).
+    """
+    if reason_codes is None:
+        reason_codes = decision.reason_codes.all()
     return Correction.objects.create(
         decision=decision,
         item=item,
@@ -41,7 +47,7 @@ def correction_record(*, decision, item, prediction) -> Correction:
         model_output=prediction.output,
         human_output=decision.output,
         diff=output_diff(prediction.output, decision.output),
-        reason_codes=sorted(code.code for code in decision.reason_codes.all()),
+        reason_codes=sorted(code.code for code in reason_codes),
         comment=decision.comment,
         model_version=str(prediction.model_version),
         reviewer_pseudonym=reviewer_pseudonym(decision.reviewer),

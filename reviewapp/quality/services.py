@@ -154,7 +154,11 @@ def _request_hash(payload: dict) -> str:
 
 def review_task_decided(*, task: ReviewTask, decision: Decision) -> DecisionEffects:
     """Called by ``review_task_decide`` once the decision row exists, in its transaction."""
-    showing = GoldTask.objects.filter(task=task).first()
+    try:
+        # Read with the locked task (select_related "gold") on the decision's path: no query.
+        showing: GoldTask | None = task.gold
+    except GoldTask.DoesNotExist:
+        showing = None
     if showing is not None:
         _gold_score(showing, task, decision)
         return DecisionEffects(resume=False, labeled=False)

@@ -5,17 +5,18 @@ import math
 import re
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Exists,
     ExpressionWrapper,
     F,
+    Field,
     FloatField,
     OuterRef,
     Q,
@@ -279,7 +280,6 @@ def _claimable_by(reviewer, profile: ReviewerProfile, queue: Queue, *, honour_sk
     ).exclude(pk=OuterRef("pk"))
     tasks = (
         ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("queue__workflow")
         .filter(queue=queue)
         # Written as an OR, PostgreSQL runs the probe per candidate and only for tasks that
         # share their item; a plain NOT EXISTS becomes an anti-join the planner may serve by
@@ -305,6 +305,31 @@ CLAIM_FIELDS = [
 CLAIM_ORDER = ("-claim_score", F("due_at").asc(nulls_last=True), "created_at", "id")
 
 
+def _claim_next(candidates, claim: dict[str, Any]) -> ReviewTask | None:
+    """Lock the first of ``candidates`` and write ``claim`` into it, in one statement.
+
+    ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *``: the
+    select and the write of the claim are one round trip instead of two (the claim is the
+    hottest write there is). The subquery is the ORM's own SQL for ``candidates``, so the
+    rules of ``_claimable_by`` and the claim order stay written once.
+    """
+    subquery, params = candidates.values("pk")[:1].query.sql_with_params()
+    assignments, values = [], []
+    for name, value in claim.items():
+        field = cast(Field, ReviewTask._meta.get_field(name))
+        if name == "claimed_by":
+            value = value.pk
+        assignments.append(f"{connection.ops.quote_name(str(field.column))} = %s")
+        values.append(field.get_db_prep_save(value, connection))
+    table = connection.ops.quote_name(ReviewTask._meta.db_table)
+    # Built from model metadata and the ORM's compiled SQL; every value is a parameter.
+    sql = (
+        f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE {connection.ops.quote_name('id')} = ({subquery}) RETURNING *"
+    )
+    return next(iter(ReviewTask.objects.raw(sql, [*values, *params])), None)
+
+
 @transaction.atomic(durable=True)
 def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     """Hand the reviewer the next task of the queue, or the one they already hold.
@@ -319,15 +344,17 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     """
     now = timezone.now()
     profile = _locked_profile(reviewer)
+    # The hot path of every reviewer: the caller's queue (with its workflow) is attached to
+    # the task instead of joined again, so a claim is profile, held?, next, update, audit.
     held = (
-        ReviewTask.objects.select_related("queue__workflow")
-        .filter(
+        ReviewTask.objects.filter(
             queue=queue, status=TaskStatus.CLAIMED, claimed_by=reviewer, lease_expires_at__gt=now
         )
         .order_by("claimed_at")
         .first()
     )
     if held is not None:
+        held.queue = queue
         return held
     missing = _missing_skills(queue, profile)
     if missing:
@@ -337,28 +364,36 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
             "You hold as many tasks as you may at once; decide or release one first."
         )
     candidates = _claimable_by(reviewer, profile, queue)
+    claim = {
+        "status": TaskStatus.CLAIMED,
+        "claimed_by": reviewer,
+        "claim_token": uuid.uuid4(),
+        "claimed_at": now,
+        "last_seen_at": now,
+        "lease_expires_at": now + settings.REVIEWAPP_LEASE,
+    }
     # Open tasks first (served by task_claim_order_idx), then claims whose lease ran out:
     # those are claimable at once, the sweep only tidies up the ones nobody asks for.
-    task = candidates.filter(status=TaskStatus.OPEN).order_by(*CLAIM_ORDER).first() or (
-        candidates.filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
-        .order_by("lease_expires_at", "id")
-        .first()
-    )
+    task = _claim_next(candidates.filter(status=TaskStatus.OPEN).order_by(*CLAIM_ORDER), claim)
+    previous_holder = None
     if task is None:
-        return None
-    previous_holder = task.claimed_by_id if task.status == TaskStatus.CLAIMED else None
-    task.status = TaskStatus.CLAIMED
-    task.claimed_by = reviewer
-    task.claim_token = uuid.uuid4()
-    task.claimed_at = now
-    task.last_seen_at = now
-    task.lease_expires_at = now + settings.REVIEWAPP_LEASE
-    task.save(update_fields=CLAIM_FIELDS)
+        task = (
+            candidates.filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
+            .order_by("lease_expires_at", "id")
+            .first()
+        )
+        if task is None:
+            return None
+        previous_holder = task.claimed_by_id
+        for name, value in claim.items():
+            setattr(task, name, value)
+        task.save(update_fields=CLAIM_FIELDS)
+    task.queue = queue
     _audit(
         task,
         "task.claimed",
         reviewer,
-        lease_expires_at=task.lease_expires_at.isoformat(),
+        lease_expires_at=claim["lease_expires_at"].isoformat(),
         taken_over_from=previous_holder,
     )
     return task
@@ -447,11 +482,15 @@ def review_tasks_release_expired() -> int:
     return released
 
 
-def _locked_claim(task: ReviewTask, reviewer, claim_token) -> ReviewTask:
-    """Re-read the task under lock and insist the caller holds its current, live claim."""
+def _locked_claim(task: ReviewTask, reviewer, claim_token, *related: str) -> ReviewTask:
+    """Re-read the task under lock and insist the caller holds its current, live claim.
+
+    ``related``: more relations to read in the same query (the decision's item, prediction
+    and gold showing).
+    """
     locked = (
         ReviewTask.objects.select_for_update(of=("self",))
-        .select_related("queue__workflow", "item", "item__workflow")
+        .select_related("queue__workflow", *related)
         .get(pk=task.pk)
     )
     token = str(claim_token or "")
@@ -479,10 +518,14 @@ def review_task_decide(
     time_spent_ms: int | None = None,
 ) -> Decision:
     """Record the reviewer's decision, the correction it implies, and resume the item."""
-    task = _locked_claim(task, reviewer, claim_token)
+    # One locked read brings everything an accept needs: the item, its prediction and whether
+    # the task shows a gold item (LEFT JOINs; only the task row is locked).
+    related = ["item__prediction", "gold__gold_item"]
+    if outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
+        related.append("item__prediction__model_version")  # named in the Correction
+    task = _locked_claim(task, reviewer, claim_token, *related)
     item = task.item
     prediction = item.prediction
-    definition = item.workflow_version.definition
     reason_codes = reason_codes or []
     errors: dict[str, list[str]] = {}
     if outcome not in DecisionOutcome.values:
@@ -491,11 +534,17 @@ def review_task_decide(
         if not output:
             errors["output"] = ["A correction needs the corrected output."]
         else:
+            # The schema only matters to a correction: accepts and rejects skip reading it.
+            definition = item.workflow_version.definition
             for path, messages in schema_errors(definition["output_schema"], output).items():
                 errors[f"output.{path}"] = messages
             if output == prediction.output:
                 errors["output"] = ["The correction is the same as the model output; accept it."]
-    allowed = {code.code: code for code in reason_codes_for(item.workflow, outcome)}
+    allowed = (
+        {code.code: code for code in reason_codes_for(item.workflow_id, outcome)}
+        if reason_codes
+        else {}
+    )
     if outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT) and not reason_codes:
         errors["reason_codes"] = ["Give at least one reason for a correction or a rejection."]
     unknown = [code for code in reason_codes if code not in allowed]
@@ -521,7 +570,12 @@ def review_task_decide(
         time_spent_ms=time_spent_ms,
         decided_at=now,
     )
-    decision.reason_codes.set([allowed[code] for code in reason_codes])
+    chosen = [allowed[code] for code in dict.fromkeys(reason_codes)]
+    if chosen:
+        # A new decision has no reasons yet: insert the links, without the read ``set()`` does.
+        Decision.reason_codes.through.objects.bulk_create(
+            [Decision.reason_codes.through(decision=decision, reasoncode=code) for code in chosen]
+        )
     # Gold is scored and never resumes; a four-eyes item resumes once its answer is settled.
     from reviewapp.quality.services import review_task_decided
 
@@ -529,7 +583,7 @@ def review_task_decide(
     if effects.labeled and outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
         # Both are labeled data: a correction says what is right, a rejection (empty human
         # output) says the model should not have answered at all, and why.
-        correction_record(decision=decision, item=item, prediction=prediction)
+        correction_record(decision=decision, item=item, prediction=prediction, reason_codes=chosen)
     task.status = TaskStatus.DECIDED
     task.decided_at = now
     task.lease_expires_at = None
@@ -844,6 +898,7 @@ def review_tasks_bulk_assign(
         .order_by(*CLAIM_ORDER)[:count]
     )
     for task in tasks:
+        task.queue = queue
         _assign(task, to_reviewer, now)
         _audit(
             task,
