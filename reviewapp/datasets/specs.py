@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet, TextField
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 from psycopg import sql as psycopg_sql
@@ -167,13 +167,45 @@ def spec_matching(*, workflow, filters: dict) -> QuerySet[Correction]:
     if "reason_codes" in filters:
         any_reason = Q()
         for code in filters["reason_codes"]:
-            any_reason |= Q(reason_codes__contains=[code])
+            any_reason |= (
+                Q(reason_codes__contains=[code])
+                if _postgresql()
+                else Q(JsonListHas(F("reason_codes"), Value(code)))
+            )
         matching = matching.filter(any_reason)
     if "decision" in filters:
         matching = matching.filter(decision__outcome=filters["decision"])
     if filters.get("qa_samples_only"):
         matching = matching.filter(item__routing__qa_sample=True)
     return matching
+
+
+def _postgresql() -> bool:
+    """The export query is tuned for PostgreSQL; the embedded quick start runs on SQLite, which
+    gets portable (slower, small-data) forms of the few parts PostgreSQL alone can do."""
+    return connection.vendor == "postgresql"
+
+
+class JsonListHas(Func):
+    """SQLite: the JSON list (first argument) holds the string (second argument).
+
+    What ``reason_codes__contains=[code]`` means on PostgreSQL; SQLite's JSONField has no
+    ``contains`` lookup.
+    """
+
+    output_field = BooleanField()
+
+    def as_sql(
+        self, compiler, connection, function=None, template=None, arg_joiner=None, **extra_context
+    ):
+        json_list, list_params = compiler.compile(self.source_expressions[0])
+        wanted, wanted_params = compiler.compile(self.source_expressions[1])
+        # Both parts are compiled expressions; every value travels as a parameter.
+        return (
+            f"EXISTS (SELECT 1 FROM json_each({json_list}) AS listed "  # noqa: S608
+            f"WHERE listed.type = 'text' AND listed.value = {wanted})",
+            (*list_params, *wanted_params),
+        )
 
 
 def canonical_json(value: Any) -> str:
@@ -259,7 +291,7 @@ class IsoFormatUTC(Func):
     """A timestamp as ``datetime.isoformat()`` writes the UTC datetime Django loads for it.
 
     Formatting a million timestamps in the database costs less than loading each into a Python
-    datetime and formatting it there. (PostgreSQL only, like the rest of the export query.)
+    datetime and formatting it there.
     """
 
     template = (
@@ -268,6 +300,21 @@ class IsoFormatUTC(Func):
         "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00'"
     )
     output_field = TextField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # Django stores an aware datetime on SQLite as the text of the naive UTC datetime,
+        # "YYYY-MM-DD HH:MM:SS[.ffffff]" (str(), which like isoformat() drops a zero fraction).
+        return self.as_sql(
+            compiler,
+            connection,
+            template=(
+                "substr(%(expressions)s, 1, 10) || 'T' || substr(%(expressions)s, 12, 8) || "
+                "CASE WHEN length(%(expressions)s) > 19 "
+                "AND substr(%(expressions)s, 21) != '000000' "
+                "THEN '.' || substr(%(expressions)s, 21, 6) ELSE '' END || '+00:00'"
+            ),
+            **extra_context,
+        )
 
 
 def spec_latest(*, workflow, filters: dict) -> QuerySet[Correction]:
@@ -279,11 +326,31 @@ def spec_latest(*, workflow, filters: dict) -> QuerySet[Correction]:
     third of the time of sorting every row by its input for DISTINCT ON.
     """
     matching = spec_matching(workflow=workflow, filters=filters)
+    if not _postgresql():
+        return _latest_compared_in_python(matching)
     newer = matching.filter(input=OuterRef("input")).filter(
         Q(created_at__gt=OuterRef("created_at"))
         | Q(created_at=OuterRef("created_at"), pk__gt=OuterRef("pk"))
     )
     return matching.filter(~Exists(newer)).order_by("created_at", "id")
+
+
+def _latest_compared_in_python(matching: QuerySet[Correction]) -> QuerySet[Correction]:
+    """``spec_latest`` where the database cannot compare JSON by content (SQLite keeps a dict's
+    keys in the order they came): compare the canonical JSON here. The embedded quick start
+    holds little data; the superseded corrections, fewer still, are left out by id."""
+    latest: dict[str, tuple] = {}
+    superseded: list[int] = []
+    for pk, created_at, input_value in matching.values_list("pk", "created_at", "input"):
+        key = canonical_json(input_value)
+        seen = latest.get(key)
+        if seen is None:
+            latest[key] = (created_at, pk)
+            continue
+        older, newer = sorted([seen, (created_at, pk)])
+        latest[key] = newer
+        superseded.append(older[1])
+    return matching.exclude(pk__in=superseded).order_by("created_at", "id")
 
 
 def _row_values(*, workflow, filters: dict) -> QuerySet:
@@ -318,7 +385,12 @@ def spec_rows_counted(
     once, and counting it (move to the end, then back to the start) reads that result instead
     of running the deduplication a second time, which cost a quarter of a million-row export.
     """
-    sql, params = _row_values(workflow=workflow, filters=filters).query.sql_with_params()
+    values = _row_values(workflow=workflow, filters=filters)
+    if not _postgresql():
+        # No scrollable cursors: count, then read (the quick start's data is small).
+        yield values.count(), values.iterator(chunk_size=chunk)
+        return
+    sql, params = values.query.sql_with_params()
     connection.ensure_connection()
     raw = connection.connection  # psycopg's own connection: Django's cursors cannot scroll
     name = f"dataset_rows_{uuid.uuid4().hex}"

@@ -111,7 +111,8 @@ class ReviewTask(models.Model):
             models.Index(
                 F("queue"),
                 F("claim_score").desc(),
-                F("due_at").asc(nulls_last=True),
+                # Ascending puts nulls last on PostgreSQL; SQLite cannot index NULLS LAST.
+                F("due_at"),
                 F("created_at"),
                 F("id"),
                 condition=models.Q(status="open"),
@@ -131,7 +132,8 @@ class ReviewTask(models.Model):
             # at-risk / breached counts of live tasks.
             models.Index(
                 F("queue"),
-                F("due_at").asc(nulls_last=True),
+                # Ascending puts nulls last on PostgreSQL; SQLite cannot index NULLS LAST.
+                F("due_at"),
                 F("created_at"),
                 F("id"),
                 condition=models.Q(status__in=LIVE_STATUSES),

@@ -137,7 +137,7 @@ class Migration(migrations.Migration):
             index=models.Index(
                 models.F("queue"),
                 models.OrderBy(models.F("claim_score"), descending=True),
-                models.OrderBy(models.F("due_at"), nulls_last=True),
+                models.F("due_at"),
                 models.F("created_at"),
                 models.F("id"),
                 condition=models.Q(("status", "open")),
@@ -160,7 +160,7 @@ class Migration(migrations.Migration):
             model_name="reviewtask",
             index=models.Index(
                 models.F("queue"),
-                models.OrderBy(models.F("due_at"), nulls_last=True),
+                models.F("due_at"),
                 models.F("created_at"),
                 models.F("id"),
                 condition=models.Q(("status__in", ["open", "claimed"])),
