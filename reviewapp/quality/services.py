@@ -2,7 +2,7 @@
 
 Two hooks join this app to the review flow, both running inside the caller's transaction:
 
-- ``review_task_opened``: after ``review_task_open`` created a task, opens the second task of a
+- ``review_tasks_opened``: after ``review_tasks_open`` created tasks, opens the second task of a
   four-eyes item and mixes a gold task into the queue at the queue's gold rate;
 - ``review_task_decided``: after a decision row exists, scores gold, compares four-eyes answers
   (opening the senior task on a disagreement) and tells the caller whether the item resumes and
@@ -78,17 +78,25 @@ def _task_copy(task: ReviewTask, *, item: Item) -> ReviewTask:
 # --- opening ------------------------------------------------------------------------------------
 
 
-def review_task_opened(*, task: ReviewTask) -> None:
-    """Called by ``review_task_open`` for every task it opens, in its transaction."""
-    item = task.item
-    if (item.routing or {}).get("action") == FOUR_EYES:
-        if FourEyesReview.objects.filter(item=item).exists():
-            return  # the senior task of a disagreement: the pair and its gold draw are done
-        second = _task_copy(task, item=item)
-        FourEyesReview.objects.create(item=item, first_task=task, second_task=second)
-        _audit(second, "task.opened", priority=second.priority, four_eyes=True)
-        _audit(task, "four_eyes.opened", tasks=[task.pk, second.pk])
-    gold_task_mix_in(real_task=task)
+def review_tasks_opened(*, tasks: list[ReviewTask]) -> None:
+    """Called by ``review_tasks_open`` with the tasks it opened, in its transaction.
+
+    The queues' quality settings are read once for the whole batch of tasks.
+    """
+    settings_rows = {
+        row.queue_id: row
+        for row in QueueQuality.objects.filter(queue_id__in={task.queue_id for task in tasks})
+    }
+    for task in tasks:
+        item = task.item
+        if (item.routing or {}).get("action") == FOUR_EYES:
+            if FourEyesReview.objects.filter(item=item).exists():
+                continue  # the senior task of a disagreement: the pair and its gold draw are done
+            second = _task_copy(task, item=item)
+            FourEyesReview.objects.create(item=item, first_task=task, second_task=second)
+            _audit(second, "task.opened", priority=second.priority, four_eyes=True)
+            _audit(task, "four_eyes.opened", tasks=[task.pk, second.pk])
+        gold_task_mix_in(real_task=task, settings_row=settings_rows.get(task.queue_id))
 
 
 def _draws(key: str) -> tuple[float, int]:
@@ -97,7 +105,9 @@ def _draws(key: str) -> tuple[float, int]:
     return int.from_bytes(digest[:8], "big") / 2**64, int.from_bytes(digest[8:16], "big")
 
 
-def gold_task_mix_in(*, real_task: ReviewTask) -> GoldTask | None:
+def gold_task_mix_in(
+    *, real_task: ReviewTask, settings_row: QueueQuality | None
+) -> GoldTask | None:
     """Maybe open a gold task next to a real one, at the queue's gold rate.
 
     Decided when a real task opens, from a hash of its id: deterministic (the same task always
@@ -106,7 +116,6 @@ def gold_task_mix_in(*, real_task: ReviewTask) -> GoldTask | None:
     priority and clock, and its item copies the real item's version, routing explanation and
     confidence, so nothing on the reviewer's screen tells it apart.
     """
-    settings_row = QueueQuality.objects.filter(queue_id=real_task.queue_id).first()
     if settings_row is None or settings_row.gold_rate <= 0:
         return None
     draw, pick = _draws(f"gold:{real_task.pk}")

@@ -13,6 +13,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db import connection, transaction
 from django.db.models import (
     Case,
+    Count,
     Exists,
     ExpressionWrapper,
     F,
@@ -214,14 +215,22 @@ def review_tasks_open(*, openings: list[tuple[Any, str, int]]) -> list[ReviewTas
     for chain in sorted(opened):
         audit_record_many(opened[chain], chain=chain)
     # A four-eyes item's second task and, at the queue's gold rate, a gold task open beside it.
-    from reviewapp.quality.services import review_task_opened
+    from reviewapp.quality.services import review_tasks_opened
 
-    for task in tasks:
-        review_task_opened(task=task)
-        siblings = ReviewTask.objects.filter(item=task.item)
-        if siblings.count() > 1:
-            siblings.filter(shares_item=False).update(shares_item=True)
-            task.shares_item = True
+    review_tasks_opened(tasks=tasks)
+    # Items that now have more than one task (four-eyes pairs, a senior task): their tasks
+    # carry shares_item, so the claim probes "not an item you hold or decided" only for them.
+    shared = set(
+        ReviewTask.objects.filter(item_id__in={task.item_id for task in tasks})
+        .values("item_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values_list("item_id", flat=True)
+    )
+    if shared:
+        ReviewTask.objects.filter(item_id__in=shared, shares_item=False).update(shares_item=True)
+        for task in tasks:
+            task.shares_item = task.item_id in shared
     return tasks
 
 
