@@ -100,6 +100,11 @@ api = [
         name="api-export-label-studio",
     ),
     path(
+        "api/v1/exports/<int:export_id>/label-studio/pull",
+        datasets_api.ExportLabelStudioPullView.as_view(),
+        name="api-export-label-studio-pull",
+    ),
+    path(
         "api/v1/exports/<int:export_id>/download",
         datasets_api.ExportDownloadView.as_view(),
         name="api-export-download",
@@ -172,6 +177,16 @@ pages = [
         "datasets/<int:export_id>/download",
         datasets_views.dataset_download,
         name="dataset-download",
+    ),
+    path(
+        "datasets/<int:export_id>/label-studio/push",
+        datasets_views.dataset_label_studio_push,
+        name="dataset-label-studio-push",
+    ),
+    path(
+        "datasets/<int:export_id>/label-studio/pull",
+        datasets_views.dataset_label_studio_pull,
+        name="dataset-label-studio-pull",
     ),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("admin/", admin.site.urls),

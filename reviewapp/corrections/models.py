@@ -59,12 +59,31 @@ class ReasonCode(models.Model):
         return self.label
 
 
+class CorrectionSource(models.TextChoices):
+    REVIEW = "review", "Review"
+    LABEL_STUDIO = "label_studio", "Label Studio"
+
+
 class Correction(models.Model):
-    """A labeled example: what the model said, what a human said instead, and why."""
+    """A labeled example: what the model said, what a human said instead, and why.
+
+    Corrections from a review carry their ``decision``; those pulled back from Label Studio
+    have none (so dataset filters on queue or decision type never match them) and carry
+    ``external_id`` instead, which makes a second pull add nothing.
+    """
 
     decision = models.OneToOneField(
-        "reviews.Decision", on_delete=models.PROTECT, related_name="correction"
+        "reviews.Decision",
+        on_delete=models.PROTECT,
+        related_name="correction",
+        null=True,
+        blank=True,
     )
+    source = models.CharField(
+        max_length=20, choices=CorrectionSource.choices, default=CorrectionSource.REVIEW
+    )
+    # ``ls:<project id>:<annotation id>`` for a Label Studio annotation.
+    external_id = models.CharField(max_length=120, blank=True)
     item = models.ForeignKey("workflows.Item", on_delete=models.PROTECT, related_name="+")
     workflow = models.ForeignKey(
         "workflows.Workflow", on_delete=models.PROTECT, related_name="corrections"
@@ -81,6 +100,18 @@ class Correction(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workflow", "created_at"], name="correction_wf_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="correction_external_id_unique",
+            ),
+            # Every correction comes from somewhere we can point at.
+            models.CheckConstraint(
+                condition=models.Q(decision__isnull=False) | ~models.Q(external_id=""),
+                name="correction_has_origin",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"correction of item {self.item_id}"

@@ -9,7 +9,11 @@ from reviewapp.datasets.label_studio import (
     LabelStudioPushFailed,
     dataset_release_push_label_studio,
 )
-from reviewapp.datasets.models import ExportFormat
+from reviewapp.datasets.label_studio_pull import (
+    dataset_release_pull_label_studio_start,
+    pull_summary,
+)
+from reviewapp.datasets.models import ExportFormat, LabelStudioPullStatus
 from reviewapp.datasets.selectors import dataset_preview, export_summary
 from reviewapp.datasets.services import (
     dataset_export_approve,
@@ -133,3 +137,29 @@ class ExportLabelStudioView(APIView):
             api_key=settings.LABEL_STUDIO_API_KEY,
         )
         return Response(result)
+
+
+class ExportLabelStudioPullView(APIView):
+    """Pull annotations made in the release's Label Studio project back as corrections.
+
+    POST queues the pull (202); GET polls it. A failed pull answers 502 with Label Studio's
+    error, like a failed push.
+    """
+
+    @extend_schema(operation_id="exports_pull_label_studio", request=None, responses={202: dict})
+    def post(self, request, export_id: int):
+        # Whoever may push the release may pull it back.
+        export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
+        if not settings.LABEL_STUDIO_URL:
+            raise LabelStudioPushFailed("No Label Studio server is configured (LABEL_STUDIO_URL).")
+        export = dataset_release_pull_label_studio_start(export=export, acting_user=request.user)
+        return Response(pull_summary(export), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(operation_id="exports_pull_label_studio_status", responses=dict)
+    def get(self, request, export_id: int):
+        export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
+        summary = pull_summary(export)
+        if export.label_studio_pull_status == LabelStudioPullStatus.FAILED:
+            error = export.label_studio_pull_result.get("error", "The pull failed.")
+            return Response(summary | {"detail": error}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(summary)

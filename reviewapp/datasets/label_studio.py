@@ -100,8 +100,19 @@ def dataset_release_push_label_studio(
         raise
     except Exception as exc:  # the SDK raises httpx errors and its own ApiError
         raise LabelStudioPushFailed(f"Label Studio refused the push: {exc}") from exc
-    result = {"project_id": project.id, "tasks": len(task_ids), "base_url": base_url}
+    project_url = f"{base_url.rstrip('/')}/projects/{project.id}/"
+    result = {
+        "project_id": project.id,
+        "project_url": project_url,
+        "tasks": len(task_ids),
+        "base_url": base_url,
+    }
     with transaction.atomic(durable=True):
+        # Where the release now lives: what a pull of its annotations reads back.
+        DatasetExport.objects.filter(pk=export.pk).update(
+            label_studio_project_id=project.id, label_studio_url=project_url
+        )
+        export.label_studio_project_id, export.label_studio_url = project.id, project_url
         audit_record(
             action="export.pushed_to_label_studio",
             obj=export,

@@ -20,6 +20,13 @@ class ExportFormat(models.TextChoices):
     HF_DATASET = "hf_dataset", "Hugging Face dataset folder (zip)"
 
 
+class LabelStudioPullStatus(models.TextChoices):
+    PENDING = "pending", "Pull queued"
+    RUNNING = "running", "Pulling"
+    DONE = "done", "Pulled"
+    FAILED = "failed", "Pull failed"
+
+
 class DatasetExport(models.Model):
     workflow = models.ForeignKey(
         "workflows.Workflow", on_delete=models.PROTECT, related_name="exports"
@@ -62,6 +69,16 @@ class DatasetExport(models.Model):
     build_attempt = models.PositiveIntegerField(default=0)
     # Bumped on approval and at every progress report; the stalled-build sweep reads it.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Where the release was last pushed (set by the push): what a pull reads back.
+    label_studio_project_id = models.PositiveIntegerField(null=True, blank=True)
+    label_studio_url = models.URLField(max_length=500, blank=True)
+    # The last pull of annotations back as corrections; the task claims it by compare-and-swap.
+    label_studio_pull_status = models.CharField(
+        max_length=20, choices=LabelStudioPullStatus.choices, blank=True
+    )
+    label_studio_pull_started_at = models.DateTimeField(null=True, blank=True)
+    # Counts when done (``recorded``, ``unchanged``, ...), or ``{"error": ...}`` when failed.
+    label_studio_pull_result = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]

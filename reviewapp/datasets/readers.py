@@ -53,20 +53,28 @@ def read_parquet(path: Path) -> Iterator[dict]:
             yield _parse(row)
 
 
+def label_studio_output(result: list[dict]) -> dict:
+    """An output from a Label Studio result: the choice of each ``Choices`` region, by field.
+
+    The inverse of ``exporters._choices``; also reads annotations pulled back from a project.
+    """
+    return {
+        region["from_name"]: region["value"]["choices"][0]
+        for region in result
+        if region.get("type", "choices") == "choices" and region.get("value", {}).get("choices")
+    }
+
+
 def read_label_studio(path: Path) -> Iterator[dict]:
     """Rows rebuilt from tasks: input, model and human output, split."""
-
-    def choices(result: list[dict]) -> dict:
-        return {region["from_name"]: region["value"]["choices"][0] for region in result}
-
     for task in json.loads(path.read_text(encoding="utf-8")):
         data = dict(task["data"])
         predictions, annotations = task.get("predictions") or [], task.get("annotations") or []
         yield {
             "item_id": data.pop("item_id", None),
             "input": data,
-            "model_output": choices(predictions[0]["result"]) if predictions else {},
-            "human_output": choices(annotations[0]["result"]) if annotations else {},
+            "model_output": label_studio_output(predictions[0]["result"]) if predictions else {},
+            "human_output": label_studio_output(annotations[0]["result"]) if annotations else {},
             "split": (task.get("meta") or {}).get("split", ""),
         }
 

@@ -1,5 +1,6 @@
 """The datasets page: request, approve or reject, watch the build, download."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpResponse
@@ -7,7 +8,15 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.datasets.models import ExportFormat
+from reviewapp.datasets.label_studio import (
+    LabelStudioPushFailed,
+    dataset_release_push_label_studio,
+)
+from reviewapp.datasets.label_studio_pull import (
+    LabelStudioPullConflict,
+    dataset_release_pull_label_studio_start,
+)
+from reviewapp.datasets.models import ExportFormat, ExportStatus
 from reviewapp.datasets.selectors import dataset_preview, spec_form_choices
 from reviewapp.datasets.services import (
     ExportConflict,
@@ -48,7 +57,19 @@ def _page_context(request: HtmxHttpRequest) -> dict:
         "workflows": workflows,
         "formats": ExportFormat.choices,
         "choices": spec_form_choices(workflows=workflows),
-        "polling": any(e.status in ("approved", "building") for e in exports),
+        # Releases this user may push to Label Studio and pull annotations back from.
+        "label_studio": {
+            export.pk
+            for export in exports
+            if settings.LABEL_STUDIO_URL
+            and export.status == ExportStatus.READY
+            and export.workflow_id in approvable
+        },
+        "polling": any(
+            e.status in ("approved", "building")
+            or e.label_studio_pull_status in ("pending", "running")
+            for e in exports
+        ),
     }
 
 
@@ -165,3 +186,43 @@ def dataset_download(request: HtmxHttpRequest, export_id: int) -> HttpResponseBa
         messages.error(request, str(refused))
         return redirect("dataset-list")
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+@require_POST
+@login_required
+def dataset_label_studio_push(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
+    export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
+    try:
+        if not settings.LABEL_STUDIO_URL:
+            raise LabelStudioPushFailed("No Label Studio server is configured.")
+        result = dataset_release_push_label_studio(
+            export=export,
+            acting_user=request.user,
+            base_url=settings.LABEL_STUDIO_URL,
+            api_key=settings.LABEL_STUDIO_API_KEY,
+        )
+    except LabelStudioPushFailed as failed:
+        messages.error(request, str(failed))
+        return redirect("dataset-list")
+    messages.success(
+        request,
+        f"Release {export.release_name} pushed to Label Studio: {result['tasks']} tasks.",
+    )
+    return redirect("dataset-list")
+
+
+@require_POST
+@login_required
+def dataset_label_studio_pull(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
+    export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
+    try:
+        dataset_release_pull_label_studio_start(export=export, acting_user=request.user)
+    except LabelStudioPullConflict as refused:
+        messages.error(request, str(refused))
+        return redirect("dataset-list")
+    messages.success(
+        request,
+        f"Pulling the annotations of release {export.release_name} from Label Studio; "
+        "new ones become corrections.",
+    )
+    return redirect("dataset-list")

@@ -92,7 +92,14 @@ def test_it_creates_a_project_and_imports_the_release_tasks(
         assert annotation["result"][0]["to_name"] == "text"
         assert "completed_by" not in annotation
         assert task["meta"]["reviewer"] == correction.reviewer_pseudonym
-    assert result == {"project_id": 42, "tasks": len(corrected), "base_url": BASE_URL}
+    assert result == {
+        "project_id": 42,
+        "project_url": f"{BASE_URL}/projects/42/",
+        "tasks": len(corrected),
+        "base_url": BASE_URL,
+    }
+    export.refresh_from_db()
+    assert export.label_studio_project_id == 42  # where a pull reads the annotations back
     event = AuditEvent.objects.get(action="export.pushed_to_label_studio")
     assert event.actor == approver and event.data["project_id"] == 42
 
