@@ -8,10 +8,7 @@ escalations, notifications and audit events of a batch are inserted a statement 
 Escalation rungs are rows with a unique (task, step) pair: a rung fires once per task.
 """
 
-import json
 import logging
-import os
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -20,7 +17,6 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -52,8 +48,7 @@ from reviewapp.sla.models import (
     WebhookNotificationStatus,
 )
 from reviewapp.sla.selectors import queue_calendar
-from workflows.act.http import DestinationRefused, parse_networks, post_json
-from workflows.act.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, retry_delay, signature
+from workflows.act.webhooks import attempt_claim, attempt_settle, signed_post
 
 logger = logging.getLogger(__name__)
 
@@ -886,101 +881,37 @@ def webhook_notifications_enqueue_due(*, limit: int = 500) -> int:
     return len(due)
 
 
-def _webhook_notification_claim(notification_id: int) -> WebhookNotification | None:
-    """Take the delivery for one attempt; a second worker (or a duplicate message) sees it not
-    due and does nothing."""
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        notification = (
-            WebhookNotification.objects.select_for_update(skip_locked=True)
-            .filter(
-                pk=notification_id,
-                status=WebhookNotificationStatus.PENDING,
-                next_attempt_at__lte=now,
-            )
-            .first()
-        )
-        if notification is None:
-            return None
-        notification.attempts += 1
-        # A lease: if this worker dies mid-request, the sweep sends it again after this.
-        notification.next_attempt_at = now + timedelta(
-            seconds=settings.REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS * 4
-        )
-        notification.save(update_fields=["attempts", "next_attempt_at"])
-        return notification
-
-
 def webhook_notification_deliver(*, notification_id: int) -> WebhookNotification | None:
-    """One signed attempt through the SSRF-safe client of workflows.act; backoff on failure."""
-    notification = _webhook_notification_claim(notification_id)
+    """One signed attempt, exactly like an item webhook (``workflows.act.webhooks``)."""
+    notification = attempt_claim(WebhookNotification.objects, notification_id)
     if notification is None:
         return None
-    body = json.dumps(
+    attempt = signed_post(
+        notification.url,
         notification.payload | {"notification_id": notification.pk},
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-    status_code: int | None = None
-    secret = os.environ.get(notification.secret_env, "") if notification.secret_env else ""
-    try:
-        if not secret:
-            raise DestinationRefused(f"the signing secret {notification.secret_env!r} is not set")
-        timestamp = int(time.time())
-        result = post_json(
-            notification.url,
-            body,
-            {
-                "Content-Type": "application/json",
-                "User-Agent": "reviewapp-webhooks/1",
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: signature(secret, timestamp, body),
-            },
-            allowed=parse_networks(settings.REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS),
-            timeout=settings.REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS,
-        )
-        status_code = result.status
-        error = "" if 200 <= result.status < 300 else f"HTTP {result.status}: {result.body_excerpt}"
-    except (OSError, DestinationRefused) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    return _webhook_notification_record(notification.pk, status_code, error)
-
-
-def _webhook_notification_record(
-    notification_id: int, status_code: int | None, error: str
-) -> WebhookNotification:
-    now = timezone.now()
+        notification.secret_env,
+    )
     with transaction.atomic(durable=True):
         notification = (
             WebhookNotification.objects.select_for_update(of=("self",))
             .select_related("escalation__task__queue__workflow")
             .get(pk=notification_id)
         )
-        notification.last_status_code = status_code
-        notification.last_error = error[:2000]
-        if not error:
-            notification.status = WebhookNotificationStatus.DELIVERED
-            notification.delivered_at = now
-            action = "sla.webhook_delivered"
-        elif notification.attempts >= settings.REVIEWAPP_WEBHOOK_MAX_ATTEMPTS:
-            notification.status = WebhookNotificationStatus.GAVE_UP
-            action = "sla.webhook_gave_up"
-        else:
-            notification.next_attempt_at = now + retry_delay(notification.attempts)
-            action = ""
+        notification.last_status_code = attempt.status_code
+        outcome = attempt_settle(notification, attempt.error)
         notification.save()
-        if action:
+        if outcome:
             task = notification.escalation.task
             audit_record(
-                action=action,
+                action=f"sla.webhook_{outcome}",
                 obj=notification,
                 chain=task.queue.workflow.audit_chain,
                 data={
                     "task": task.pk,
                     "escalation": notification.escalation_id,
                     "attempts": notification.attempts,
-                    "status_code": status_code,
-                    "error": error[:200],
+                    "status_code": attempt.status_code,
+                    "error": attempt.error[:200],
                 },
             )
     return notification

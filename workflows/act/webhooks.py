@@ -11,6 +11,7 @@ import json
 import os
 import random
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -84,44 +85,50 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.5, 1.5))
 
 
-def _claim(delivery_id: int) -> WebhookDelivery | None:
-    """Take the delivery for one attempt; a concurrent worker sees it as not due."""
+# Webhook notifications of escalations (reviewapp.sla) are delivered the same way as item
+# webhooks: the three functions below are shared by both.
+
+
+def attempt_claim(queryset, pk: int):
+    """Take a pending, due delivery row for one attempt (``attempts`` + 1, under a lease).
+
+    A concurrent worker or a duplicate message sees it locked or not due and gets ``None``. If
+    this worker dies mid-request, the sweep sends it again when the lease runs out.
+    """
     now = timezone.now()
     with transaction.atomic(durable=True):
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        row = (
+            queryset.select_for_update(skip_locked=True)
+            .filter(pk=pk, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
             .first()
         )
-        if delivery is None:
+        if row is None:
             return None
-        delivery.attempts += 1
-        # A lease: if this worker dies mid-request, the sweep retries after it runs out.
-        delivery.next_attempt_at = now + timedelta(
+        row.attempts += 1
+        row.next_attempt_at = now + timedelta(
             seconds=settings.REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS * 4
         )
-        delivery.save(update_fields=["attempts", "next_attempt_at"])
-        return delivery
+        row.save(update_fields=["attempts", "next_attempt_at"])
+        return row
 
 
-def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
-    delivery = _claim(delivery_id)
-    if delivery is None:
-        return None
-    body = json.dumps(
-        delivery.payload | {"delivery_id": delivery.pk}, sort_keys=True, separators=(",", ":")
-    ).encode()
-    started_at = timezone.now()
-    clock = time.perf_counter()
-    status_code: int | None = None
-    url = delivery.url
-    secret = os.environ.get(delivery.secret_env, "")
+@dataclass(frozen=True)
+class Attempt:
+    url: str  # where the request ended (after redirects)
+    status_code: int | None
+    error: str  # empty when the receiver answered 2xx
+
+
+def signed_post(url: str, payload: dict, secret_env: str) -> Attempt:
+    """POST ``payload`` signed with the secret in ``secret_env``, through the SSRF-safe client."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    secret = os.environ.get(secret_env, "") if secret_env else ""
     try:
         if not secret:
-            raise DestinationRefused(f"the signing secret {delivery.secret_env} is not set")
+            raise DestinationRefused(f"the signing secret {secret_env} is not set")
         timestamp = int(time.time())
         result = post_json(
-            delivery.url,
+            url,
             body,
             {
                 "Content-Type": "application/json",
@@ -132,15 +139,40 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
             allowed=parse_networks(settings.REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS),
             timeout=settings.REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS,
         )
-        status_code, url = result.status, result.url
-        error = "" if 200 <= result.status < 300 else f"HTTP {result.status}: {result.body_excerpt}"
     except (OSError, DestinationRefused) as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    return _record(delivery, started_at, clock, url, status_code, error)
+        return Attempt(url=url, status_code=None, error=f"{type(exc).__name__}: {exc}")
+    error = "" if 200 <= result.status < 300 else f"HTTP {result.status}: {result.body_excerpt}"
+    return Attempt(url=result.url, status_code=result.status, error=error)
 
 
-def _record(delivery, started_at, clock, url, status_code, error) -> WebhookDelivery:
-    now = timezone.now()
+def attempt_settle(row, error: str) -> str:
+    """Mark a locked delivery row after an attempt: delivered, given up, or due again after a
+    backoff. Returns ``"delivered"``, ``"gave_up"`` or ``""`` (will retry); the caller saves."""
+    row.last_error = error[:2000]
+    if not error:
+        row.status = DeliveryStatus.DELIVERED
+        row.delivered_at = timezone.now()
+        return "delivered"
+    if row.attempts >= settings.REVIEWAPP_WEBHOOK_MAX_ATTEMPTS:
+        row.status = DeliveryStatus.GAVE_UP
+        return "gave_up"
+    row.next_attempt_at = timezone.now() + retry_delay(row.attempts)
+    return ""
+
+
+def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
+    delivery = attempt_claim(WebhookDelivery.objects, delivery_id)
+    if delivery is None:
+        return None
+    started_at = timezone.now()
+    clock = time.perf_counter()
+    attempt = signed_post(
+        delivery.url, delivery.payload | {"delivery_id": delivery.pk}, delivery.secret_env
+    )
+    return _record(delivery, started_at, clock, attempt)
+
+
+def _record(delivery, started_at, clock, attempt: Attempt) -> WebhookDelivery:
     with transaction.atomic(durable=True):
         delivery = (
             WebhookDelivery.objects.select_for_update()
@@ -152,33 +184,23 @@ def _record(delivery, started_at, clock, url, status_code, error) -> WebhookDeli
             number=delivery.attempts,
             started_at=started_at,
             duration_ms=(time.perf_counter() - clock) * 1000,
-            url=url,
-            status_code=status_code,
-            error=error[:2000],
+            url=attempt.url,
+            status_code=attempt.status_code,
+            error=attempt.error[:2000],
         )
-        delivery.last_error = error[:2000]
-        if not error:
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = now
-            action = "webhook.delivered"
-        elif delivery.attempts >= settings.REVIEWAPP_WEBHOOK_MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.GAVE_UP
-            action = "webhook.gave_up"
-        else:
-            delivery.next_attempt_at = now + retry_delay(delivery.attempts)
-            action = ""
+        outcome = attempt_settle(delivery, attempt.error)
         delivery.save()
-        if action:
+        if outcome:
             audit_record(
-                action=action,
+                action=f"webhook.{outcome}",
                 obj=delivery,
                 chain=delivery.item.workflow.audit_chain,
                 data={
                     "item": delivery.item_id,
                     "event": delivery.event,
                     "attempts": delivery.attempts,
-                    "status_code": status_code,
-                    "error": error[:200],
+                    "status_code": attempt.status_code,
+                    "error": attempt.error[:200],
                 },
             )
     return delivery
