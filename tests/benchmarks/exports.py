@@ -27,10 +27,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdb import database_urls, recreate_database, setup_django
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DB = "reviewapp_bench_exports"
+BROKER = "redis://127.0.0.1:6379/12"
 FORMATS = ("jsonl", "csv", "parquet", "label_studio", "hf_dataset")
 SAMPLES = 500  # distinct ticket texts the clones cycle through
 
@@ -43,44 +45,6 @@ def parse_args() -> argparse.Namespace:
     # Internal: the per-export subprocess.
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
-
-
-def bench_database_urls() -> tuple[str, str]:
-    """(maintenance URL, benchmark URL) on the server DATABASE_URL points at."""
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
-    return (
-        urlunsplit(parts._replace(path="/postgres")),
-        urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
-    )
-
-
-def recreate_database(maintenance_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def setup_django(bench_url: str, var_dir: Path, *, migrate: bool) -> None:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ["REVIEWAPP_VAR_DIR"] = str(var_dir)
-    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
-    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/12")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    if migrate:
-        from django.core.management import call_command
-
-        call_command("migrate", interactive=False, verbosity=0)
 
 
 def rss_mb() -> float:
@@ -267,7 +231,9 @@ def build_in_subprocess(export_id: int, var_dir: Path) -> dict:
 
 def build_one(export_id: int) -> None:
     """In the subprocess: build one approved export, print time and memory as JSON."""
-    setup_django(os.environ["DATABASE_URL"], Path(os.environ["BENCH_VAR_DIR"]), migrate=False)
+    setup_django(
+        os.environ["DATABASE_URL"], Path(os.environ["BENCH_VAR_DIR"]), broker=BROKER, migrate=False
+    )
     from django.db import connection
 
     from reviewapp.datasets.services import dataset_export_build
@@ -308,13 +274,13 @@ def main() -> None:
     if args.build is not None:
         build_one(args.build)
         return
-    maintenance_url, bench_url = bench_database_urls()
+    maintenance_url, bench_url = database_urls(BENCH_DB)
     var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-exports-"))
     print(f"database {BENCH_DB} (created fresh), media in {var_dir}", flush=True)
-    recreate_database(maintenance_url)
+    recreate_database(maintenance_url, BENCH_DB)
     results = []
     try:
-        setup_django(bench_url, var_dir, migrate=True)
+        setup_django(bench_url, var_dir, broker=BROKER)
         from reviewapp.celery import app
         from workflows.demo.install import demo_install
 
@@ -338,7 +304,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep_db:
-            recreate_database(maintenance_url, drop_only=True)
+            recreate_database(maintenance_url, BENCH_DB, drop_only=True)
         shutil.rmtree(var_dir, ignore_errors=True)
     print(table(
         "dataset_export_build, one fresh process per export (the template correction adds 1 row)",

@@ -32,9 +32,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parents[2]
+from benchdb import database_urls, recreate_database, setup_django
+
 # BENCH_QUEUES_DB (or --db-name) names another database, so that two runs on one server
 # (e.g. several engineers at once) do not drop each other's.
 BENCH_DB = os.environ.get("BENCH_QUEUES_DB", "reviewapp_bench_queues")
@@ -71,44 +71,6 @@ def parse_args() -> argparse.Namespace:
     if not args.db_name.isidentifier():
         parser.error("--db-name takes letters, digits and underscores only")
     return args
-
-
-def database_urls() -> tuple[str, str]:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
-    return (
-        urlunsplit(parts._replace(path="/postgres")),
-        urlunsplit(parts._replace(path=f"/{BENCH_DB}")),
-    )
-
-
-def recreate_database(maintenance_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
-
-
-def setup_django(bench_url: str, var_dir: Path) -> None:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ["REVIEWAPP_VAR_DIR"] = str(var_dir)
-    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
-    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
-    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
-        sys.exit("The benchmark needs Redis: set CELERY_BROKER_URL=redis://...")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -516,16 +478,16 @@ def main() -> None:
     global BENCH_DB
     args = parse_args()
     BENCH_DB = args.db_name.lower()
-    maintenance_url, bench_url = database_urls()
+    maintenance_url, bench_url = database_urls(BENCH_DB)
     dsn = bench_url.replace("postgres://", "postgresql://", 1)
     var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-queues-"))
     fresh = "reused" if args.reuse_db else "created fresh"
     print(f"database {BENCH_DB} ({fresh}), media in {var_dir}", flush=True)
     if not args.reuse_db:
-        recreate_database(maintenance_url)
+        recreate_database(maintenance_url, BENCH_DB)
     # Each part prints its figures as soon as it has them: a later failure loses nothing.
     try:
-        setup_django(bench_url, var_dir)
+        setup_django(bench_url, var_dir, broker="redis://127.0.0.1:6379/13")
         from reviewapp.celery import app
         from reviewapp.reviews.models import ReviewTask, TaskStatus
         from workflows.demo.install import demo_install, demo_sla_install
@@ -600,7 +562,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep_db:
-            recreate_database(maintenance_url, drop_only=True)
+            recreate_database(maintenance_url, BENCH_DB, drop_only=True)
         shutil.rmtree(var_dir, ignore_errors=True)
 
 

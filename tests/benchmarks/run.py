@@ -29,7 +29,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from benchdb import database_urls, recreate_database, setup_django
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DB = "reviewapp_bench"
@@ -60,45 +61,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # --- a database and an environment of our own ----------------------------------------------
-
-
-def bench_database_urls(name: str) -> tuple[str, str]:
-    """(maintenance URL, benchmark URL) on the server DATABASE_URL points at."""
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reviewapp")
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
-        sys.exit(f"The benchmark needs PostgreSQL; DATABASE_URL is {parts.scheme}://...")
-    return (
-        urlunsplit(parts._replace(path="/postgres")),
-        urlunsplit(parts._replace(path=f"/{name}")),
-    )
-
-
-def recreate_database(maintenance_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django(bench_url: str, var_dir: Path) -> None:
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ["REVIEWAPP_VAR_DIR"] = str(var_dir)
-    os.environ["MEDIA_ROOT"] = str(var_dir / "media")
-    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "reviewapp.settings"
-    if not os.environ["CELERY_BROKER_URL"].startswith("redis://"):
-        sys.exit("The benchmark needs Redis: set CELERY_BROKER_URL=redis://...")
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 class Worker:
@@ -486,7 +448,7 @@ def report(
 
 def main() -> None:
     args = parse_args()
-    maintenance_url, bench_url = bench_database_urls(args.db_name)
+    maintenance_url, bench_url = database_urls(args.db_name)
     var_dir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
     print(f"database {args.db_name} (created fresh), media in {var_dir}", flush=True)
     recreate_database(maintenance_url, args.db_name)
@@ -494,7 +456,7 @@ def main() -> None:
     os.environ["REVIEWAPP_PIPELINE_BATCH"] = str(args.pipeline_batch)
     worker = None
     try:
-        setup_django(bench_url, var_dir)
+        setup_django(bench_url, var_dir, broker="redis://127.0.0.1:6379/14")
         from reviewapp.celery import app
         from workflows.demo.install import demo_install
 
