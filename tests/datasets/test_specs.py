@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -12,7 +13,14 @@ from reviewapp.datasets import selectors
 from reviewapp.datasets.exporters import jsonl_line
 from reviewapp.datasets.models import DatasetExport
 from reviewapp.datasets.services import export_path
-from reviewapp.datasets.specs import canonical_hash, protect_input, sensitive_fields, split_for
+from reviewapp.datasets.specs import (
+    canonical_hash,
+    protect_input,
+    sensitive_fields,
+    spec_rows,
+    spec_rows_counted,
+    split_for,
+)
 from reviewapp.quality.models import GoldItem, GoldTask
 from workflows.models import Item
 
@@ -335,3 +343,24 @@ def test_the_page_refuses_to_request_a_spec_with_0_rows(requester, corrected):
 
     assert "0 rows" in response.content.decode()
     assert not DatasetExport.objects.exists()
+
+
+def _nested_loops_allowed() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_nestloop")
+        return cursor.fetchone()[0]
+
+
+def test_dataset_queries_never_plan_a_nested_loop_and_leave_the_session_as_it_was(corrected):
+    """Right after a burst of corrections the planner's statistics are stale and a nested loop
+    anti-join compares every correction with every other; the dataset queries rule it out."""
+    workflow = corrected[0].workflow
+    seen = []
+    for _ in spec_rows(workflow=workflow, filters={}):
+        seen.append(_nested_loops_allowed())
+    assert seen and set(seen) == {"off"}
+    assert _nested_loops_allowed() == "on"
+
+    with spec_rows_counted(workflow=workflow, filters={}) as (total, rows):
+        assert total == len(list(rows)) == len(seen)
+        assert _nested_loops_allowed() == "on"  # only the held cursor was planned without
