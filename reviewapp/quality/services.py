@@ -25,6 +25,7 @@ from reviewapp.quality.models import (
     QueueQuality,
 )
 from reviewapp.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask
+from reviewapp.reviews.services import task_audit
 from workflows.models import Item, ItemStatus, Prediction
 from workflows.schemas import schema_errors
 
@@ -49,16 +50,6 @@ class DecisionEffects:
 
     resume: bool = True
     labeled: bool = True
-
-
-def _audit(task: ReviewTask, action: str, actor=None, **data) -> None:
-    audit_record(
-        action=action,
-        obj=task,
-        actor=actor,
-        chain=task.queue.workflow.audit_chain,
-        data={"item": task.item_id, "queue": task.queue.slug, **data},
-    )
 
 
 def _task_copy(task: ReviewTask, *, item: Item) -> ReviewTask:
@@ -94,8 +85,8 @@ def review_tasks_opened(*, tasks: list[ReviewTask]) -> None:
                 continue  # the senior task of a disagreement: the pair and its gold draw are done
             second = _task_copy(task, item=item)
             FourEyesReview.objects.create(item=item, first_task=task, second_task=second)
-            _audit(second, "task.opened", priority=second.priority, four_eyes=True)
-            _audit(task, "four_eyes.opened", tasks=[task.pk, second.pk])
+            task_audit(second, "task.opened", priority=second.priority, four_eyes=True)
+            task_audit(task, "four_eyes.opened", tasks=[task.pk, second.pk])
         gold_task_mix_in(real_task=task, settings_row=settings_rows.get(task.queue_id))
 
 
@@ -148,7 +139,7 @@ def gold_task_mix_in(
     showing = GoldTask.objects.create(
         gold_item=gold, item=item, task=task, mixed_in_after=real_task
     )
-    _audit(task, "task.opened", priority=task.priority, gold_item=gold.pk)
+    task_audit(task, "task.opened", priority=task.priority, gold_item=gold.pk)
     return showing
 
 
@@ -209,12 +200,12 @@ def _pair_answered(review: FourEyesReview, task: ReviewTask, decision: Decision)
         review.status = FourEyesStatus.AGREED
         review.settled_at = now
         review.save(update_fields=["status", "compared_at", "settled_at"])
-        _audit(task, "four_eyes.agreed", decision.reviewer, outcome=decision.outcome)
+        task_audit(task, "four_eyes.agreed", decision.reviewer, outcome=decision.outcome)
         return DecisionEffects()
     review.status = FourEyesStatus.DISAGREED
     review.senior_task = _senior_task_open(review, task)
     review.save(update_fields=["status", "compared_at", "senior_task"])
-    _audit(
+    task_audit(
         task,
         "four_eyes.disagreed",
         decision.reviewer,
@@ -248,7 +239,7 @@ def _senior_decided(
         )
     review.settled_at = timezone.now()
     review.save(update_fields=["settled_at"])
-    _audit(task, "four_eyes.settled", decision.reviewer, outcome=decision.outcome)
+    task_audit(task, "four_eyes.settled", decision.reviewer, outcome=decision.outcome)
     return DecisionEffects()
 
 
@@ -263,7 +254,7 @@ def _gold_score(showing: GoldTask, task: ReviewTask, decision: Decision) -> None
     Item.objects.filter(pk=showing.item_id).update(
         status=ItemStatus.COMPLETED, completed_at=decision.decided_at, updated_at=timezone.now()
     )
-    _audit(task, "gold.scored", decision.reviewer, correct=showing.correct)
+    task_audit(task, "gold.scored", decision.reviewer, correct=showing.correct)
 
 
 # --- manager settings -----------------------------------------------------------------------------

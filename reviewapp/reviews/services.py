@@ -63,13 +63,21 @@ class SkipInvalid(InvalidRequest):
 SKIP_REASON_MAX_LENGTH = TaskSkip._meta.get_field("reason").max_length or 500
 
 
-def _audit(task: ReviewTask, action: str, actor=None, **data) -> None:
-    audit_record(
+def task_audit_entry(task: ReviewTask, action: str, actor=None, /, **data) -> AuditEntry:
+    """How every event of a review task is recorded (reviews, SLA, quality): the item and the
+    queue beside what the event itself adds."""
+    return AuditEntry(
         action=action,
         obj=task,
         actor=actor,
-        chain=task.queue.workflow.audit_chain,
         data={"item": task.item_id, "queue": task.queue.slug, **data},
+    )
+
+
+def task_audit(task: ReviewTask, action: str, actor=None, /, **data) -> None:
+    """Record one task event in the task's workflow chain, inside the caller's transaction."""
+    audit_record_many(
+        [task_audit_entry(task, action, actor, **data)], chain=task.queue.workflow.audit_chain
     )
 
 
@@ -206,11 +214,7 @@ def review_tasks_open(*, openings: list[tuple[Any, str, int]]) -> list[ReviewTas
     opened: dict[str, list[AuditEntry]] = {}
     for task in tasks:
         opened.setdefault(task.queue.workflow.audit_chain, []).append(
-            AuditEntry(
-                action="task.opened",
-                obj=task,
-                data={"item": task.item_id, "queue": task.queue.slug, "priority": task.priority},
-            )
+            task_audit_entry(task, "task.opened", priority=task.priority)
         )
     for chain in sorted(opened):
         audit_record_many(opened[chain], chain=chain)
@@ -398,7 +402,7 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
             setattr(task, name, value)
         task.save(update_fields=CLAIM_FIELDS)
     task.queue = queue
-    _audit(
+    task_audit(
         task,
         "task.claimed",
         reviewer,
@@ -412,7 +416,7 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
 def review_task_release(*, task: ReviewTask, reviewer, claim_token) -> ReviewTask:
     task = _locked_claim(task, reviewer, claim_token)
     _reopen(task)
-    _audit(task, "task.released", reviewer)
+    task_audit(task, "task.released", reviewer)
     return task
 
 
@@ -451,7 +455,7 @@ def review_task_skip(*, task: ReviewTask, reviewer, claim_token, reason: str) ->
         )
     TaskSkip.objects.create(task=task, reviewer=reviewer, reason=reason, skipped_at=timezone.now())
     _reopen(task)
-    _audit(task, "task.skipped", reviewer, reason=reason)
+    task_audit(task, "task.skipped", reviewer, reason=reason)
     return task
 
 
@@ -486,7 +490,7 @@ def review_tasks_release_expired() -> int:
                 continue
             holder = task.claimed_by_id
             _reopen(task)
-            _audit(task, "task.lease_expired", previous_holder=holder)
+            task_audit(task, "task.lease_expired", previous_holder=holder)
             released += 1
     return released
 
@@ -597,7 +601,7 @@ def review_task_decide(
     task.decided_at = now
     task.lease_expires_at = None
     task.save(update_fields=["status", "decided_at", "lease_expires_at"])
-    _audit(
+    task_audit(
         task,
         "task.decided",
         reviewer,
@@ -863,7 +867,7 @@ def review_task_reassign(*, task: ReviewTask, to_reviewer, acting_user) -> Revie
         )
     previous_holder = task.claimed_by.get_username() if task.claimed_by else None
     _assign(task, to_reviewer, now)
-    _audit(
+    task_audit(
         task,
         "task.reassigned",
         acting_user,
@@ -882,7 +886,7 @@ def review_task_unassign(*, task: ReviewTask, acting_user) -> ReviewTask:
         raise TaskStateConflict("The task is not assigned to anyone.")
     previous_holder = task.claimed_by.get_username() if task.claimed_by else None
     _reopen(task)
-    _audit(task, "task.unassigned", acting_user, previous_holder=previous_holder)
+    task_audit(task, "task.unassigned", acting_user, previous_holder=previous_holder)
     return task
 
 
@@ -909,7 +913,7 @@ def review_tasks_bulk_assign(
     for task in tasks:
         task.queue = queue
         _assign(task, to_reviewer, now)
-        _audit(
+        task_audit(
             task,
             "task.reassigned",
             acting_user,

@@ -27,7 +27,7 @@ from reviewapp.accounts.models import Membership, Role
 from reviewapp.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.errors import Conflict, InvalidRequest
 from reviewapp.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
-from reviewapp.reviews.services import _reopen, review_task_claim_score
+from reviewapp.reviews.services import _reopen, review_task_claim_score, task_audit_entry
 from reviewapp.sla.calendar import (
     WorkingCalendar,
     business_add,
@@ -269,12 +269,7 @@ _sweep_audits: ContextVar[list[tuple[str, AuditEntry]] | None] = ContextVar(
 
 def _audit_task(task: ReviewTask, event: str, actor=None, /, **data) -> None:
     chain = task.queue.workflow.audit_chain
-    entry = AuditEntry(
-        action=event,
-        obj=task,
-        actor=actor,
-        data={"item": task.item_id, "queue": task.queue.slug, **data},
-    )
+    entry = task_audit_entry(task, event, actor, **data)
     pending = _sweep_audits.get()
     if pending is not None:
         pending.append((chain, entry))
