@@ -89,6 +89,8 @@ class Correction(models.Model):
         "workflows.Workflow", on_delete=models.PROTECT, related_name="corrections"
     )
     input = models.JSONField()
+    # canonical_hash(input): duplicates and the train/validation/test split go by it.
+    input_hash = models.CharField(max_length=64, editable=False)
     model_output = models.JSONField()
     human_output = models.JSONField()
     diff = models.JSONField(default=dict)

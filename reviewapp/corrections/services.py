@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import json
 
 from django.conf import settings
 
@@ -14,6 +15,16 @@ def reviewer_pseudonym(user) -> str:
     return hmac.new(
         settings.REVIEWAPP_PSEUDONYM_KEY.encode(), f"reviewer:{user.pk}".encode(), hashlib.sha256
     ).hexdigest()[:16]
+
+
+def canonical_hash(value: object) -> str:
+    """SHA-256 of the value's canonical JSON (sorted keys, no spaces, UTF-8 as is).
+
+    Stored with each correction as ``input_hash``: datasets find duplicate inputs by it and
+    split rows into train / validation / test by it, without reading the inputs themselves.
+    """
+    canonical = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def output_diff(before: dict, after: dict) -> dict:
@@ -44,6 +55,7 @@ def correction_record(*, decision, item, prediction, reason_codes=None) -> Corre
         item=item,
         workflow_id=item.workflow_id,
         input=item.input,
+        input_hash=canonical_hash(item.input),
         model_output=prediction.output,
         human_output=decision.output,
         diff=output_diff(prediction.output, decision.output),

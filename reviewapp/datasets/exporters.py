@@ -11,6 +11,7 @@ import json
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -65,9 +66,48 @@ def _encoder(*, item_separator: str, key_separator: str) -> Callable[[Any], str]
     return lambda value: "".join(iterencode(value, 0))
 
 
-# Compact (cells, Label Studio, the split hash) and json.dumps' default spacing (JSONL).
+# Compact: CSV and Parquet cells, Label Studio tasks, the split hash.
 compact_json = _json = _encoder(item_separator=",", key_separator=":")
-_spaced = _encoder(item_separator=", ", key_separator=": ")
+_string = json.encoder.encode_basestring  # ensure_ascii=False; PostgreSQL escapes the same set
+
+
+def _jsonb_key(item: tuple[str, Any]) -> tuple[int, bytes]:
+    key = item[0].encode()
+    return len(key), key
+
+
+def _jsonb_number(value: float) -> str:
+    # jsonb keeps a number as numeric, which PostgreSQL never prints with an exponent:
+    # 1.5e-07 comes back as 0.00000015. repr() is the text json.dumps stored.
+    text = format(Decimal(repr(value)), "f")
+    return text.removeprefix("-") if value == 0 else text  # numeric has no negative zero
+
+
+def jsonb_text(value: Any) -> str:
+    """``value`` as PostgreSQL prints it as jsonb (``value::jsonb::text``): keys shortest first,
+    then by their UTF-8 bytes; ", " and ": " between items; text as is, not escaped to ASCII.
+
+    The JSONL of an export is this text, built by PostgreSQL on the fast path and here on
+    SQLite (and for tests); both must give the same bytes.
+    """
+    if isinstance(value, str):
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _jsonb_number(value)
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=_jsonb_key)
+        return "{" + ", ".join(f"{_string(k)}: {jsonb_text(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(jsonb_text(v) for v in value) + "]"
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def neutralise_formula(value: str) -> str:
@@ -76,20 +116,21 @@ def neutralise_formula(value: str) -> str:
 
 
 def jsonl_line(row: dict) -> bytes:
-    """The reference form of a JSONL line; ``ExportRow.jsonl`` writes the same bytes faster."""
-    return (json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n").encode()
+    """The definition of a JSONL line: the row as jsonb text. ``ExportRow.jsonl`` and the
+    database (``specs.JSONL_LINE``) assemble the same bytes from pieces."""
+    return (jsonb_text(row) + "\n").encode()
 
 
 class Encoded(NamedTuple):
-    """A value with its two JSON texts (compact for cells, spaced for JSONL), made once."""
+    """A value with its two JSON texts (compact for cells, jsonb text for JSONL), made once."""
 
     value: Any
     compact: str
-    spaced: str
+    jsonb: str
 
 
 def encode(value: Any) -> Encoded:
-    return Encoded(value, _json(value), _spaced(value))
+    return Encoded(value, _json(value), jsonb_text(value))
 
 
 class ExportRow:
@@ -182,18 +223,17 @@ class ExportRow:
             self.input_compact = _json(self.input)
         return self.input_compact
 
-    def jsonl(self) -> bytes:
-        # Keys in sorted order, separators as json.dumps' defaults; ISO times and split names
-        # never need escaping.
+    def jsonl(self) -> str:
+        # jsonb's key order (shortest first); ISO times and split names never need escaping.
         return (
-            f'{{"comment": {self.comment.spaced}, "corrected_at": "{self.corrected_at}", '
-            f'"diff": {self.diff.spaced}, "human_output": {self.human_output.spaced}, '
-            f'"input": {_spaced(self.input)}, "item_id": {int(self.item_id)}, '
-            f'"model_output": {self.model_output.spaced}, '
-            f'"model_version": {self.model_version.spaced}, '
-            f'"reason_codes": {self.reason_codes.spaced}, "reviewer": {self.reviewer.spaced}, '
-            f'"split": "{self.split}"}}\n'
-        ).encode()
+            f'{{"diff": {self.diff.jsonb}, "input": {jsonb_text(self.input)}, '
+            f'"split": "{self.split}", "comment": {self.comment.jsonb}, '
+            f'"item_id": {int(self.item_id)}, "reviewer": {self.reviewer.jsonb}, '
+            f'"corrected_at": "{self.corrected_at}", "human_output": {self.human_output.jsonb}, '
+            f'"model_output": {self.model_output.jsonb}, '
+            f'"reason_codes": {self.reason_codes.jsonb}, '
+            f'"model_version": {self.model_version.jsonb}}}'
+        )
 
     def csv_cells(self) -> list[str]:
         # Same order as EXPORT_FIELDS. Objects and lists are JSON text, which starts with "{"
@@ -221,9 +261,16 @@ def _json_cell(value: Encoded) -> str:
     return value.compact if isinstance(value.value, dict | list) else _cell(value.value)
 
 
-def write_jsonl(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
-    for count, row in enumerate(rows, start=1):
-        handle.write(row.jsonl())
+# JSONL and the Hugging Face folder are written from lines: (split, tally key, JSON text),
+# which PostgreSQL builds on its own (see specs.spec_lines_counted).
+Line = tuple[str, str, str]
+LINE_FORMATS = ("jsonl", "hf_dataset")
+
+
+def write_jsonl(lines: Iterable[Line], handle: BinaryIO) -> Iterator[int]:
+    for count, (_split, _key, text) in enumerate(lines, start=1):
+        handle.write(text.encode())
+        handle.write(b"\n")
         yield count
 
 
@@ -360,7 +407,8 @@ def write_label_studio(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[
     handle.write(b"\n]\n")
 
 
-WRITERS = {
+# Each takes rows (ExportRow), or lines (Line) for LINE_FORMATS, and yields the count so far.
+WRITERS: dict[str, Callable[[Iterable[Any], BinaryIO], Iterator[int]]] = {
     "jsonl": write_jsonl,
     "csv": write_csv,
     "parquet": write_parquet,
@@ -381,16 +429,17 @@ EXTENSIONS = {
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep the archive byte-for-byte stable
 
 
-def write_hf_splits(rows: Iterable[ExportRow], directory: Path) -> Iterator[int]:
+def write_hf_splits(lines: Iterable[Line], directory: Path) -> Iterator[int]:
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     handles: dict[str, BinaryIO] = {}
     try:
-        for count, row in enumerate(rows, start=1):
-            handle = handles.get(row.split)
+        for count, (split, _key, text) in enumerate(lines, start=1):
+            handle = handles.get(split)
             if handle is None:
-                handle = handles[row.split] = (data / f"{row.split}.jsonl").open("wb")
-            handle.write(row.jsonl())
+                handle = handles[split] = (data / f"{split}.jsonl").open("wb")
+            handle.write(text.encode())
+            handle.write(b"\n")
             yield count
     finally:
         for handle in handles.values():

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from reviewapp.audit.services import audit_record
 from reviewapp.corrections.models import Correction, CorrectionSource
-from reviewapp.corrections.services import output_diff
+from reviewapp.corrections.services import canonical_hash, output_diff
 from reviewapp.datasets.label_studio import LabelStudioPushFailed
 from reviewapp.datasets.models import DatasetExport, ExportStatus, LabelStudioPullStatus
 from reviewapp.datasets.readers import READERS, label_studio_output
@@ -232,6 +232,7 @@ def _pull(export: DatasetExport, acting_user, base_url: str, api_key: str, httpx
                     item=item,
                     workflow_id=item.workflow_id,
                     input=item.input,
+                    input_hash=canonical_hash(item.input),
                     model_output=prediction.output,
                     human_output=human_output,
                     diff=output_diff(prediction.output, human_output),

@@ -22,8 +22,10 @@ from reviewapp.checksums import file_sha256
 from reviewapp.datasets.exporters import (
     EXPORT_FIELDS,
     EXTENSIONS,
+    LINE_FORMATS,
     WRITERS,
     ExportRow,
+    Line,
     hf_front_matter,
     write_hf_splits,
     zip_folder,
@@ -31,11 +33,13 @@ from reviewapp.datasets.exporters import (
 from reviewapp.datasets.models import DatasetExport, ExportApproval, ExportFormat, ExportStatus
 from reviewapp.datasets.specs import (
     SPLITS,
+    TALLY_SEPARATOR,
     RowEncoder,
     SpecInvalid,
     output_class,
     sensitive_fields,
     spec_filters_parse,
+    spec_lines_counted,
     spec_matching,
     spec_rows_counted,
 )
@@ -300,6 +304,29 @@ class _Tally:
                 self._fold()
             yield row
 
+    def lines(self, lines: Iterator[Line]) -> Iterator[Line]:
+        """Counts lines by ``(split, tally key)`` as they pass; folded like the rows above."""
+        keys: dict[tuple[str, str], int] = {}
+        for line in lines:
+            key = line[0], line[1]
+            keys[key] = keys.get(key, 0) + 1
+            if len(keys) > self.DISTINCT_LIMIT:
+                self._fold_keys(keys)
+            yield line
+        self._fold_keys(keys)
+
+    def _fold_keys(self, keys: dict[tuple[str, str], int]) -> None:
+        for (split, key), rows in keys.items():
+            label, reasons, version, model = key.split(TALLY_SEPARATOR, 3)
+            self.by_split[split] = self.by_split.get(split, 0) + rows
+            self.by_class[output_class({"label": json.loads(label)} if label else None)] += rows
+            for reason in json.loads(reasons):
+                self.by_reason[reason] += rows
+            if version:
+                self.workflow_versions.add(int(version))
+            self.model_versions.add(model)
+        keys.clear()
+
     def counts(self) -> dict:
         self._fold()
         return {
@@ -353,12 +380,16 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
     attempt = export.build_attempt
     sensitive = {} if export.sensitive_included else sensitive_fields(export.workflow)
     tally = _Tally()
+    spec = {"workflow": export.workflow, "filters": export.filters, "chunk": FETCH_ROWS}
+    # JSONL (and the Hugging Face folder, made of JSONL) arrive as ready lines; the other
+    # formats need each row's values.
+    lines = export.format in LINE_FORMATS
     try:
-        with spec_rows_counted(
-            workflow=export.workflow, filters=export.filters, chunk=FETCH_ROWS
-        ) as (total, rows):
+        with (
+            spec_lines_counted(**spec, sensitive=sensitive) if lines else spec_rows_counted(**spec)
+        ) as (total, values):
             _beat(export, attempt, rows_total=total)
-            stream = tally.rows(rows, RowEncoder(sensitive))
+            stream = tally.lines(values) if lines else tally.rows(values, RowEncoder(sensitive))
             files, written = _write_release(export, attempt, stream, tally, sensitive)
     except _Superseded:
         return None

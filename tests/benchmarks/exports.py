@@ -60,7 +60,7 @@ def _template(demo):
     from django.utils import timezone
 
     from reviewapp.corrections.models import Correction
-    from reviewapp.corrections.services import reviewer_pseudonym
+    from reviewapp.corrections.services import canonical_hash, reviewer_pseudonym
     from reviewapp.reviews.models import Decision, ReviewTask
     from workflows.models import Item
 
@@ -86,6 +86,7 @@ def _template(demo):
         item=item,
         workflow=demo.workflow,
         input={},
+        input_hash=canonical_hash({}),
         model_output={},
         human_output={},
         reason_codes=["wrong-category"],
@@ -151,6 +152,15 @@ def corrections_create(demo, *, count: int, numbered_from: int, template) -> Non
     item, task, decision, correction = template
     models = (Item, ReviewTask, Decision, Correction)
     unique_input = "s.input || jsonb_build_object('body', (s.input->>'body') || ' #' || g)"
+    # canonical_hash(input) in SQL: the canonical JSON of a flat object of strings (ticket
+    # inputs are) is its members sorted by key code point, compact; PostgreSQL escapes a JSON
+    # string as json.dumps(ensure_ascii=False) does.
+    input_hash = (
+        # Constants of this file only.
+        "(SELECT encode(sha256(convert_to('{' || string_agg(to_json(key)::text || ':' || "  # noqa: S608
+        "value::text, ',' ORDER BY key COLLATE \"C\") || '}', 'UTF8')), 'hex') "
+        f"FROM jsonb_each({unique_input}))"
+    )
     chunk = 100_000
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_sample")
@@ -184,6 +194,7 @@ def corrections_create(demo, *, count: int, numbered_from: int, template) -> Non
                             "decision_id": ids[Decision],
                             "item_id": ids[Item],
                             "input": unique_input,
+                            "input_hash": input_hash,
                             "model_output": "s.model_output",
                             "human_output": "s.human_output",
                             "diff": "s.diff",

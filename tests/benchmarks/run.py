@@ -290,7 +290,7 @@ def corrections_create(demo, *, count: int) -> None:
     from django.utils import timezone
 
     from reviewapp.corrections.models import Correction
-    from reviewapp.corrections.services import output_diff, reviewer_pseudonym
+    from reviewapp.corrections.services import canonical_hash, output_diff, reviewer_pseudonym
     from reviewapp.reviews.models import Decision, ReviewTask
     from workflows.models import Item, Prediction
 
@@ -343,6 +343,7 @@ def corrections_create(demo, *, count: int) -> None:
                     item=item,
                     workflow=demo.workflow,
                     input=item.input,
+                    input_hash=canonical_hash(item.input),
                     model_output=model_output,
                     human_output=human,
                     diff=output_diff(model_output, human),

@@ -33,6 +33,7 @@ def main() -> None:
     from reviewapp.accounts.models import Role
     from reviewapp.accounts.services import membership_add
     from reviewapp.corrections.models import Correction
+    from reviewapp.corrections.services import canonical_hash
     from reviewapp.datasets.exporters import jsonl_line
     from reviewapp.datasets.models import ExportFormat, ExportStatus
     from reviewapp.datasets.selectors import dataset_preview
@@ -93,8 +94,9 @@ def main() -> None:
     corrections = list(Correction.objects.order_by("created_at", "id"))
     # The third ticket seen before with its keys in another order: the same input, so only
     # its latest correction (the third) is a dataset row, not the second.
+    reordered = dict(reversed(corrections[2].input.items()))
     Correction.objects.filter(pk=corrections[1].pk).update(
-        input=dict(reversed(corrections[2].input.items()))
+        input=reordered, input_hash=canonical_hash(reordered)
     )
     # Sensitive fields, and the four-eyes rule that comes with a sensitive workflow.
     definition = dict(demo.workflow.current_version.definition)
@@ -176,8 +178,8 @@ def main() -> None:
             exports[export_format]["text"] = path.read_text(encoding="utf-8")
             exports[export_format]["matches_reference"] = path.read_bytes() == reference
         assert built.status == ExportStatus.READY, export_format
-    clock.stop()
 
+    # Still at the build's time: download links expire (REVIEWAPP_EXPORT_LINK_TTL).
     client = Client()
     client.force_login(mel)
     pages = {}
@@ -208,6 +210,7 @@ def main() -> None:
             content_type="application/json",
         )
         api[name] = {"status": response.status_code, "json": response.json()}
+    clock.stop()
 
     summary = {
         "vendor": connection.vendor,

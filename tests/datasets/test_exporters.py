@@ -10,6 +10,7 @@ import pytest
 
 from reviewapp.datasets.exporters import (
     FORMULA_TRIGGERS,
+    LINE_FORMATS,
     WRITERS,
     ExportRow,
     jsonl_line,
@@ -55,7 +56,10 @@ ROWS = [
 
 def _write(fmt: str) -> bytes:
     handle = io.BytesIO()
-    counts = list(WRITERS[fmt](map(ExportRow.from_dict, ROWS), handle))
+    rows = [ExportRow.from_dict(row) for row in ROWS]
+    if fmt in LINE_FORMATS:  # written from lines: (split, tally key, text)
+        rows = [(row.split, "", row.jsonl()) for row in rows]
+    counts = list(WRITERS[fmt](rows, handle))
     assert counts == [1, 2]  # the writer reports progress row by row
     return handle.getvalue()
 
@@ -148,9 +152,10 @@ AWKWARD = ROWS[0] | {
 
 
 @pytest.mark.parametrize("row", [*ROWS, AWKWARD])
-def test_assembled_lines_are_the_bytes_of_json_dumps(row):
+def test_assembled_lines_are_the_rows_as_jsonb_text(row):
     encoded = ExportRow.from_dict(row)
-    assert encoded.jsonl() == jsonl_line(row)
+    assert (encoded.jsonl() + "\n").encode() == jsonl_line(row)
+    assert json.loads(encoded.jsonl()) == row
     assert label_studio_task_json(encoded) == json.dumps(
         label_studio_task(row), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections import Counter
 
 import pytest
 from django.test import Client
@@ -14,6 +15,7 @@ from reviewapp.datasets.services import (
     export_path,
     release_dir,
 )
+from reviewapp.datasets.specs import split_for
 
 EXPORTS = "/api/v1/exports/"
 
@@ -159,3 +161,25 @@ def test_the_page_shows_the_approvals_still_needed(sensitive_request, approver, 
         f'action="/datasets/{sensitive_request.pk}/approve"'
         in other.get("/datasets/").content.decode()
     )
+
+
+def test_lines_and_rows_count_the_same_classes_reasons_splits_and_versions(
+    release, corrected, demo
+):
+    # JSONL and the Hugging Face folder count the tally keys PostgreSQL puts beside each line;
+    # CSV counts the rows it encodes. Both must describe the same data.
+    manifests = [release(export_format=fmt).manifest for fmt in ("jsonl", "hf_dataset", "csv")]
+
+    counts = manifests[0]["counts"]
+    assert counts["by_class"] == dict(
+        sorted(Counter(c.human_output["label"] for c in corrected).items())
+    )
+    assert counts["by_reason"] == {"ambiguous-text": 1, "mixed-topics": 1, "wrong-category": 2}
+    assert counts["by_split"] == {
+        name: sum(split_for(c.input) == name for c in corrected)
+        for name in ("train", "validation", "test")
+    }
+    for manifest in manifests:
+        assert manifest["counts"] == counts
+        assert manifest["workflow_versions"] == [demo.workflow.current_version.number]
+        assert manifest["model_versions"] == [str(demo.model_version)]

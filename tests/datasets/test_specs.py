@@ -178,7 +178,11 @@ def test_queues_decision_and_versions_filter_by_their_own_columns(api, requester
 def test_duplicate_inputs_keep_only_the_latest_correction(api, requester, corrected):
     first, second = corrected[0], corrected[1]
     # The same ticket seen twice, keys in another order: still the same content.
-    Correction.objects.filter(pk=first.pk).update(input=dict(reversed(second.input.items())))
+    # As a correction of that input records it: the input (keys in another order) and its hash.
+    reordered = dict(reversed(second.input.items()))
+    Correction.objects.filter(pk=first.pk).update(
+        input=reordered, input_hash=canonical_hash(reordered)
+    )
 
     kept = rows_for(api, requester, {})
 
@@ -210,7 +214,9 @@ def test_of_two_corrections_of_one_input_at_the_same_instant_the_later_one_wins(
     api, requester, corrected
 ):
     first, second = corrected[0], corrected[1]
-    Correction.objects.filter(pk=first.pk).update(input=second.input)
+    Correction.objects.filter(pk=first.pk).update(
+        input=second.input, input_hash=canonical_hash(second.input)
+    )
     Correction.objects.filter(pk__in=[first.pk, second.pk]).update(created_at=second.created_at)
 
     kept = rows_for(api, requester, {})
