@@ -31,6 +31,7 @@ from reviewapp.datasets.exporters import (
     jsonb_text,
 )
 from reviewapp.errors import InvalidRequest
+from reviewapp.quality.models import GoldTask
 from workflows.definitions import SENSITIVE_MODES
 
 # The split of a row follows from its input alone, so a ticket seen again in a later release
@@ -162,7 +163,10 @@ def spec_matching(*, workflow, filters: dict) -> QuerySet[Correction]:
     Gold items (known answers mixed into queues to check reviewers) are never dataset rows,
     whatever the filters: their decisions do not record corrections, and this keeps it so.
     """
-    matching = Correction.objects.filter(workflow=workflow, item__gold__isnull=True)
+    # Correlated on the correction's own item_id: the deduplication below repeats these
+    # filters, and a join to the items for each would cost two million-row joins per export.
+    showings = GoldTask.objects.filter(item_id=OuterRef("item_id"))
+    matching = Correction.objects.filter(~Exists(showings), workflow=workflow)
     if "created_after" in filters:
         matching = matching.filter(created_at__gte=_aware(filters["created_after"]))
     if "created_before" in filters:
