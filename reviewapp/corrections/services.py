@@ -12,8 +12,13 @@ from reviewapp.corrections.models import Correction, ReasonApplies, ReasonCode
 
 def reviewer_pseudonym(user) -> str:
     """A stable id for a reviewer in datasets that does not reveal who they are."""
+    return reviewer_pseudonym_of(user.pk)
+
+
+def reviewer_pseudonym_of(user_id: int) -> str:
+    # Dataset exports compute the same in SQL (datasets.specs._hmac_hex16).
     return hmac.new(
-        settings.REVIEWAPP_PSEUDONYM_KEY.encode(), f"reviewer:{user.pk}".encode(), hashlib.sha256
+        settings.REVIEWAPP_PSEUDONYM_KEY.encode(), f"reviewer:{user_id}".encode(), hashlib.sha256
     ).hexdigest()[:16]
 
 

@@ -32,6 +32,7 @@ EXPORT_FIELDS = (
     "reviewer",
     "corrected_at",
     "split",
+    "disagreement",
 )
 PARQUET_BATCH = 5000
 
@@ -71,9 +72,10 @@ compact_json = _json = _encoder(item_separator=",", key_separator=":")
 _string = json.encoder.encode_basestring  # ensure_ascii=False; PostgreSQL escapes the same set
 
 
-def _jsonb_key(item: tuple[str, Any]) -> tuple[int, bytes]:
-    key = item[0].encode()
-    return len(key), key
+def jsonb_key(key: str) -> tuple[int, bytes]:
+    """Where jsonb puts an object's key: shortest first, then by UTF-8 bytes."""
+    encoded = key.encode()
+    return len(encoded), encoded
 
 
 def _jsonb_number(value: float) -> str:
@@ -103,7 +105,7 @@ def jsonb_text(value: Any) -> str:
     if isinstance(value, float):
         return _jsonb_number(value)
     if isinstance(value, dict):
-        items = sorted(value.items(), key=_jsonb_key)
+        items = sorted(value.items(), key=lambda item: jsonb_key(item[0]))
         return "{" + ", ".join(f"{_string(k)}: {jsonb_text(v)}" for k, v in items) + "}"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(jsonb_text(v) for v in value) + "]"
@@ -147,6 +149,7 @@ class ExportRow:
         "comment",
         "corrected_at",
         "diff",
+        "disagreement",
         "human_output",
         "input",
         "input_compact",
@@ -171,6 +174,7 @@ class ExportRow:
         reviewer: Encoded,
         corrected_at: str,
         split: str,
+        disagreement: Encoded,
         input_compact: str | None = None,
     ) -> None:
         self.item_id = item_id
@@ -186,6 +190,9 @@ class ExportRow:
         self.reviewer = reviewer
         self.corrected_at = corrected_at
         self.split = split
+        # None, or the two answers of a four-eyes review that disagreed (human_output is the
+        # senior reviewer's settling answer): {"answers": [{outcome, output, reviewer}, ...]}.
+        self.disagreement = disagreement
 
     @classmethod
     def from_dict(cls, row: dict) -> "ExportRow":
@@ -201,6 +208,7 @@ class ExportRow:
             reviewer=encode(row["reviewer"]),
             corrected_at=row["corrected_at"],
             split=row["split"],
+            disagreement=encode(row.get("disagreement")),
         )
 
     def as_dict(self) -> dict:
@@ -216,6 +224,7 @@ class ExportRow:
             "reviewer": self.reviewer.value,
             "corrected_at": self.corrected_at,
             "split": self.split,
+            "disagreement": self.disagreement.value,
         }
 
     def compact_input(self) -> str:
@@ -229,7 +238,8 @@ class ExportRow:
             f'{{"diff": {self.diff.jsonb}, "input": {jsonb_text(self.input)}, '
             f'"split": "{self.split}", "comment": {self.comment.jsonb}, '
             f'"item_id": {int(self.item_id)}, "reviewer": {self.reviewer.jsonb}, '
-            f'"corrected_at": "{self.corrected_at}", "human_output": {self.human_output.jsonb}, '
+            f'"corrected_at": "{self.corrected_at}", "disagreement": {self.disagreement.jsonb}, '
+            f'"human_output": {self.human_output.jsonb}, '
             f'"model_output": {self.model_output.jsonb}, '
             f'"reason_codes": {self.reason_codes.jsonb}, '
             f'"model_version": {self.model_version.jsonb}}}'
@@ -250,6 +260,7 @@ class ExportRow:
             neutralise_formula(str(self.reviewer.value)),
             neutralise_formula(self.corrected_at),
             self.split,
+            "" if self.disagreement.value is None else self.disagreement.compact,
         ]
 
 
@@ -297,6 +308,7 @@ PARQUET_SCHEMA = pa.schema(
         ("reviewer", pa.string()),
         ("corrected_at", pa.string()),
         ("split", pa.string()),
+        ("disagreement", pa.string()),  # JSON text, null when there was none
     ]
 )
 JSON_COLUMNS = ("input", "model_output", "human_output", "diff")
@@ -325,6 +337,7 @@ def write_parquet(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
                 row.reviewer.value,
                 row.corrected_at,
                 row.split,
+                None if row.disagreement.value is None else row.disagreement.compact,
             ),
             strict=True,
         ):
@@ -350,7 +363,8 @@ def label_studio_task(row: dict) -> dict:
     return {
         "data": row["input"] | {"item_id": row["item_id"]},
         # Label Studio keeps ``meta`` with the task without showing it to annotators.
-        "meta": {"split": row["split"]},
+        "meta": {"split": row["split"]}
+        | ({} if row.get("disagreement") is None else {"disagreement": row["disagreement"]}),
         "predictions": [
             {"model_version": row["model_version"], "result": _choices(row["model_output"])}
         ],
@@ -388,7 +402,9 @@ def label_studio_task_json(row: ExportRow) -> str:
         + _choices_json(row.human_output)
         + '}],"data":'
         + _json(row.input | {"item_id": row.item_id})
-        + ',"meta":{"split":"'
+        + ',"meta":{'
+        + ("" if row.disagreement.value is None else f'"disagreement":{row.disagreement.compact},')
+        + '"split":"'
         + row.split
         + '"},"predictions":[{"model_version":'
         + row.model_version.compact

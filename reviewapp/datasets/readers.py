@@ -27,6 +27,8 @@ def _parse(row: dict) -> dict:
             row[column] = json.loads(row[column]) if row[column] else {}
     if "item_id" in row:
         row["item_id"] = int(row["item_id"])
+    if "disagreement" in row:  # empty (CSV) or null (Parquet) when there was none
+        row["disagreement"] = json.loads(row["disagreement"]) if row["disagreement"] else None
     return row
 
 

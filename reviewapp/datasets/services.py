@@ -61,6 +61,10 @@ FIELD_NOTES = {
     "reviewer": "pseudonymous reviewer id, stable per deployment",
     "corrected_at": "when the decision was made (ISO 8601)",
     "split": "train / validation / test, 80/10/10 by SHA-256 of the canonical input",
+    "disagreement": (
+        "empty, or the two independent answers of a four-eyes review that disagreed"
+        " (outcome, output, pseudonymous reviewer); human_output is then the senior's answer"
+    ),
 }
 
 

@@ -22,12 +22,13 @@ from django.utils import timezone
 from psycopg import sql as psycopg_sql
 
 from reviewapp.corrections.models import Correction, ReasonCode
-from reviewapp.corrections.services import canonical_hash
+from reviewapp.corrections.services import canonical_hash, reviewer_pseudonym_of
 from reviewapp.datasets.exporters import (
     Encoded,
     ExportRow,
     Line,
     encode,
+    jsonb_key,
     jsonb_text,
 )
 from reviewapp.errors import InvalidRequest
@@ -320,6 +321,13 @@ ROW_COLUMNS = (
     "corrected_at",
     "workflow_version_number",
     "input_hash",
+    "four_eyes_status",
+    "first_task_outcome",
+    "first_task_output_json",
+    "first_task_reviewer",
+    "second_task_outcome",
+    "second_task_output_json",
+    "second_task_reviewer",
 )
 
 
@@ -370,6 +378,17 @@ def spec_latest(*, workflow, filters: dict) -> QuerySet[Correction]:
     return matching.filter(~Exists(newer)).order_by("created_at", "id")
 
 
+def _pair_answers() -> dict:
+    """The columns ``RowEncoder`` makes the disagreement of a four-eyes review from."""
+    columns: dict = {"four_eyes_status": F("item__four_eyes__status")}
+    for task in ("first_task", "second_task"):
+        decision = f"item__four_eyes__{task}__decision"
+        columns[f"{task}_outcome"] = F(f"{decision}__outcome")
+        columns[f"{task}_output_json"] = Cast(f"{decision}__output", TextField())
+        columns[f"{task}_reviewer"] = F(f"{decision}__reviewer")
+    return columns
+
+
 def _row_values(*, workflow, filters: dict) -> QuerySet:
     return (
         spec_latest(workflow=workflow, filters=filters)
@@ -381,6 +400,7 @@ def _row_values(*, workflow, filters: dict) -> QuerySet:
             reason_codes_json=Cast("reason_codes", TextField()),
             corrected_at=IsoFormatUTC("created_at"),
             workflow_version_number=F("item__workflow_version__number"),
+            **_pair_answers(),
         )
         .values_list(*ROW_COLUMNS)
     )
@@ -495,25 +515,56 @@ def _text(value: str) -> SqlText:
     return SqlText("CAST({} AS text)", Value(value))
 
 
+def _hmac_hex16(message: SqlText) -> SqlText:
+    """The first 16 hex digits of HMAC-SHA256(REVIEWAPP_PSEUDONYM_KEY, message), in SQL."""
+    inner, outer = _hmac_pads()
+    return SqlText(
+        "left(encode(sha256({} || sha256({} || convert_to({}, 'UTF8'))), 'hex'), 16)",
+        SqlText("CAST({} AS bytea)", Value(outer)),
+        SqlText("CAST({} AS bytea)", Value(inner)),
+        message,
+    )
+
+
+def _disagreement() -> SqlText:
+    """``RowEncoder``'s disagreement as jsonb text: the pair's answers when they disagreed."""
+    answers = []
+    for task in ("first_task", "second_task"):
+        decision = f"item__four_eyes__{task}__decision"
+        answers.append(
+            SqlText(
+                "jsonb_build_object('outcome', {}, 'output', {}, 'reviewer', {})",
+                F(f"{decision}__outcome"),
+                F(f"{decision}__output"),
+                # reviewer_pseudonym_of(reviewer id)
+                _hmac_hex16(SqlText("'reviewer:' || ({})::text", F(f"{decision}__reviewer"))),
+            )
+        )
+    return SqlText(
+        "CASE WHEN {} = 'disagreed' THEN "
+        "jsonb_build_object('answers', jsonb_build_array({}, {}))::text ELSE 'null' END",
+        F("item__four_eyes__status"),
+        *answers,
+    )
+
+
 def _protected_input(sensitive: dict[str, str]):
     """``protect_input`` in SQL: each sensitive field present and not null is replaced by
     ``REDACTED`` or by its ``pseudonym`` (HMAC-SHA256 from the built-in ``sha256()``)."""
     if not sensitive:
         return F("input")
-    inner, outer = _hmac_pads()
     replaced = []
     for name, mode in sensitive.items():
         if mode == "redact":
             replacement = _text(REDACTED)
         else:
             replacement = SqlText(
-                "'pseud-' || left(encode(sha256({} || sha256({} || convert_to({} || "
-                "({} -> {})::text, 'UTF8'))), 'hex'), 16)",
-                SqlText("CAST({} AS bytea)", Value(outer)),
-                SqlText("CAST({} AS bytea)", Value(inner)),
-                _text(f"field:{name}:"),
-                F("input"),
-                _text(name),
+                "'pseud-' || {}",
+                _hmac_hex16(
+                    SqlText(
+                        "{} || ({} -> {})::text", _text(f"field:{name}:"), F("input"), _text(name)
+                    )
+                ),
             )
         replaced += [
             _text(name),
@@ -542,25 +593,26 @@ def _quoted(column: str) -> SqlText:
 
 def _jsonl_line(sensitive: dict[str, str]) -> SqlText:
     """``ExportRow.jsonl`` in SQL: the row as jsonb text, keys in jsonb's order."""
-    return SqlText(
-        "'{{\"diff\": ' || ({})::text || ', \"input\": ' || ({})::text"
-        ' || \', "split": "\' || {} || \'", "comment": \' || {}'
-        " || ', \"item_id\": ' || {} || ', \"reviewer\": ' || {}"
-        ' || \', "corrected_at": "\' || {} || \'", "human_output": \' || ({})::text'
-        " || ', \"model_output\": ' || ({})::text || ', \"reason_codes\": ' || ({})::text"
-        " || ', \"model_version\": ' || {} || '}}'",
-        F("diff"),
-        _protected_input(sensitive),
-        SplitOf("input_hash"),
-        _quoted("comment"),
-        F("item_id"),
-        _quoted("reviewer_pseudonym"),
-        IsoFormatUTC("created_at"),
-        F("human_output"),
-        F("model_output"),
-        F("reason_codes"),
-        _quoted("model_version"),
-    )
+    members = {  # key: (SQL of its JSON text, the expression in it)
+        "diff": ("({})::text", F("diff")),
+        "input": ("({})::text", _protected_input(sensitive)),
+        "split": ("'\"' || {} || '\"'", SplitOf("input_hash")),  # never needs escaping
+        "comment": ("to_json({})::text", F("comment")),
+        "item_id": ("({})::text", F("item_id")),
+        "reviewer": ("to_json({})::text", F("reviewer_pseudonym")),
+        "corrected_at": ("'\"' || {} || '\"'", IsoFormatUTC("created_at")),
+        "disagreement": ("{}", _disagreement()),
+        "human_output": ("({})::text", F("human_output")),
+        "model_output": ("({})::text", F("model_output")),
+        "reason_codes": ("({})::text", F("reason_codes")),
+        "model_version": ("to_json({})::text", F("model_version")),
+    }
+    order = sorted(members, key=jsonb_key)
+    parts = []
+    for n, key in enumerate(order):
+        opening = ", " if n else "{{"  # "{{" is "{" once SqlText has filled in the places
+        parts.append(f"'{opening}\"{key}\": ' || {members[key][0]}")
+    return SqlText(" || ".join(parts) + " || '}}'", *(members[key][1] for key in order))
 
 
 # What the manifest counts of a line: class label, reason codes, workflow version, model
@@ -623,6 +675,10 @@ def spec_lines_counted(
         yield counted
 
 
+DISAGREED = "disagreed"  # FourEyesStatus.DISAGREED
+NO_DISAGREEMENT = encode(None)
+
+
 class RowEncoder:
     """Turns ``spec_rows`` tuples into ``ExportRow``s for one export.
 
@@ -650,10 +706,26 @@ class RowEncoder:
         found = self._text[text] = encode(text)
         return found
 
+    @staticmethod
+    def _disagreement(pair: list) -> Encoded:
+        first, second = pair[:3], pair[3:]
+        return encode(
+            {
+                "answers": [
+                    {
+                        "outcome": outcome,
+                        "output": json.loads(output),
+                        "reviewer": reviewer_pseudonym_of(reviewer),
+                    }
+                    for outcome, output, reviewer in (first, second)
+                ]
+            }
+        )
+
     def row(self, values: tuple) -> tuple[ExportRow, int | None]:
         """The row and the workflow version number of its item."""
         (item_id, input_json, model_output, human_output, diff, reasons, comment, model,
-         reviewer, corrected_at, version, input_hash) = values  # fmt: skip
+         reviewer, corrected_at, version, input_hash, four_eyes, *pair) = values  # fmt: skip
         # Hot loop: plain dict lookups (an Encoded is a non-empty tuple, so never falsy).
         known_json, known_text = self._json.get, self._text.get
         raw = json.loads(input_json)
@@ -671,6 +743,7 @@ class RowEncoder:
             corrected_at,
             # Split by the raw input so redaction never moves a row between splits.
             split_of_hash(input_hash),
+            self._disagreement(pair) if four_eyes == DISAGREED else NO_DISAGREEMENT,
         )
         return row, version
 

@@ -132,6 +132,7 @@ def main() -> None:
                 "reviewer": c.reviewer_pseudonym,
                 "corrected_at": c.created_at.isoformat(),
                 "split": split_for(c.input),
+                "disagreement": None,
             }
         )
         for c in kept

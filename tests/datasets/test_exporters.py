@@ -34,6 +34,7 @@ ROWS = [
         "reviewer": "3f2a9c0d1e4b5a67",
         "corrected_at": "2026-11-24T10:00:00+00:00",
         "split": "train",
+        "disagreement": None,
     },
     {
         "item_id": 2,
@@ -50,6 +51,21 @@ ROWS = [
         "reviewer": "0b1c2d3e4f5a6b7c",
         "corrected_at": "2026-11-24T11:30:00+00:00",
         "split": "test",
+        # A four-eyes review whose pair disagreed; human_output is the senior's answer.
+        "disagreement": {
+            "answers": [
+                {
+                    "outcome": "accept",
+                    "output": {"label": "shipping"},
+                    "reviewer": "1a2b3c4d5e6f7a8b",
+                },
+                {
+                    "outcome": "correct",
+                    "output": {"label": "account"},
+                    "reviewer": "0b1c2d3e4f5a6b7c",
+                },
+            ]
+        },
     },
 ]
 
@@ -92,6 +108,8 @@ def test_csv_loads_back_with_neutralised_formulas():
     assert loaded[0]["comment"].startswith("'=HYPERLINK")
     assert json.loads(loaded[1]["input"]) == ROWS[1]["input"]
     assert loaded[1]["reason_codes"] == "ambiguous-text;mixed-topics"
+    assert loaded[0]["disagreement"] == ""
+    assert json.loads(loaded[1]["disagreement"]) == ROWS[1]["disagreement"]
 
 
 def test_parquet_loads_back_with_pyarrow():
@@ -101,6 +119,8 @@ def test_parquet_loads_back_with_pyarrow():
     assert loaded[0]["item_id"] == 1
     assert json.loads(loaded[1]["input"]) == ROWS[1]["input"]
     assert loaded[1]["reason_codes"] == ["ambiguous-text", "mixed-topics"]
+    assert loaded[0]["disagreement"] is None
+    assert json.loads(loaded[1]["disagreement"]) == ROWS[1]["disagreement"]
 
 
 def test_label_studio_tasks_carry_the_model_as_prediction_and_the_human_as_annotation():

@@ -250,6 +250,7 @@ def test_built_rows_are_the_reference_rows_byte_for_byte(release, corrected, mar
                 "reviewer": c.reviewer_pseudonym,
                 "corrected_at": c.created_at.isoformat(),
                 "split": split_for(c.input),
+                "disagreement": None,
             }
         )
         for c in Correction.objects.order_by("created_at", "id")
