@@ -12,6 +12,7 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -273,15 +274,17 @@ def _json_cell(value: Encoded) -> str:
 
 
 # JSONL and the Hugging Face folder are written from lines: (split, tally key, JSON text),
-# which PostgreSQL builds on its own (see specs.spec_lines_counted).
+# which PostgreSQL builds on its own (see specs.spec_lines_counted), in lists as fetched.
 Line = tuple[str, str, str]
 LINE_FORMATS = ("jsonl", "hf_dataset")
+_text_of = itemgetter(2)
 
 
-def write_jsonl(lines: Iterable[Line], handle: BinaryIO) -> Iterator[int]:
-    for count, (_split, _key, text) in enumerate(lines, start=1):
-        handle.write(text.encode())
-        handle.write(b"\n")
+def write_jsonl(chunks: Iterable[list[Line]], handle: BinaryIO) -> Iterator[int]:
+    count = 0
+    for lines in chunks:
+        handle.write(("\n".join(map(_text_of, lines)) + "\n").encode())
+        count += len(lines)
         yield count
 
 
@@ -445,17 +448,22 @@ EXTENSIONS = {
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps keep the archive byte-for-byte stable
 
 
-def write_hf_splits(lines: Iterable[Line], directory: Path) -> Iterator[int]:
+def write_hf_splits(chunks: Iterable[list[Line]], directory: Path) -> Iterator[int]:
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     handles: dict[str, BinaryIO] = {}
+    count = 0
     try:
-        for count, (split, _key, text) in enumerate(lines, start=1):
-            handle = handles.get(split)
-            if handle is None:
-                handle = handles[split] = (data / f"{split}.jsonl").open("wb")
-            handle.write(text.encode())
-            handle.write(b"\n")
+        for lines in chunks:
+            by_split: dict[str, list[str]] = {}
+            for split, _key, text in lines:
+                by_split.setdefault(split, []).append(text)
+            for split, texts in by_split.items():
+                handle = handles.get(split)
+                if handle is None:
+                    handle = handles[split] = (data / f"{split}.jsonl").open("wb")
+                handle.write(("\n".join(texts) + "\n").encode())
+            count += len(lines)
             yield count
     finally:
         for handle in handles.values():

@@ -10,7 +10,9 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -257,6 +259,9 @@ def export_path(export: DatasetExport) -> Path:
     return release_dir(export) / name
 
 
+_split_of, _key_of = itemgetter(0), itemgetter(1)
+
+
 class _Tally:
     """Counts gathered while rows stream past, for the manifest and the data card.
 
@@ -308,18 +313,17 @@ class _Tally:
                 self._fold()
             yield row
 
-    def lines(self, lines: Iterator[Line]) -> Iterator[Line]:
+    def lines(self, chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
         """Counts lines by ``(split, tally key)`` as they pass; folded like the rows above."""
-        keys: dict[tuple[str, str], int] = {}
-        for line in lines:
-            key = line[0], line[1]
-            keys[key] = keys.get(key, 0) + 1
+        keys: Counter[tuple[str, str]] = Counter()
+        for lines in chunks:
+            keys.update(zip(map(_split_of, lines), map(_key_of, lines), strict=True))
             if len(keys) > self.DISTINCT_LIMIT:
                 self._fold_keys(keys)
-            yield line
+            yield lines
         self._fold_keys(keys)
 
-    def _fold_keys(self, keys: dict[tuple[str, str], int]) -> None:
+    def _fold_keys(self, keys: Counter[tuple[str, str]]) -> None:
         for (split, key), rows in keys.items():
             label, reasons, version, model = key.split(TALLY_SEPARATOR, 3)
             self.by_split[split] = self.by_split.get(split, 0) + rows
@@ -393,7 +397,11 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
             spec_lines_counted(**spec, sensitive=sensitive) if lines else spec_rows_counted(**spec)
         ) as (total, values):
             _beat(export, attempt, rows_total=total)
-            stream = tally.lines(values) if lines else tally.rows(values, RowEncoder(sensitive))
+            stream = (
+                tally.lines(cast(Iterator[list[Line]], values))
+                if lines
+                else tally.rows(values, RowEncoder(sensitive))
+            )
             files, written = _write_release(export, attempt, stream, tally, sensitive)
     except _Superseded:
         return None
@@ -430,10 +438,13 @@ def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str,
     written = 0
 
     def progress(counts):
+        # Writers count row by row, or list by list for lines (see exporters.LINE_FORMATS).
         nonlocal written
+        reported = 0
         for written in counts:
-            if written % PROGRESS_EVERY == 0:
+            if written - reported >= PROGRESS_EVERY:
                 _beat(export, attempt, rows_done=written)
+                reported = written
 
     if export.format == ExportFormat.HF_DATASET:
         # A private working folder per attempt; the published files appear only by rename.

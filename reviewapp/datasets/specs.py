@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import chain, islice
 from typing import Any
 
 from django.conf import settings
@@ -441,13 +442,14 @@ def spec_rows_counted(
         # No scrollable cursors: count, then read (the quick start's data is small).
         yield values.count(), values.iterator(chunk_size=chunk)
         return
-    with _held(values, chunk) as counted:
-        yield counted
+    with _held(values, chunk) as (total, chunks):
+        yield total, chain.from_iterable(chunks)
 
 
 @contextmanager
-def _held(values: QuerySet, chunk: int) -> Iterator[tuple[int, Iterator[tuple]]]:
-    """PostgreSQL: ``(how many, rows)`` of ``values`` from a held, scrollable cursor.
+def _held(values: QuerySet, chunk: int) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
+    """PostgreSQL: ``(how many, rows in lists of chunk)`` of ``values`` from a held, scrollable
+    cursor.
 
     PostgreSQL computes the result once, in one snapshot, and counting it (move to the end,
     then back to the start) reads that result instead of running the deduplication a second
@@ -472,11 +474,11 @@ def _held(values: QuerySet, chunk: int) -> Iterator[tuple[int, Iterator[tuple]]]
         ).rowcount
         cursor.scroll(0, mode="absolute")
 
-        def rows() -> Iterator[tuple]:
+        def chunks() -> Iterator[list[tuple]]:
             while values := cursor.fetchmany(chunk):
-                yield from values
+                yield values
 
-        yield total, rows()
+        yield total, chunks()
 
 
 # --- JSONL lines built by PostgreSQL -------------------------------------------------------------
@@ -645,8 +647,10 @@ def tally_key(row: ExportRow, version: int | None) -> str:
 @contextmanager
 def spec_lines_counted(
     *, workflow, filters: dict, sensitive: dict[str, str], chunk: int = 5000
-) -> Iterator[tuple[int, Iterator[Line]]]:
-    """``(how many, lines)``: each dataset row as ``(split, tally key, JSONL text)``.
+) -> Iterator[tuple[int, Iterator[list[Line]]]]:
+    """``(how many, lines in lists of up to chunk)``: each dataset row as ``(split, tally key,
+    JSONL text)``. Lists, because at a million rows a Python call per line cost more than
+    writing it.
 
     PostgreSQL builds the lines (``_jsonl_line``); SQLite rows are encoded here, into the same
     bytes.
@@ -655,10 +659,13 @@ def spec_lines_counted(
         with spec_rows_counted(workflow=workflow, filters=filters, chunk=chunk) as (total, rows):
             encoder = RowEncoder(sensitive)
 
-            def encoded() -> Iterator[Line]:
-                for values in rows:
-                    row, version = encoder.row(values)
-                    yield row.split, tally_key(row, version), row.jsonl()
+            def encoded() -> Iterator[list[Line]]:
+                while values := list(islice(rows, chunk)):
+                    lines = []
+                    for value in values:
+                        row, version = encoder.row(value)
+                        lines.append((row.split, tally_key(row, version), row.jsonl()))
+                    yield lines
 
             yield total, encoded()
         return

@@ -73,8 +73,8 @@ ROWS = [
 def _write(fmt: str) -> bytes:
     handle = io.BytesIO()
     rows = [ExportRow.from_dict(row) for row in ROWS]
-    if fmt in LINE_FORMATS:  # written from lines: (split, tally key, text)
-        rows = [(row.split, "", row.jsonl()) for row in rows]
+    if fmt in LINE_FORMATS:  # written from lists of lines: (split, tally key, text)
+        rows = [[(row.split, "", row.jsonl())] for row in rows]
     counts = list(WRITERS[fmt](rows, handle))
     assert counts == [1, 2]  # the writer reports progress row by row
     return handle.getvalue()
