@@ -6,9 +6,9 @@ each event holding the hash of the one before). Why shards: an append must read 
 last event and write the next one atomically, so the writers of one chain queue on a lock.
 With one chain per workflow every pipeline worker and every reviewer of a workflow queued
 behind each other (~67 reviews/s with 16 reviewers). Now a transaction takes the first *free*
-shard of the chain (``pg_try_advisory_xact_lock``, starting from a shard picked by its
-connection) and writes all its events of that chain there, so concurrent writers append side
-by side and only wait when every shard is busy.
+shard of the chain (``pg_try_advisory_xact_lock`` in ``audit_shard_take``, starting from a
+shard picked by its connection) and writes all its events of that chain there, so concurrent
+writers append side by side and only wait when every shard is busy.
 
 The shard is chosen per transaction, not derived from the object: a transaction that records
 events about several objects (a decision and its task, a batch of items) holds at most one
@@ -78,39 +78,75 @@ def _chain_key(chain: str) -> int:
     return int.from_bytes(hashlib.sha256(chain.encode()).digest()[:4], "big", signed=True)
 
 
-def _lock_shard(chain: str) -> int:
-    """Take a shard of ``chain`` for the rest of the transaction; returns its number.
+def _take_shard(chain: str) -> tuple[int, int, str]:
+    """Take a shard of ``chain`` for the rest of the transaction: ``(shard, seq, hash)`` of its
+    last event (``(shard, 0, GENESIS_HASH)`` while it has none).
 
-    One statement tries the shards in turn from this connection's own starting point and stops
-    at the first free one (or one this transaction holds already: advisory locks are
-    re-entrant). Only when all are busy does it wait, on its starting shard, holding none.
-    SQLite runs every write transaction IMMEDIATE, which serialises writers already.
+    On PostgreSQL one call of ``audit_shard_take`` (migration 0004) tries the shards in turn
+    from this connection's own starting point and stops at the first free one (or one this
+    transaction holds already: advisory locks are re-entrant); only when all are busy does it
+    wait, on its starting shard, holding none. It then reads the shard's last event in a
+    statement of its own, which sees what the previous holder committed. SQLite runs every
+    write transaction IMMEDIATE, which serialises writers already: shard 0, read directly.
     """
-    shards = settings.REVIEWAPP_AUDIT_SHARDS
-    if connection.vendor != "postgresql":
-        return 0
-    key = _chain_key(chain)
-    start = connection.connection.info.backend_pid % shards
-    order = [(start + offset) % shards for offset in range(shards)]
     with connection.cursor() as cursor:
-        # The volatile try-lock is evaluated row by row and LIMIT stops at the first success,
-        # so no shard beyond the one returned is locked.
-        cursor.execute(
-            "SELECT shard FROM unnest(%s::int[]) AS shard "
-            "WHERE pg_try_advisory_xact_lock(%s, shard) LIMIT 1",
-            [order, key],
-        )
-        row = cursor.fetchone()
-        if row is not None:
-            return row[0]
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [key, start])
-    return start
+        if connection.vendor == "postgresql":
+            shards = settings.REVIEWAPP_AUDIT_SHARDS
+            start = connection.connection.info.backend_pid % shards
+            order = [(start + offset) % shards for offset in range(shards)]
+            cursor.execute(
+                "SELECT shard, seq, hash FROM audit_shard_take(%s, %s, %s::int[])",
+                [chain, _chain_key(chain), order],
+            )
+            shard, seq, last_hash = cursor.fetchone()
+        else:
+            shard = 0
+            cursor.execute(LAST_EVENT_SQL, [chain, shard])
+            seq, last_hash = cursor.fetchone() or (0, None)
+    return shard, seq, last_hash or GENESIS_HASH
 
 
 LAST_EVENT_SQL = (
     f"SELECT seq, hash FROM {AuditEvent._meta.db_table} "  # noqa: S608 (a model's table name)
     "WHERE chain = %s AND shard = %s ORDER BY seq DESC LIMIT 1"
 )
+
+# Every column but the id, in field order: the events' INSERT, written out once (every review
+# writes two events, and the ORM's insert compiler cost more than the insert itself).
+_INSERT_FIELDS = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+_INSERT_SQL = "INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {id}"
+
+
+# Rows per INSERT: well under PostgreSQL's 65,535 parameters (and SQLite's 32,766).
+_INSERT_BATCH = 1000
+
+
+def _insert(events: list[AuditEvent]) -> None:
+    if not connection.features.can_return_rows_from_bulk_insert:
+        AuditEvent.objects.bulk_create(events)
+        return
+    quote = connection.ops.quote_name
+    row = f"({', '.join(['%s'] * len(_INSERT_FIELDS))})"
+    for start in range(0, len(events), _INSERT_BATCH):
+        batch = events[start : start + _INSERT_BATCH]
+        sql = _INSERT_SQL.format(
+            table=quote(AuditEvent._meta.db_table),
+            columns=", ".join(quote(str(field.column)) for field in _INSERT_FIELDS),
+            rows=", ".join([row] * len(batch)),
+            id=quote(str(AuditEvent._meta.pk.column)),
+        )
+        params = [
+            field.get_db_prep_save(getattr(event, field.attname), connection)
+            for event in batch
+            for field in _INSERT_FIELDS
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [inserted[0] for inserted in cursor.fetchall()]
+        for event, pk in zip(batch, ids, strict=True):
+            event.pk = pk
+            event._state.adding = False
+            event._state.db = connection.alias
 
 
 @dataclass(frozen=True)
@@ -139,7 +175,8 @@ def audit_record(
 
 
 def audit_record_many(entries: Sequence[AuditEntry], *, chain: str) -> list[AuditEvent]:
-    """Append events to ``chain`` in order, with one lock, one read and one insert.
+    """Append events to ``chain`` in order: one round trip takes a shard and reads its last
+    event, one inserts the events.
 
     Must run inside the transaction of the changes it records.
     """
@@ -147,40 +184,34 @@ def audit_record_many(entries: Sequence[AuditEntry], *, chain: str) -> list[Audi
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     if not entries:
         return []
-    shard = _lock_shard(chain)
-    # A separate statement after the lock, never folded into it: in READ COMMITTED only a
-    # statement that starts once the shard is ours sees the last event its previous holder
-    # committed. Plain SQL (a walk down the (chain, shard, seq) key): every review runs it.
-    with connection.cursor() as cursor:
-        cursor.execute(LAST_EVENT_SQL, [chain, shard])
-        last = cursor.fetchone()
-    seq, prev_hash = last if last else (0, GENESIS_HASH)
     occurred_at = timezone.now()
+    # Everything but the place in the chain is settled before a shard is taken: the shard is
+    # held until commit, and whatever runs meanwhile, the workflow's other writers may wait for.
     events = []
     for entry in entries:
-        seq += 1
         actor = entry.actor
         actor_id = actor.pk if actor is not None and actor.is_authenticated else None
-        event = AuditEvent(
-            chain=chain,
-            shard=shard,
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_id=actor_id,
-            actor_label=actor.get_username() if actor_id else "",
-            action=entry.action,
-            object_type=entry.obj._meta.label_lower,
-            object_id=str(entry.obj.pk),
-            # Round-trip through JSON so the hash covers exactly what the database gives back.
-            data=json.loads(json.dumps(entry.data, default=str)),
-            prev_hash=prev_hash,
+        events.append(
+            AuditEvent(
+                chain=chain,
+                occurred_at=occurred_at,
+                actor_id=actor_id,
+                actor_label=actor.get_username() if actor_id else "",
+                action=entry.action,
+                object_type=entry.obj._meta.label_lower,
+                object_id=str(entry.obj.pk),
+                # Round-trip through JSON so the hash covers exactly what the database gives back.
+                data=json.loads(json.dumps(entry.data, default=str)),
+            )
         )
+    shard, seq, prev_hash = _take_shard(chain)
+    for event in events:
+        seq += 1
+        event.shard = shard
+        event.seq = seq
+        event.prev_hash = prev_hash
         event.hash = prev_hash = _hash_of(event)
-        events.append(event)
-    if len(events) == 1:
-        events[0].save(force_insert=True)
-    else:
-        AuditEvent.objects.bulk_create(events)
+    _insert(events)
     return events
 
 

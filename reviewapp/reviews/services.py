@@ -31,6 +31,7 @@ from reviewapp.accounts.models import ReviewerProfile
 from reviewapp.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.corrections.services import correction_record, reason_codes_for
 from reviewapp.errors import Conflict, Forbidden, InvalidRequest
+from reviewapp.reviews.compiled import MARKER_IDS, MARKER_TIME, compiled, hot_cursor
 from reviewapp.reviews.models import (
     LIVE_STATUSES,
     Decision,
@@ -252,8 +253,15 @@ class SkillsMissing(Forbidden):
 def _locked_profile(user) -> ReviewerProfile:
     """The user's profile, locked: one reviewer's claims and assignments take turns on it, so
     two of them can never both see room under a cap and both take a task."""
-    profile, _ = ReviewerProfile.objects.select_for_update().get_or_create(user=user)
-    return profile
+    query = compiled(
+        ("locked_profile",),
+        lambda user: ReviewerProfile.objects.select_for_update().filter(user_id=user)[:1],
+        user=MARKER_IDS[0],
+    )
+    profile = query.first(user=user.pk)
+    if profile is None:  # the reviewer's first claim or assignment
+        profile, _ = ReviewerProfile.objects.select_for_update().get_or_create(user=user)
+    return cast(ReviewerProfile, profile)
 
 
 def _missing_skills(queue: Queue, profile: ReviewerProfile) -> list[str]:
@@ -318,15 +326,33 @@ CLAIM_FIELDS = [
 CLAIM_ORDER = ("-claim_score", F("due_at").asc(nulls_last=True), "created_at", "id")
 
 
-def _claim_next(candidates, claim: dict[str, Any]) -> ReviewTask | None:
-    """Lock the first of ``candidates`` and write ``claim`` into it, in one statement.
+def _claim_next(
+    reviewer, profile: ReviewerProfile, queue: Queue, claim: dict[str, Any]
+) -> ReviewTask | None:
+    """Lock the next open task the reviewer may take and write ``claim`` into it, in one
+    statement.
 
-    ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *``: the
+    ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ...``: the
     select and the write of the claim are one round trip instead of two (the claim is the
-    hottest write there is). The subquery is the ORM's own SQL for ``candidates``, so the
-    rules of ``_claimable_by`` and the claim order stay written once.
+    hottest write there is). The subquery is the ORM's own SQL for ``_claimable_by`` in claim
+    order, compiled once per shape of the rules (see ``reviews.compiled``), so the rules and
+    the claim order stay written once.
     """
-    subquery, params = candidates.values("pk")[:1].query.sql_with_params()
+    languages = tuple(profile.languages) if queue.language_field else ()
+    candidates = compiled(
+        ("claim_next", queue.language_field != "", languages),
+        lambda reviewer_id, queue_id: (
+            _claimable_by(
+                reviewer_id, profile, Queue(pk=queue_id, language_field=queue.language_field)
+            )
+            .filter(status=TaskStatus.OPEN)
+            .order_by(*CLAIM_ORDER)
+            .values("pk")[:1]
+        ),
+        reviewer_id=MARKER_IDS[0],
+        queue_id=MARKER_IDS[1],
+    )
+    task_row = _task_row()
     assignments, values = [], []
     for name, value in claim.items():
         field = cast(Field, ReviewTask._meta.get_field(name))
@@ -335,12 +361,27 @@ def _claim_next(candidates, claim: dict[str, Any]) -> ReviewTask | None:
         assignments.append(f"{connection.ops.quote_name(str(field.column))} = %s")
         values.append(field.get_db_prep_save(value, connection))
     table = connection.ops.quote_name(ReviewTask._meta.db_table)
+    returning = ", ".join(
+        connection.ops.quote_name(str(field.column)) for field in ReviewTask._meta.concrete_fields
+    )
     # Built from model metadata and the ORM's compiled SQL; every value is a parameter.
     sql = (
         f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608
-        f"WHERE {connection.ops.quote_name('id')} = ({subquery}) RETURNING *"
+        f"WHERE {connection.ops.quote_name('id')} = ({candidates.sql}) RETURNING {returning}"
     )
-    return next(iter(ReviewTask.objects.raw(sql, [*values, *params])), None)
+    with hot_cursor() as cursor:
+        cursor.execute(
+            sql, [*values, *candidates.bind({"reviewer_id": reviewer.pk, "queue_id": queue.pk})]
+        )
+        row = cursor.fetchone()
+    return None if row is None else cast(ReviewTask, task_row.instance(row))
+
+
+def _task_row():
+    """How a row of every ReviewTask column (in field order) becomes a ReviewTask."""
+    return compiled(
+        ("task_row",), lambda task: ReviewTask.objects.filter(pk=task)[:1], task=MARKER_IDS[0]
+    )
 
 
 @transaction.atomic(durable=True)
@@ -359,14 +400,20 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     profile = _locked_profile(reviewer)
     # The hot path of every reviewer: the caller's queue (with its workflow) is attached to
     # the task instead of joined again, so a claim is profile, held?, next, update, audit.
-    held = (
-        ReviewTask.objects.filter(
-            queue=queue, status=TaskStatus.CLAIMED, claimed_by=reviewer, lease_expires_at__gt=now
-        )
-        .order_by("claimed_at")
-        .first()
-    )
+    held = compiled(
+        ("held",),
+        lambda queue, reviewer, now: ReviewTask.objects.filter(
+            queue_id=queue,
+            status=TaskStatus.CLAIMED,
+            claimed_by_id=reviewer,
+            lease_expires_at__gt=now,
+        ).order_by("claimed_at")[:1],
+        queue=MARKER_IDS[0],
+        reviewer=MARKER_IDS[1],
+        now=MARKER_TIME,
+    ).first(queue=queue.pk, reviewer=reviewer.pk, now=now)
     if held is not None:
+        held = cast(ReviewTask, held)
         held.queue = queue
         return held
     missing = _missing_skills(queue, profile)
@@ -376,7 +423,6 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
         raise CapacityReached(
             "You hold as many tasks as you may at once; decide or release one first."
         )
-    candidates = _claimable_by(reviewer, profile, queue)
     claim = {
         "status": TaskStatus.CLAIMED,
         "claimed_by": reviewer,
@@ -387,11 +433,12 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     }
     # Open tasks first (served by task_claim_order_idx), then claims whose lease ran out:
     # those are claimable at once, the sweep only tidies up the ones nobody asks for.
-    task = _claim_next(candidates.filter(status=TaskStatus.OPEN).order_by(*CLAIM_ORDER), claim)
+    task = _claim_next(reviewer, profile, queue, claim)
     previous_holder = None
     if task is None:
         task = (
-            candidates.filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
+            _claimable_by(reviewer, profile, queue)
+            .filter(status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
             .order_by("lease_expires_at", "id")
             .first()
         )
@@ -501,11 +548,18 @@ def _locked_claim(task: ReviewTask, reviewer, claim_token, *related: str) -> Rev
     ``related``: more relations to read in the same query (the decision's item, prediction
     and gold showing).
     """
-    locked = (
-        ReviewTask.objects.select_for_update(of=("self",))
-        .select_related("queue__workflow", *related)
-        .get(pk=task.pk)
-    )
+    locked = compiled(
+        ("locked_claim", *related),
+        lambda task: (
+            ReviewTask.objects.select_for_update(of=("self",))
+            .select_related("queue__workflow", *related)
+            .filter(pk=task)[:1]
+        ),
+        task=MARKER_IDS[0],
+    ).first(task=task.pk)
+    if locked is None:
+        raise ReviewTask.DoesNotExist("The task does not exist.")
+    locked = cast(ReviewTask, locked)
     token = str(claim_token or "")
     if (
         locked.status != TaskStatus.CLAIMED

@@ -3,6 +3,7 @@ command."""
 
 import json
 import threading
+import time
 from io import StringIO
 from itertools import pairwise
 
@@ -313,3 +314,62 @@ def test_moving_an_event_to_another_shard_breaks_its_hash(demo, trail):
     # Its old shard still ends cleanly one event early; the shard it landed in has a hole.
     with pytest.raises(CommandError, match=r"\(shard \d+\) is broken at event #1"):
         verify()
+
+
+def _append_when_free(chain, obj, appended, errors):
+    """In a thread: append one event, waiting for the shard if it is held."""
+    from django.db import connection as thread_connection
+
+    try:
+        with transaction.atomic():
+            appended.append(audit_record(action="test.waiter", obj=obj, chain=chain))
+    except Exception as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        thread_connection.close()
+
+
+def _waiting_on_an_advisory_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event = 'advisory' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_waited_for_the_shard_links_to_what_its_holder_committed(demo, settings):
+    # One shard: the second writer must wait, and must then see the holder's event, although
+    # it asked for the shard before that event was committed (audit_shard_take reads the last
+    # event in a statement of its own, after the lock).
+    settings.REVIEWAPP_AUDIT_SHARDS = 1
+    chain = demo.workflow.audit_chain
+    holding, release, shards = threading.Event(), threading.Event(), []
+    holder = threading.Thread(
+        target=_hold_a_shard, args=(chain, demo.workflow, holding, release, shards)
+    )
+    appended, errors = [], []
+    waiter = threading.Thread(
+        target=_append_when_free, args=(chain, demo.workflow, appended, errors)
+    )
+    holder.start()
+    try:
+        assert holding.wait(timeout=20)
+        waiter.start()
+        for _ in range(200):  # poll (up to 10 s) until the second writer queues for the lock
+            if _waiting_on_an_advisory_lock():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("The second writer never waited for the shard.")
+    finally:
+        release.set()
+        holder.join(timeout=20)
+        waiter.join(timeout=20)
+    assert not holder.is_alive() and not waiter.is_alive()
+    assert errors == []
+    held = AuditEvent.objects.get(chain=chain, action="test.holder")
+    (mine,) = appended
+    assert (mine.shard, mine.seq, mine.prev_hash) == (held.shard, held.seq + 1, held.hash)
+    assert "Audit trail intact" in verify()

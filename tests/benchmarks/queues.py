@@ -6,21 +6,39 @@
 (1) load: 1,000,000 items, predictions and open review tasks with SQL ``INSERT ... SELECT``
     over ``generate_series`` (copying a template row the real services wrote, so every column
     has the value the application would give it), then ``VACUUM ANALYZE``;
-(2) claim + decide: latency p50/p95 and reviews/s at 1 and 32 concurrent reviewers (threads
-    in up to ``--processes`` forked processes, one database connection each) looping the real
-    ``review_task_claim`` -> ``review_task_decide(accept)``, with the share of the time spent
-    in ``audit_record`` (the audit chain lock included) and how often pg_stat_activity saw a
-    backend waiting on an advisory lock (the audit chain) or a row lock;
+(2) claim + decide through the real ``review_task_claim`` -> ``review_task_decide(accept)``,
+    one database connection per reviewer (threads in up to ``--processes`` forked processes),
+    in two load models:
+
+    - closed loop (``--reviewers``, default 1 and 32): each reviewer claims again the moment
+      its decision returns, with no think time. This gives the saturation throughput; its
+      latency is mostly queueing (Little's law: 32 reviewers in flight at 200 reviews/s is
+      160 ms each on average), so it cannot say how fast a review is at a given load;
+    - paced (``--paced-reviewers``, default 32, together offering ``--rate`` reviews/s,
+      default 200; ``--rate 0`` skips it): real reviewers read before they decide, so each
+      reviewer starts a claim + decide on a fixed schedule (every ``reviewers / rate`` s,
+      staggered so the reviewers together start one every ``1 / rate`` s). Latency counts
+      from the *scheduled* start, not the actual one: a reviewer that falls behind starts late
+      and the delay is in its latency, so a slow server cannot hide its queueing (no
+      coordinated omission). Slots that were due before the end but never started count too,
+      at the time they had waited by then (a lower bound). It reports the achieved reviews/s
+      and p50/p95/p99;
+
+    with the share of the time spent in ``audit_record_many`` (the audit shard lock included)
+    and how often pg_stat_activity saw a backend waiting on an advisory lock (the audit chain)
+    or a row lock;
 (3) SLA sweep: one ``sla_sweep()`` when nothing is due, then a burst where 1,000 tasks turn at
     risk, breach and escalate at once;
 (4) SLA board: ``queue_boards`` (the selector) and the ``/board/`` and ``/board/queues/<id>/``
     pages for the manager of that queue.
 
-Targets (issue 4): claim + decide p95 < 25 ms and >= 200 reviews/s at 32 reviewers; one sweep
-< 1 s; the board < 200 ms. It creates its own database ``reviewapp_bench_queues`` (or
+Targets (issue 4): claim + decide p95 < 25 ms and >= 200 reviews/s at 32 reviewers (the paced
+run at the default rate: its achieved reviews/s and p95); one sweep < 1 s; the board < 200 ms.
+It creates its own database ``reviewapp_bench_queues`` (or
 ``--db-name`` / ``BENCH_QUEUES_DB``) on the server DATABASE_URL points at and drops it at the
 end; ``--keep-db`` keeps it and ``--reuse-db`` measures again on a kept one without loading
-(``--reviewers`` with no number skips (2)). Not a test: pytest collects ``test_*.py`` only.
+(``--reviewers`` with no number skips the closed loop of (2), ``--rate 0`` the paced run).
+Not a test: pytest collects ``test_*.py`` only.
 """
 
 import argparse
@@ -56,6 +74,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--processes", type=int, default=4, help="processes the reviewers are spread over in (2)"
     )
+    parser.add_argument(
+        "--paced-reviewers",
+        type=int,
+        default=32,
+        help="reviewers of the paced run in (2), together offering --rate",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=200,
+        help="reviews/s the paced reviewers offer together in (2); 0 skips the paced run",
+    )
     parser.add_argument("--burst", type=int, default=1000, help="tasks breaching at once in (3)")
     parser.add_argument("--keep-db", action="store_true", help=f"leave {BENCH_DB} behind")
     parser.add_argument(
@@ -67,6 +97,8 @@ def parse_args() -> argparse.Namespace:
         help="measure again on the database a --keep-db run left: skips (1) and keeps it",
     )
     args = parser.parse_args()
+    if args.rate < 0 or args.paced_reviewers < 1:
+        parser.error("--rate takes 0 (no paced run) or more; --paced-reviewers at least 1")
     args.keep_db = args.keep_db or args.reuse_db
     if not args.db_name.isidentifier():
         parser.error("--db-name takes letters, digits and underscores only")
@@ -216,31 +248,31 @@ def existing_demo():
 
 
 class AuditClock:
-    """Wraps ``audit_record`` where the review services call it: seconds spent inside, per
-    thread (the wait for the workflow's chain lock included)."""
+    """Wraps ``audit_record_many`` where the review services call it (``task_audit``): seconds
+    spent inside, per thread (the wait for a shard of the workflow's chain included)."""
 
     def __init__(self) -> None:
         import reviewapp.reviews.services as services
 
         self.services = services
-        self.original = services.audit_record
+        self.original = services.audit_record_many
         self.local = threading.local()
         clock = self
 
-        def timed(**kwargs):
+        def timed(*args, **kwargs):
             began = time.perf_counter()
             try:
-                return clock.original(**kwargs)
+                return clock.original(*args, **kwargs)
             finally:
                 clock.local.spent = getattr(clock.local, "spent", 0.0) + time.perf_counter() - began
 
-        services.audit_record = timed
+        services.audit_record_many = timed
 
     def spent(self) -> float:
         return getattr(self.local, "spent", 0.0)
 
     def restore(self) -> None:
-        self.services.audit_record = self.original
+        self.services.audit_record_many = self.original
 
 
 class WaitSampler(threading.Thread):
@@ -275,8 +307,23 @@ class WaitSampler(threading.Thread):
                 time.sleep(0.02)
 
 
-def _review_in_threads(user_ids: list[int], queue_id: int, deadline: float, results) -> None:
-    """One process: a thread (and a database connection) per reviewer, until ``deadline``."""
+def _review_in_threads(
+    reviewers: list[tuple[int, float | None]],
+    interval: float | None,
+    queue_id: int,
+    start: float,
+    deadline: float,
+    results,
+) -> None:
+    """One process: a thread (and a database connection) per reviewer, from ``start`` until
+    ``deadline`` (``time.monotonic``, shared by the processes).
+
+    Each reviewer first makes one claim + decide that is not measured (its connection, and the
+    statements it compiles and prepares once), as a running server would have. ``reviewers``
+    pairs a user id with the time of its first scheduled review; with an ``interval`` each
+    reviewer starts a review every ``interval`` seconds from then (paced), else (closed loop)
+    from ``start`` as soon as the last one returns.
+    """
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -284,27 +331,54 @@ def _review_in_threads(user_ids: list[int], queue_id: int, deadline: float, resu
     from reviewapp.reviews.services import review_task_claim, review_task_decide
 
     queue = Queue.objects.get(pk=queue_id)
-    users = list(get_user_model().objects.filter(pk__in=user_ids))
+    users = get_user_model().objects.in_bulk([user_id for user_id, _ in reviewers])
     connection.close()
     clock = AuditClock()
     lock = threading.Lock()
-    totals: dict = {"latencies": [], "claims": [], "audit": 0.0, "errors": []}
+    totals: dict = {"latencies": [], "claims": [], "missed": [], "audit": 0.0, "errors": []}
 
-    def review(user) -> None:
+    def review(user, first: float | None) -> None:
         mine: list[float] = []
         claims: list[float] = []
+        missed: list[float] = []
+        scheduled = first
         try:
-            while time.monotonic() < deadline:
-                began = time.perf_counter()
+            task = review_task_claim(queue=queue, reviewer=user)
+            if task is not None:
+                review_task_decide(
+                    task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
+                )
+            clock.local.spent = 0.0
+            time.sleep(max(0.0, start - time.monotonic()))
+            while True:
+                if scheduled is None:  # closed loop
+                    if time.monotonic() >= deadline:
+                        break
+                    began = time.monotonic()
+                else:
+                    # Nothing starts after the end: a reviewer still behind then has missed slots.
+                    if scheduled >= deadline or time.monotonic() >= deadline:
+                        break
+                    wait = scheduled - time.monotonic()
+                    if wait > 0:
+                        time.sleep(wait)
+                    began = scheduled  # a late start counts against the review
+                started = time.monotonic()
                 task = review_task_claim(queue=queue, reviewer=user)
-                claimed = time.perf_counter()
+                claimed = time.monotonic()
                 if task is None:
                     break
                 review_task_decide(
                     task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
                 )
-                mine.append(time.perf_counter() - began)
-                claims.append(claimed - began)
+                mine.append(time.monotonic() - began)
+                claims.append(claimed - started)
+                if scheduled is not None and interval is not None:
+                    scheduled += interval
+            # Slots that fell due before the end but never started: what they waited so far.
+            while scheduled is not None and interval is not None and scheduled < deadline:
+                missed.append(deadline - scheduled)
+                scheduled += interval
         except BaseException as exc:  # reported by the parent; a crash must not hang it
             totals["errors"].append(repr(exc))
         finally:
@@ -312,9 +386,13 @@ def _review_in_threads(user_ids: list[int], queue_id: int, deadline: float, resu
             with lock:
                 totals["latencies"].extend(mine)
                 totals["claims"].extend(claims)
+                totals["missed"].extend(missed)
                 totals["audit"] += clock.spent()
 
-    threads = [threading.Thread(target=review, args=(user,)) for user in users]
+    threads = [
+        threading.Thread(target=review, args=(users[user_id], first))
+        for user_id, first in reviewers
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -322,16 +400,20 @@ def _review_in_threads(user_ids: list[int], queue_id: int, deadline: float, resu
     results.put(totals)
 
 
-def bench_reviews(demo, *, reviewers: int, processes: int, seconds: float, dsn: str) -> dict:
+def bench_reviews(
+    demo, *, reviewers: int, processes: int, seconds: float, dsn: str, rate: float | None = None
+) -> dict:
     """``reviewers`` reviewers spread over up to ``processes`` forked processes (threads in
-    one process share its interpreter lock, which would measure Python, not the queue)."""
+    one process share its interpreter lock, which would measure Python, not the queue): a
+    closed loop, or paced to offer ``rate`` reviews/s together."""
     import multiprocessing
 
     from django.contrib.auth import get_user_model
-    from django.db import connections
+    from django.db import connection, connections
 
     from reviewapp.accounts.models import Role
     from reviewapp.accounts.services import membership_add
+    from reviewapp.reviews.models import ReviewTask
 
     user_ids = []
     for index in range(reviewers):
@@ -339,15 +421,30 @@ def bench_reviews(demo, *, reviewers: int, processes: int, seconds: float, dsn: 
         if created:
             membership_add(team=demo.team, user=user, role=Role.REVIEWER)
         user_ids.append(user.pk)
+    # What autovacuum does in a deployment (migration reviews 0005 vacuums review tasks every
+    # 20,000 changed rows); the server here may run without it, and then every earlier run's
+    # claims leave dead entries at the head of the claim index for this run to walk over.
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {ReviewTask._meta.db_table}")
     connections.close_all()  # a forked child must open its own connections
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     count = max(1, min(processes, reviewers))
-    deadline = time.monotonic() + 2 + seconds  # two seconds to start every process
+    # Five seconds to start every process and warm every reviewer up.
+    start = time.monotonic() + 5
+    deadline = start + seconds
+    if rate:
+        # Reviewer i first starts at start + i / rate, then every reviewers / rate seconds: one
+        # review starts every 1 / rate seconds overall, evenly spread.
+        interval: float | None = reviewers / rate
+        schedule = [(user_id, start + index / rate) for index, user_id in enumerate(user_ids)]
+    else:
+        interval = None
+        schedule = [(user_id, None) for user_id in user_ids]
     workers = [
         context.Process(
             target=_review_in_threads,
-            args=(user_ids[index::count], demo.queue.pk, deadline, results),
+            args=(schedule[index::count], interval, demo.queue.pk, start, deadline, results),
         )
         for index in range(count)
     ]
@@ -363,19 +460,24 @@ def bench_reviews(demo, *, reviewers: int, processes: int, seconds: float, dsn: 
     errors = [error for total in totals for error in total["errors"]]
     if errors:
         sys.exit(f"(2) a reviewer failed: {errors[0]}")
-    ordered = sorted(value for total in totals for value in total["latencies"])
+    done = [value for total in totals for value in total["latencies"]]
+    missed = [value for total in totals for value in total["missed"]]
+    ordered = sorted(done + missed)
     claims_ordered = sorted(value for total in totals for value in total["claims"])
     audit = sum(total["audit"] for total in totals)
     return {
         "reviewers": reviewers,
         "processes": count,
-        "decisions": len(ordered),
-        "reviews_per_s": len(ordered) / seconds,
+        "rate": rate,
+        "decisions": len(done),
+        "missed": len(missed),
+        "reviews_per_s": len(done) / seconds,
         "p50_ms": 1000 * statistics.median(ordered),
         "p95_ms": 1000 * percentile(ordered, 0.95),
+        "p99_ms": 1000 * percentile(ordered, 0.99),
         "claim_p50_ms": 1000 * statistics.median(claims_ordered),
         "claim_p95_ms": 1000 * percentile(claims_ordered, 0.95),
-        "audit_share": audit / sum(ordered) if ordered else 0.0,
+        "audit_share": audit / sum(done) if done else 0.0,
         "advisory_wait_share": sampler.advisory / sampler.active if sampler.active else 0.0,
         "row_lock_wait_share": sampler.row_lock / sampler.active if sampler.active else 0.0,
     }
@@ -507,30 +609,37 @@ def main() -> None:
                 f"(1) load: {args.tasks:,} items + predictions + open tasks in {load_s:.1f} s",
                 flush=True,
             )
-        if args.reviewers:
+        levels: list[tuple[int, float | None]] = [(count, None) for count in args.reviewers]
+        if args.rate:
+            levels.append((args.paced_reviewers, args.rate))
+        if levels:
             print(
                 "(2) claim + decide(accept), one connection per reviewer, through the services, "
-                f"over up to {args.processes} processes, {args.seconds:g} s per level"
+                f"over up to {args.processes} processes, {args.seconds:g} s per run; paced: "
+                "latency from the scheduled start, slots never started count as missed"
             )
             print(
-                "    reviewers  decisions  reviews/s  p50 ms  p95 ms  claim p50/p95 ms  "
-                "audit share  advisory-wait share  row-lock-wait share",
+                "    load    reviewers  offered/s  decisions  missed  reviews/s  p50 ms  p95 ms  "
+                "p99 ms  claim p50/p95 ms  audit share  advisory-wait  row-lock-wait",
                 flush=True,
             )
-        for count in args.reviewers:
+        for count, rate in levels:
             row = bench_reviews(
                 demo,
                 reviewers=count,
                 processes=args.processes,
                 seconds=args.seconds,
                 dsn=dsn,
+                rate=rate,
             )
+            offered = f"{rate:.0f}" if rate else "-"
             print(
-                f"    {row['reviewers']:>9}  {row['decisions']:>9}  {row['reviews_per_s']:>9.0f}  "
-                f"{row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}  "
+                f"    {'paced' if rate else 'closed':<6}  {row['reviewers']:>9}  {offered:>9}  "
+                f"{row['decisions']:>9}  {row['missed']:>6}  {row['reviews_per_s']:>9.0f}  "
+                f"{row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}  {row['p99_ms']:>6.1f}  "
                 f"{row['claim_p50_ms']:>7.1f}/{row['claim_p95_ms']:<8.1f}  "
-                f"{row['audit_share']:>11.0%}  {row['advisory_wait_share']:>19.0%}  "
-                f"{row['row_lock_wait_share']:>19.0%}",
+                f"{row['audit_share']:>11.0%}  {row['advisory_wait_share']:>13.0%}  "
+                f"{row['row_lock_wait_share']:>13.0%}",
                 flush=True,
             )
         app.control.purge()  # the resume messages of the decisions: no worker runs here
