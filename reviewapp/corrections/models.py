@@ -88,6 +88,20 @@ class Correction(models.Model):
     workflow = models.ForeignKey(
         "workflows.Workflow", on_delete=models.PROTECT, related_name="corrections"
     )
+    # The item's workflow version (its schema, prompt and rules), kept with the snapshot.
+    workflow_version = models.ForeignKey(
+        "workflows.WorkflowVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    # The item's four-eyes review, if any, joined on item_id without going through the item
+    # (no column of its own): dataset exports read disagreements through it.
+    four_eyes = models.ForeignObject(
+        "quality.FourEyesReview",
+        on_delete=models.DO_NOTHING,
+        from_fields=["item"],
+        to_fields=["item"],
+        related_name="+",
+        null=True,
+    )
     input = models.JSONField()
     # canonical_hash(input): duplicates and the train/validation/test split go by it.
     input_hash = models.CharField(max_length=64, editable=False)

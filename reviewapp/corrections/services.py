@@ -59,6 +59,7 @@ def correction_record(*, decision, item, prediction, reason_codes=None) -> Corre
         decision=decision,
         item=item,
         workflow_id=item.workflow_id,
+        workflow_version_id=item.workflow_version_id,
         input=item.input,
         input_hash=canonical_hash(item.input),
         model_output=prediction.output,

@@ -231,6 +231,7 @@ def _pull(export: DatasetExport, acting_user, base_url: str, api_key: str, httpx
                     external_id=external_id,
                     item=item,
                     workflow_id=item.workflow_id,
+                    workflow_version_id=item.workflow_version_id,
                     input=item.input,
                     input_hash=canonical_hash(item.input),
                     model_output=prediction.output,

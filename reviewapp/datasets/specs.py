@@ -174,7 +174,7 @@ def spec_matching(*, workflow, filters: dict) -> QuerySet[Correction]:
     if "created_before" in filters:
         matching = matching.filter(created_at__lt=_aware(filters["created_before"]))
     if "workflow_versions" in filters:
-        matching = matching.filter(item__workflow_version__number__in=filters["workflow_versions"])
+        matching = matching.filter(workflow_version__number__in=filters["workflow_versions"])
     if "queues" in filters:
         matching = matching.filter(decision__task__queue__slug__in=filters["queues"])
     if "reason_codes" in filters:
@@ -339,10 +339,10 @@ class IsoFormatUTC(Func):
     datetime and formatting it there.
     """
 
+    # isoformat() leaves out a zero fraction; ".000000" cannot stand anywhere else in the text.
     template = (
-        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-        "CASE WHEN date_trunc('second', %(expressions)s) = %(expressions)s THEN '' "
-        "ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), "
+        "'.000000', '') || '+00:00'"
     )
     output_field = TextField()
 
@@ -381,9 +381,9 @@ def spec_latest(*, workflow, filters: dict) -> QuerySet[Correction]:
 
 def _pair_answers() -> dict:
     """The columns ``RowEncoder`` makes the disagreement of a four-eyes review from."""
-    columns: dict = {"four_eyes_status": F("item__four_eyes__status")}
+    columns: dict = {"four_eyes_status": F("four_eyes__status")}
     for task in ("first_task", "second_task"):
-        decision = f"item__four_eyes__{task}__decision"
+        decision = f"four_eyes__{task}__decision"
         columns[f"{task}_outcome"] = F(f"{decision}__outcome")
         columns[f"{task}_output_json"] = Cast(f"{decision}__output", TextField())
         columns[f"{task}_reviewer"] = F(f"{decision}__reviewer")
@@ -400,7 +400,7 @@ def _row_values(*, workflow, filters: dict) -> QuerySet:
             diff_json=Cast("diff", TextField()),
             reason_codes_json=Cast("reason_codes", TextField()),
             corrected_at=IsoFormatUTC("created_at"),
-            workflow_version_number=F("item__workflow_version__number"),
+            workflow_version_number=F("workflow_version__number"),
             **_pair_answers(),
         )
         .values_list(*ROW_COLUMNS)
@@ -532,7 +532,7 @@ def _disagreement() -> SqlText:
     """``RowEncoder``'s disagreement as jsonb text: the pair's answers when they disagreed."""
     answers = []
     for task in ("first_task", "second_task"):
-        decision = f"item__four_eyes__{task}__decision"
+        decision = f"four_eyes__{task}__decision"
         answers.append(
             SqlText(
                 "jsonb_build_object('outcome', {}, 'output', {}, 'reviewer', {})",
@@ -545,7 +545,7 @@ def _disagreement() -> SqlText:
     return SqlText(
         "CASE WHEN {} = 'disagreed' THEN "
         "jsonb_build_object('answers', jsonb_build_array({}, {}))::text ELSE 'null' END",
-        F("item__four_eyes__status"),
+        F("four_eyes__status"),
         *answers,
     )
 
@@ -629,7 +629,7 @@ def _tally_key() -> SqlText:
         "coalesce(({})::text, '') || chr(31) || {}",
         F("human_output"),
         F("reason_codes"),
-        F("item__workflow_version__number"),
+        F("workflow_version__number"),
         F("model_version"),
     )
 

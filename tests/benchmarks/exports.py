@@ -85,6 +85,7 @@ def _template(demo):
         decision=decision,
         item=item,
         workflow=demo.workflow,
+        workflow_version=version,
         input={},
         input_hash=canonical_hash({}),
         model_output={},

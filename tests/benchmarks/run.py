@@ -342,6 +342,7 @@ def corrections_create(demo, *, count: int) -> None:
                     decision=decision,
                     item=item,
                     workflow=demo.workflow,
+                    workflow_version=version,
                     input=item.input,
                     input_hash=canonical_hash(item.input),
                     model_output=model_output,
