@@ -589,10 +589,6 @@ def _protected_input(sensitive: dict[str, str]):
     )
 
 
-def _quoted(column: str) -> SqlText:
-    return SqlText("to_json({})::text", F(column))
-
-
 def _jsonl_line(sensitive: dict[str, str]) -> SqlText:
     """``ExportRow.jsonl`` in SQL: the row as jsonb text, keys in jsonb's order."""
     members = {  # key: (SQL of its JSON text, the expression in it)
