@@ -139,8 +139,11 @@ class ReviewTask(models.Model):
                 condition=models.Q(status__in=LIVE_STATUSES),
                 name="task_live_due_idx",
             ),
+            # The board's decision figures (counts, median and histogram of time to decision)
+            # read queue, decided_at and created_at from this index alone (an index-only scan),
+            # so they cost what the window holds, not a heap page per decision.
             models.Index(
-                fields=["queue", "decided_at"],
+                fields=["queue", "decided_at", "created_at"],
                 condition=models.Q(status="decided"),
                 name="task_decided_idx",
             ),
@@ -216,6 +219,17 @@ class Decision(models.Model):
     comment = models.TextField(blank=True)
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
     decided_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # The board's override rate counts the day's corrections and rejections from here:
+            # overrides only, so accepts (most decisions) add nothing to it or to its upkeep.
+            models.Index(
+                fields=["decided_at"],
+                condition=models.Q(outcome__in=["correct", "reject"]),
+                name="decision_override_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.outcome} on task {self.task_id}"

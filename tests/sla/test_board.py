@@ -14,10 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from reviewapp.audit.models import AuditEvent
 from reviewapp.corrections.services import reason_codes_for
+from reviewapp.quality.services import gold_item_add, queue_quality_set
 from reviewapp.reviews.models import Queue, ReviewTask, TaskStatus
 from reviewapp.reviews.services import (
     CLAIM_ORDER,
@@ -180,14 +183,100 @@ def test_board_figures_equal_the_scenario(scenario, demo, manager):
     assert [count for _, count in board.time_to_decision_histogram] == scenario["histogram"]
 
 
+def test_the_series_counts_an_ended_day_once_and_stays_exact_across_midnight(
+    scenario, demo, manager, reviewer
+):
+    with time_machine.travel(NOW, tick=False):
+        queue_boards([demo.queue])  # counts (and keeps) the ended days
+    task = ReviewTask.objects.filter(queue=demo.queue, status="open").order_by("pk").first()
+    with time_machine.travel(NOW + MINUTE, tick=False):
+        decide(task, reviewer, manager, "accept")  # today, after the first count
+    decided = [(d.opened, d.decided) for d in DECIDED] + [(task.created_at, NOW + MINUTE)]
+    later = NOW + DAY + 2 * HOUR  # the scenario's day has ended, past the margin
+
+    with time_machine.travel(later, tick=False):
+        (board,) = queue_boards([demo.queue])
+    with (
+        time_machine.travel(later + MINUTE, tick=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        (again,) = queue_boards([demo.queue])
+
+    days = [(later - back * DAY).date() for back in range(SERIES_DAYS - 1, -1, -1)]
+    recent = [
+        elapsed for opened, at in decided if at.date() >= days[0] for elapsed in [at - opened]
+    ]
+    histogram = [
+        sum(
+            (lower is None or elapsed >= lower) and (upper is None or elapsed < upper)
+            for elapsed in recent
+        )
+        for lower, upper in zip(
+            [None] + [upper for _, upper in HISTOGRAM_BOUNDS[:-1]],
+            [upper for _, upper in HISTOGRAM_BOUNDS],
+            strict=True,
+        )
+    ]
+    for figures in (board, again):
+        assert figures.days == days
+        assert figures.decisions_per_day == [
+            sum(at.date() == day for _, at in decided) for day in days
+        ]
+        assert [count for _, count in figures.time_to_decision_histogram] == histogram
+    # Once every ended day is kept, a poll counts the decisions of today only.
+    (series,) = [q["sql"] for q in queries.captured_queries if "CASE WHEN" in q["sql"]]
+    assert f"'{later.date()} 00:00:00+00:00'" in series
+
+
+def test_the_override_rate_counts_the_last_days_overrides_of_real_work_only(
+    demo, routed_items, reviewer, manager
+):
+    # Overrides are counted from the decisions and gold from its showings, apart from the
+    # day's decisions: both must keep exactly the 24-hour window and leave gold out.
+    queue_quality_set(queue=demo.queue, acting_user=manager, gold_rate=1.0)
+    gold_item_add(
+        queue=demo.queue,
+        acting_user=manager,
+        input={"subject": "Refund not received", "body": "Charged twice.", "customer_tier": "pro"},
+        expected_output={"label": "billing"},
+        proposed_output={"label": "billing"},
+    )
+    with time_machine.travel(NOW - 30 * DAY, tick=False):
+        routed_items(count=40, seed=3)
+    tasks = ReviewTask.objects.filter(queue=demo.queue).order_by("pk")
+    real = list(tasks.filter(gold__isnull=True)[:4])
+    gold = list(tasks.filter(gold__isnull=False)[:2])
+    assert len(real) == 4 and len(gold) == 2, "the demo must route tickets and mix in gold"
+    plan = [
+        (real[0], NOW - 24 * HOUR - MINUTE, "correct"),  # just before the window
+        (real[1], NOW - 24 * HOUR + MINUTE, "reject"),
+        (real[2], NOW - 3 * HOUR, "accept"),
+        (real[3], NOW - 10 * MINUTE, "correct"),
+        (gold[0], NOW - 2 * HOUR, "correct"),  # a wrong answer on gold is no model override
+        (gold[1], NOW - 25 * HOUR, "accept"),
+    ]
+    for task, when, outcome in plan:
+        with time_machine.travel(when, tick=False):
+            decide(ReviewTask.objects.get(pk=task.pk), reviewer, manager, outcome)
+
+    with time_machine.travel(NOW, tick=False):
+        (board,) = queue_boards([demo.queue])
+
+    assert board.decided_last_day == 4  # three real decisions and one gold in the window
+    assert board.decided_last_hour == 1
+    assert (board.overridden_last_day, board.model_checked_last_day) == (2, 3)
+    assert board.override_rate == pytest.approx(2 / 3)
+
+
 def test_the_board_page_shows_the_figures_in_a_pinned_number_of_queries(
     scenario, demo, manager, django_assert_max_num_queries
 ):
-    # A second managed queue costs no extra query: every figure is grouped by queue.
+    # A second managed queue costs no extra query: every figure is grouped by queue (the
+    # selector's seven queries, the session, the user and the managed queues).
     queue_create(team=demo.team, workflow=demo.workflow, slug="second-line", name="Second line")
     client = browser(manager)
     client.get("/board/")  # the session and the user, loaded once per request
-    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(8):
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(10):
         response = client.get("/board/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -232,6 +321,22 @@ def test_the_drill_down_filters_tasks_by_sla_state(scenario, demo, manager):
     assert breached.status_code == 200
     assert breached.content.decode().count("<tr data-task=") == scenario["breached"]
     assert claimed.content.decode().count("<tr data-task=") == scenario["claimed"]
+
+
+def test_the_drill_down_header_shows_the_live_figures_without_reading_decisions(
+    scenario, demo, manager
+):
+    client = browser(manager)
+    with time_machine.travel(NOW, tick=False), CaptureQueriesContext(connection) as queries:
+        html = client.get(f"/board/queues/{demo.queue.pk}/").content.decode()
+
+    assert f"{scenario['open']} open (counted" in html
+    assert (
+        f"{scenario['claimed']} claimed · {scenario['at_risk']} at risk · "
+        f"{scenario['breached']} breached"
+    ) in html
+    # The header shows no decision figure: the decided history (which only grows) is not read.
+    assert not [q["sql"] for q in queries.captured_queries if "'decided'" in q["sql"]]
 
 
 def test_the_drill_down_lists_at_risk_tasks_and_a_reviewers_claims(
