@@ -176,12 +176,10 @@ class ExportRow:
         corrected_at: str,
         split: str,
         disagreement: Encoded,
-        input_compact: str | None = None,
     ) -> None:
         self.item_id = item_id
         self.input = input
-        # Known already when the split hash needed it (an input with nothing redacted).
-        self.input_compact = input_compact
+        self.input_compact: str | None = None  # made on first use (CSV and Parquet cells)
         self.model_output = model_output
         self.human_output = human_output
         self.diff = diff
