@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from reviewapp.env import env_bool, env_int, env_list, env_str
+from reviewapp.core.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -42,19 +42,20 @@ INSTALLED_APPS = [
     "guardian",
     "django_htmx",
     "template_partials",
-    "reviewapp.accounts",
-    "reviewapp.audit",
+    "reviewapp.core.accounts",
+    "reviewapp.core.audit",
     "workflows",
-    "reviewapp.reviews",
-    "reviewapp.sla",
-    "reviewapp.corrections",
-    "reviewapp.datasets",
-    "reviewapp.quality",
+    "reviewapp.review.reviews",
+    "reviewapp.review.sla",
+    "reviewapp.review.corrections",
+    "reviewapp.learn.datasets",
+    "reviewapp.review.quality",
+    "reviewapp.operations",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "reviewapp.logs.CorrelationMiddleware",
+    "reviewapp.core.logs.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -148,7 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "reviewapp.api.exception_handler",
+    "EXCEPTION_HANDLER": "reviewapp.core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -275,10 +276,10 @@ if _LOG_FORMAT not in ("plain", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "reviewapp.logs.CorrelationFilter"}},
+    "filters": {"correlation": {"()": "reviewapp.core.logs.CorrelationFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
-        "json": {"()": "reviewapp.logs.JsonFormatter"},
+        "json": {"()": "reviewapp.core.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {

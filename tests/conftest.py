@@ -10,14 +10,14 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from reviewapp.accounts.models import Role, Team
-from reviewapp.accounts.services import membership_add
-from reviewapp.reviews.services import queue_create
+from reviewapp.core.accounts.models import Role, Team
+from reviewapp.core.accounts.services import membership_add
+from reviewapp.operations.demo import demo_install, demo_items_submit
+from reviewapp.review.reviews.services import queue_create
 from workflows.demo.definition import TICKET_TRIAGE
-from workflows.demo.install import demo_install, demo_items_submit
-from workflows.engine import item_run_step
 from workflows.models import Item
-from workflows.pipeline import FIRST_STEP
+from workflows.pipeline.engine import item_run_step
+from workflows.pipeline.order import FIRST_STEP
 from workflows.services import workflow_publish
 
 PASSWORD = "correct-horse-battery-staple"

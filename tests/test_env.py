@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from reviewapp.env import env_bool, env_int, env_list, env_str
+from reviewapp.core.env import env_bool, env_int, env_list, env_str
 
 
 def test_it_parses_booleans_strictly(monkeypatch):

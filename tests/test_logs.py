@@ -1,7 +1,7 @@
 import json
 import logging
 
-from reviewapp.logs import CorrelationFilter, JsonFormatter
+from reviewapp.core.logs import CorrelationFilter, JsonFormatter
 from tests.conftest import run_pipeline
 from workflows.models import Item
 
@@ -21,9 +21,9 @@ def test_the_correlation_id_travels_from_the_request_to_the_step_logs(
     assert item.correlation_id == "order-4711"
 
     caplog.handler.addFilter(CorrelationFilter())
-    with caplog.at_level(logging.INFO, logger="workflows.engine"):
+    with caplog.at_level(logging.INFO, logger="workflows.pipeline.engine"):
         run_pipeline([item.pk])
-    step_logs = [r for r in caplog.records if r.name == "workflows.engine"]
+    step_logs = [r for r in caplog.records if r.name == "workflows.pipeline.engine"]
     assert [r.step for r in step_logs] == ["validate", "infer", "postprocess", "route"]
     assert {r.correlation_id for r in step_logs} == {"order-4711"}
 
@@ -35,7 +35,7 @@ def test_requests_without_an_id_get_one(client):
 
 def test_json_logs_are_one_object_per_line_with_the_item_fields():
     record = logging.LogRecord(
-        "workflows.engine", logging.INFO, __file__, 1, "step %s done", ("infer",), None
+        "workflows.pipeline.engine", logging.INFO, __file__, 1, "step %s done", ("infer",), None
     )
     record.correlation_id = "abc"
     record.item_id = 7
@@ -44,7 +44,7 @@ def test_json_logs_are_one_object_per_line_with_the_item_fields():
     assert json.loads(line) | {"time": None} == {
         "time": None,
         "level": "INFO",
-        "logger": "workflows.engine",
+        "logger": "workflows.pipeline.engine",
         "message": "step infer done",
         "correlation_id": "abc",
         "item_id": 7,

@@ -14,7 +14,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from workflows.policy import ROUTING_SCHEMA
+from workflows.pipeline.policy import ROUTING_SCHEMA
 from workflows.schemas import schema_errors
 
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$", "maxLength": 50}

@@ -11,8 +11,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.audit.services import (
     GENESIS_HASH,
     AuditEntry,
     _hash_of,

@@ -59,9 +59,9 @@ def _template(demo):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from reviewapp.corrections.models import Correction
-    from reviewapp.corrections.services import canonical_hash, reviewer_pseudonym
-    from reviewapp.reviews.models import Decision, ReviewTask
+    from reviewapp.review.corrections.models import Correction
+    from reviewapp.review.corrections.services import canonical_hash, reviewer_pseudonym
+    from reviewapp.review.reviews.models import Decision, ReviewTask
     from workflows.models import Item
 
     version = demo.workflow.current_version
@@ -101,7 +101,7 @@ def _template(demo):
 
 def _samples(cursor, demo) -> None:
     """A temp table of ticket inputs with a model answer and a (different) human answer."""
-    from reviewapp.corrections.services import output_diff
+    from reviewapp.review.corrections.services import output_diff
     from workflows.demo.tickets import LABELS, generate_tickets
 
     cursor.execute(
@@ -146,8 +146,8 @@ def corrections_create(demo, *, count: int, numbered_from: int, template) -> Non
     """Add ``count`` corrections (with their items, tasks and decisions) in bulk SQL."""
     from django.db import connection, transaction
 
-    from reviewapp.corrections.models import Correction
-    from reviewapp.reviews.models import Decision, ReviewTask
+    from reviewapp.review.corrections.models import Correction
+    from reviewapp.review.reviews.models import Decision, ReviewTask
     from workflows.models import Item
 
     item, task, decision, correction = template
@@ -215,7 +215,7 @@ def corrections_create(demo, *, count: int, numbered_from: int, template) -> Non
 def export_approve(demo, export_format: str) -> int:
     from django.contrib.auth import get_user_model
 
-    from reviewapp.datasets.services import dataset_export_approve, dataset_export_request
+    from reviewapp.learn.datasets.services import dataset_export_approve, dataset_export_request
 
     users = get_user_model().objects
     export = dataset_export_request(
@@ -248,7 +248,7 @@ def build_one(export_id: int) -> None:
     )
     from django.db import connection
 
-    from reviewapp.datasets.services import dataset_export_build
+    from reviewapp.learn.datasets.services import dataset_export_build
 
     connection.ensure_connection()
     before = rss_mb()
@@ -294,7 +294,7 @@ def main() -> None:
     try:
         setup_django(bench_url, var_dir, broker=BROKER)
         from reviewapp.celery import app
-        from workflows.demo.install import demo_install
+        from reviewapp.operations.demo import demo_install
 
         demo = demo_install(password="bench-password-not-secret")
         template = _template(demo)

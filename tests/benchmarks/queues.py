@@ -130,7 +130,7 @@ def _copy_rows(
 
 def _templates(demo):
     """One item, prediction and task written by the real code: the rows the load copies."""
-    from reviewapp.reviews.services import review_task_open
+    from reviewapp.review.reviews.services import review_task_open
     from workflows.models import Item, ItemStatus, Prediction
 
     item = Item.objects.create(
@@ -155,7 +155,7 @@ def load_tasks(demo, count: int) -> float:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from reviewapp.reviews.models import ReviewTask
+    from reviewapp.review.reviews.models import ReviewTask
     from workflows.models import Item, Prediction
 
     started = time.perf_counter()
@@ -226,10 +226,10 @@ def existing_demo():
     """The demo a --keep-db run installed, without installing it again. Tasks that an earlier
     run's burst made at risk or breached are cancelled, so their next rungs do not fall due in
     this run's quiet sweeps."""
-    from reviewapp.accounts.models import Team
-    from reviewapp.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
+    from reviewapp.core.accounts.models import Team
+    from reviewapp.operations.demo import Demo
+    from reviewapp.review.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
     from workflows.demo.definition import TICKET_TRIAGE
-    from workflows.demo.install import Demo
     from workflows.models import ModelVersion
 
     queue = Queue.objects.select_related("workflow").get(slug=TICKET_TRIAGE.queue_slug)
@@ -252,7 +252,7 @@ class AuditClock:
     spent inside, per thread (the wait for a shard of the workflow's chain included)."""
 
     def __init__(self) -> None:
-        import reviewapp.reviews.services as services
+        import reviewapp.review.reviews.services as services
 
         self.services = services
         self.original = services.audit_record_many
@@ -327,8 +327,8 @@ def _review_in_threads(
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from reviewapp.reviews.models import Queue
-    from reviewapp.reviews.services import review_task_claim, review_task_decide
+    from reviewapp.review.reviews.models import Queue
+    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 
     queue = Queue.objects.get(pk=queue_id)
     users = get_user_model().objects.in_bulk([user_id for user_id, _ in reviewers])
@@ -411,9 +411,9 @@ def bench_reviews(
     from django.contrib.auth import get_user_model
     from django.db import connection, connections
 
-    from reviewapp.accounts.models import Role
-    from reviewapp.accounts.services import membership_add
-    from reviewapp.reviews.models import ReviewTask
+    from reviewapp.core.accounts.models import Role
+    from reviewapp.core.accounts.services import membership_add
+    from reviewapp.review.reviews.models import ReviewTask
 
     user_ids = []
     for index in range(reviewers):
@@ -490,8 +490,8 @@ def bench_sweeps(demo, *, burst: int) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    from reviewapp.reviews.models import ReviewTask, TaskStatus
-    from reviewapp.sla.services import sla_sweep
+    from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+    from reviewapp.review.sla.services import sla_sweep
 
     quiet = []
     for _ in range(3):
@@ -531,7 +531,7 @@ def bench_board(demo, runs: int = 7) -> dict:
     from django.core.cache import cache
     from django.test import Client
 
-    from reviewapp.sla.board import _open_key, queue_boards
+    from reviewapp.review.sla.board import _open_key, queue_boards
 
     manager = get_user_model().objects.get(username="maria")
     client = Client(HTTP_HOST="localhost")
@@ -592,8 +592,8 @@ def main() -> None:
     try:
         setup_django(bench_url, var_dir, broker="redis://127.0.0.1:6379/13")
         from reviewapp.celery import app
-        from reviewapp.reviews.models import ReviewTask, TaskStatus
-        from workflows.demo.install import demo_install, demo_sla_install
+        from reviewapp.operations.demo import demo_install, demo_sla_install
+        from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 
         app.control.purge()
         if args.reuse_db:

@@ -110,7 +110,7 @@ class Worker:
 def bench_pipeline(demo, *, items: int, batch: int, timeout: float, seed: int) -> dict:
     from django.db.models import Count
 
-    from workflows.demo.install import demo_items_submit
+    from reviewapp.operations.demo import demo_items_submit
     from workflows.models import Item
 
     before = Item.objects.count()
@@ -140,10 +140,10 @@ def bench_pipeline_in_process(demo, *, items: int, batch: int, seed: int) -> dic
     batch in one transaction, as the worker runs them), and per step the cost of that step
     alone in its own transaction at batch size 1 and ``batch`` -> fixed ms per batch-step +
     marginal ms per item."""
-    from workflows.demo.install import demo_items_submit
-    from workflows.engine import items_run, items_run_step
+    from reviewapp.operations.demo import demo_items_submit
     from workflows.models import Item
-    from workflows.pipeline import STEP_NAMES
+    from workflows.pipeline.engine import items_run, items_run_step
+    from workflows.pipeline.order import STEP_NAMES
 
     def ingest(count: int, seed: int) -> list[int]:
         before = Item.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -193,7 +193,7 @@ def bench_pipeline_in_process(demo, *, items: int, batch: int, seed: int) -> dic
 
 def ensure_open_tasks(demo, *, needed: int, batch: int, timeout: float) -> int:
     """Top the review queue up with more routed items until it holds ``needed`` open tasks."""
-    from reviewapp.reviews.models import ReviewTask
+    from reviewapp.review.reviews.models import ReviewTask
 
     def open_tasks() -> int:
         return ReviewTask.objects.filter(queue=demo.queue, status="open").count()
@@ -214,9 +214,9 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from reviewapp.accounts.models import Role
-    from reviewapp.accounts.services import membership_add
-    from reviewapp.reviews.services import review_task_claim, review_task_decide
+    from reviewapp.core.accounts.models import Role
+    from reviewapp.core.accounts.services import membership_add
+    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 
     users = []
     for index in range(reviewers):
@@ -289,9 +289,13 @@ def corrections_create(demo, *, count: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from reviewapp.corrections.models import Correction
-    from reviewapp.corrections.services import canonical_hash, output_diff, reviewer_pseudonym
-    from reviewapp.reviews.models import Decision, ReviewTask
+    from reviewapp.review.corrections.models import Correction
+    from reviewapp.review.corrections.services import (
+        canonical_hash,
+        output_diff,
+        reviewer_pseudonym,
+    )
+    from reviewapp.review.reviews.models import Decision, ReviewTask
     from workflows.models import Item, Prediction
 
     version = demo.workflow.current_version
@@ -362,7 +366,7 @@ def corrections_create(demo, *, count: int) -> None:
 def bench_export(demo, *, export_format: str) -> dict:
     from django.contrib.auth import get_user_model
 
-    from reviewapp.datasets.services import (
+    from reviewapp.learn.datasets.services import (
         dataset_export_approve,
         dataset_export_build,
         dataset_export_request,
@@ -460,7 +464,7 @@ def main() -> None:
     try:
         setup_django(bench_url, var_dir, broker="redis://127.0.0.1:6379/14")
         from reviewapp.celery import app
-        from workflows.demo.install import demo_install
+        from reviewapp.operations.demo import demo_install
 
         app.control.purge()
         demo = demo_install(password="bench-password-not-secret")

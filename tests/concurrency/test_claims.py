@@ -10,13 +10,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 
-from reviewapp.accounts.models import Role
-from reviewapp.accounts.services import membership_add
-from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import audit_verify
-from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.reviews.services import review_task_claim, review_task_decide, review_task_open
-from workflows.demo.install import demo_items_submit
+from reviewapp.core.accounts.models import Role
+from reviewapp.core.accounts.services import membership_add
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.audit.services import audit_verify
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
+    review_task_claim,
+    review_task_decide,
+    review_task_open,
+)
 from workflows.models import Item, Prediction
 
 REVIEWERS = 24

@@ -8,10 +8,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 
-from reviewapp.accounts.models import Role
-from reviewapp.accounts.services import membership_add, reviewer_profile_set
-from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.accounts.models import Role
+from reviewapp.core.accounts.services import membership_add, reviewer_profile_set
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     CapacityReached,
     queue_claim_settings_set,
     queue_create,
@@ -19,7 +20,6 @@ from reviewapp.reviews.services import (
     review_task_decide,
     review_task_open,
 )
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item, Prediction
 
 JOIN_TIMEOUT = 60  # seconds for all threads together; a deadlock fails instead of hanging

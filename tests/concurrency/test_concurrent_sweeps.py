@@ -12,13 +12,18 @@ import pytest
 import time_machine
 from django.db import close_old_connections, connection, transaction
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import audit_verify
-from reviewapp.reviews.models import ReviewTask
-from reviewapp.reviews.services import review_task_open
-from reviewapp.sla.models import Escalation, Notification
-from reviewapp.sla.services import SweepReport, escalation_step_add, sla_policy_set, sla_sweep
-from workflows.demo.install import demo_items_submit
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.audit.services import audit_verify
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask
+from reviewapp.review.reviews.services import review_task_open
+from reviewapp.review.sla.models import Escalation, Notification
+from reviewapp.review.sla.services import (
+    SweepReport,
+    escalation_step_add,
+    sla_policy_set,
+    sla_sweep,
+)
 from workflows.models import Item
 
 TASKS = 150

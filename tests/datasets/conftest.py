@@ -3,16 +3,16 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from reviewapp.accounts.models import Role
-from reviewapp.accounts.services import membership_add
-from reviewapp.corrections.models import Correction
-from reviewapp.datasets.models import DatasetExport, ExportStatus
-from reviewapp.datasets.services import (
+from reviewapp.core.accounts.models import Role
+from reviewapp.core.accounts.services import membership_add
+from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
+from reviewapp.learn.datasets.services import (
     dataset_export_approve,
     dataset_export_build,
     dataset_export_request,
 )
-from reviewapp.reviews.services import review_task_claim, review_task_decide
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from workflows.demo.tickets import LABELS
 from workflows.services import workflow_publish
 

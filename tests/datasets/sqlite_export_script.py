@@ -30,14 +30,12 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from reviewapp.accounts.models import Role
-    from reviewapp.accounts.services import membership_add
-    from reviewapp.corrections.models import Correction
-    from reviewapp.corrections.services import canonical_hash
-    from reviewapp.datasets.exporters import jsonl_line
-    from reviewapp.datasets.models import ExportFormat, ExportStatus
-    from reviewapp.datasets.selectors import dataset_preview
-    from reviewapp.datasets.services import (
+    from reviewapp.core.accounts.models import Role
+    from reviewapp.core.accounts.services import membership_add
+    from reviewapp.learn.datasets.exporters import jsonl_line
+    from reviewapp.learn.datasets.models import ExportFormat, ExportStatus
+    from reviewapp.learn.datasets.selectors import dataset_preview
+    from reviewapp.learn.datasets.services import (
         dataset_export_approve,
         dataset_export_build,
         dataset_export_download,
@@ -45,13 +43,15 @@ def main() -> None:
         export_path,
         release_dir,
     )
-    from reviewapp.datasets.specs import protect_input, sensitive_fields, split_for
-    from reviewapp.reviews.services import review_task_claim, review_task_decide
-    from workflows.demo.install import demo_install, demo_items_submit
+    from reviewapp.learn.datasets.specs import protect_input, sensitive_fields, split_for
+    from reviewapp.operations.demo import demo_install, demo_items_submit
+    from reviewapp.review.corrections.models import Correction
+    from reviewapp.review.corrections.services import canonical_hash
+    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
     from workflows.demo.tickets import LABELS
-    from workflows.engine import item_run_step
     from workflows.models import Item
-    from workflows.pipeline import FIRST_STEP
+    from workflows.pipeline.engine import item_run_step
+    from workflows.pipeline.order import FIRST_STEP
     from workflows.services import workflow_publish
 
     setup_test_environment()  # lets the test client see templates' context; no mail goes out

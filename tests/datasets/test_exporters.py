@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from reviewapp.datasets.exporters import (
+from reviewapp.learn.datasets.exporters import (
     FORMULA_TRIGGERS,
     LINE_FORMATS,
     WRITERS,

@@ -8,11 +8,11 @@ import pytest
 import time_machine
 from django.test import Client
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.corrections.models import Correction
-from reviewapp.datasets.models import DatasetExport, ExportStatus
-from reviewapp.datasets.services import dataset_export_build, export_path
-from reviewapp.reviews.services import review_task_claim, review_task_decide
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
+from reviewapp.learn.datasets.services import dataset_export_build, export_path
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from workflows.demo.tickets import LABELS
 
 EXPORTS = "/api/v1/exports/"

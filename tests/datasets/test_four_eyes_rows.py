@@ -7,9 +7,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from reviewapp.corrections.services import reviewer_pseudonym
-from reviewapp.datasets.services import export_path
-from reviewapp.quality.models import FourEyesReview
+from reviewapp.learn.datasets.services import export_path
+from reviewapp.review.corrections.services import reviewer_pseudonym
+from reviewapp.review.quality.models import FourEyesReview
 from tests.quality import conftest as quality
 from tests.quality.conftest import claim, correct_reason, decide, other_label
 

@@ -7,11 +7,11 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reviewapp.corrections.models import Correction
-from reviewapp.corrections.services import canonical_hash
-from reviewapp.datasets.exporters import jsonb_text
-from reviewapp.datasets.services import export_path
-from reviewapp.datasets.specs import protect_input, sensitive_fields, spec_rows_counted
+from reviewapp.learn.datasets.exporters import jsonb_text
+from reviewapp.learn.datasets.services import export_path
+from reviewapp.learn.datasets.specs import protect_input, sensitive_fields, spec_rows_counted
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.corrections.services import canonical_hash
 
 # Text PostgreSQL can hold in jsonb: anything but NUL.
 TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]))

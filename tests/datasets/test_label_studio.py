@@ -7,13 +7,13 @@ import xml.etree.ElementTree as ET
 import httpx
 import pytest
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.datasets.label_studio import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
     dataset_release_push_label_studio,
     label_config,
 )
-from reviewapp.datasets.specs import REDACTED
+from reviewapp.learn.datasets.specs import REDACTED
 from workflows.demo.tickets import LABELS
 
 BASE_URL = "http://label-studio.test"

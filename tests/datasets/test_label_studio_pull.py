@@ -13,10 +13,9 @@ import httpx
 import pytest
 import time_machine
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.corrections.models import Correction
-from reviewapp.datasets.label_studio import dataset_release_push_label_studio
-from reviewapp.datasets.label_studio_pull import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.learn.datasets.label_studio import dataset_release_push_label_studio
+from reviewapp.learn.datasets.label_studio_pull import (
     STALE_PULL,
     LabelStudioPullConflict,
     LabelStudioPullFailed,
@@ -24,10 +23,11 @@ from reviewapp.datasets.label_studio_pull import (
     dataset_release_pull_label_studio,
     dataset_release_pull_label_studio_start,
 )
-from reviewapp.datasets.readers import READERS
-from reviewapp.datasets.services import export_path
-from reviewapp.datasets.specs import spec_matching
-from reviewapp.datasets.tasks import pull_label_studio
+from reviewapp.learn.datasets.readers import READERS
+from reviewapp.learn.datasets.services import export_path
+from reviewapp.learn.datasets.specs import spec_matching
+from reviewapp.learn.datasets.tasks import pull_label_studio
+from reviewapp.review.corrections.models import Correction
 from workflows.demo.tickets import LABELS
 
 BASE_URL = "http://label-studio.test"

@@ -7,15 +7,15 @@ from collections import Counter
 import pytest
 from django.test import Client
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.datasets.models import ExportStatus
-from reviewapp.datasets.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.learn.datasets.models import ExportStatus
+from reviewapp.learn.datasets.services import (
     dataset_export_build,
     dataset_export_request,
     export_path,
     release_dir,
 )
-from reviewapp.datasets.specs import split_for
+from reviewapp.learn.datasets.specs import split_for
 
 EXPORTS = "/api/v1/exports/"
 

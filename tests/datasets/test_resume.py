@@ -7,17 +7,17 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.datasets import services
-from reviewapp.datasets.models import ExportStatus
-from reviewapp.datasets.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.learn.datasets import services
+from reviewapp.learn.datasets.models import ExportStatus
+from reviewapp.learn.datasets.services import (
     dataset_export_approve,
     dataset_export_build,
     dataset_export_request,
     dataset_exports_resume_stalled,
     export_path,
 )
-from reviewapp.datasets.tasks import resume_stalled_builds
+from reviewapp.learn.datasets.tasks import resume_stalled_builds
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 STALL = settings.REVIEWAPP_EXPORT_STALLED_AFTER

@@ -8,12 +8,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from reviewapp.corrections.models import Correction
-from reviewapp.datasets import selectors
-from reviewapp.datasets.exporters import jsonl_line
-from reviewapp.datasets.models import DatasetExport
-from reviewapp.datasets.services import export_path
-from reviewapp.datasets.specs import (
+from reviewapp.learn.datasets import selectors
+from reviewapp.learn.datasets.exporters import jsonl_line
+from reviewapp.learn.datasets.models import DatasetExport
+from reviewapp.learn.datasets.services import export_path
+from reviewapp.learn.datasets.specs import (
     canonical_hash,
     protect_input,
     sensitive_fields,
@@ -21,7 +20,8 @@ from reviewapp.datasets.specs import (
     spec_rows_counted,
     split_for,
 )
-from reviewapp.quality.models import GoldItem, GoldTask
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.quality.models import GoldItem, GoldTask
 from workflows.models import Item
 
 EXPORTS = "/api/v1/exports/"

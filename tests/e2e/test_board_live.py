@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from reviewapp.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

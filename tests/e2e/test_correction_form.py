@@ -8,10 +8,10 @@ import pytest
 from django.db import transaction
 from playwright.sync_api import expect
 
-from reviewapp.corrections.models import Correction
-from reviewapp.corrections.services import reason_codes_sync
-from reviewapp.reviews.models import ReviewTask
-from reviewapp.reviews.services import queue_create, review_task_claim, review_task_open
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.corrections.services import reason_codes_sync
+from reviewapp.review.reviews.models import ReviewTask
+from reviewapp.review.reviews.services import queue_create, review_task_claim, review_task_open
 from workflows.definitions import ReasonEntry
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import LABELS

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from reviewapp.reviews.models import Decision, ReviewTask, TaskSkip, TaskStatus
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskSkip, TaskStatus
 from workflows.demo.tickets import LABELS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

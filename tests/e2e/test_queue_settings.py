@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from reviewapp.reviews.models import Queue
-from reviewapp.sla.models import SlaPolicy
+from reviewapp.review.reviews.models import Queue
+from reviewapp.review.sla.models import SlaPolicy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

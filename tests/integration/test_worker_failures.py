@@ -19,12 +19,11 @@ from django.db.models import Count
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.models import ReviewTask
 from tests.workflows.fake_endpoints import FakeEndpoint, chat_answer
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import generate_tickets
-from workflows.engine import IN_FLIGHT, items_find_stuck
 from workflows.models import (
     Item,
     ItemStatus,
@@ -35,9 +34,10 @@ from workflows.models import (
     StepRun,
     StepRunStatus,
 )
-from workflows.pipeline import STEPS
+from workflows.pipeline.engine import IN_FLIGHT, items_find_stuck
+from workflows.pipeline.order import STEPS
+from workflows.pipeline.tasks import STUCK_AFTER, resume_stuck_items
 from workflows.services import workflow_publish
-from workflows.tasks import STUCK_AFTER, resume_stuck_items
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -13,9 +13,9 @@ from django.db.models import Count
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from reviewapp.audit.models import AuditEvent
 from reviewapp.celery import app as celery_app
-from reviewapp.reviews.models import ReviewTask, TaskStatus
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from workflows.demo.tickets import generate_tickets
 from workflows.models import (
     Item,
@@ -25,8 +25,8 @@ from workflows.models import (
     StepRun,
     StepRunStatus,
 )
-from workflows.pipeline import STEPS
-from workflows.tasks import STUCK_AFTER, resume_stuck_items, run_items
+from workflows.pipeline.order import STEPS
+from workflows.pipeline.tasks import STUCK_AFTER, resume_stuck_items, run_items
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

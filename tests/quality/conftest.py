@@ -3,13 +3,13 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from reviewapp.accounts.models import Role
-from reviewapp.accounts.services import membership_add
-from reviewapp.corrections.services import reason_codes_for
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import queue_create, review_task_claim, review_task_decide
+from reviewapp.core.accounts.models import Role
+from reviewapp.core.accounts.services import membership_add
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.corrections.services import reason_codes_for
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import queue_create, review_task_claim, review_task_decide
 from tests.conftest import PASSWORD, run_pipeline
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item, ItemStatus
 from workflows.services import workflow_publish
 

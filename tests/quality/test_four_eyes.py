@@ -6,16 +6,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.corrections.models import Correction
-from reviewapp.quality.models import FourEyesReview, FourEyesStatus, QueueQuality
-from reviewapp.quality.selectors import four_eyes_for_task
-from reviewapp.quality.services import FourEyesNotIndependent
-from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.reviews.services import TaskActionInvalid, review_task_reassign
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.quality.models import FourEyesReview, FourEyesStatus, QueueQuality
+from reviewapp.review.quality.selectors import four_eyes_for_task
+from reviewapp.review.quality.services import FourEyesNotIndependent
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import TaskActionInvalid, review_task_reassign
 from tests.quality.conftest import claim, correct_reason, decide, other_label
-from workflows.engine import item_resume_after_review, items_find_unresumed
 from workflows.models import Item, ItemOutcome, ItemStatus, WebhookDelivery
+from workflows.pipeline.engine import item_resume_after_review, items_find_unresumed
 
 RESUME = "workflows.resume_after_review"
 
@@ -57,7 +57,7 @@ def test_the_two_tasks_go_to_two_different_reviewers(item, demo, reviewer, secon
 
 
 def claim_or_none(queue, reviewer):
-    from reviewapp.reviews.services import review_task_claim
+    from reviewapp.review.reviews.services import review_task_claim
 
     return review_task_claim(queue=queue, reviewer=reviewer)
 
@@ -124,7 +124,7 @@ def test_a_disagreement_goes_to_the_senior_queue_whose_decision_is_final(
     django_capture_on_commit_callbacks,
     broker,
 ):
-    from reviewapp.quality.services import queue_quality_set
+    from reviewapp.review.quality.services import queue_quality_set
 
     queue_quality_set(queue=demo.queue, acting_user=manager, senior_queue=senior_queue)
     model_label = item.prediction.output["label"]
@@ -192,7 +192,7 @@ def test_without_a_senior_queue_a_third_reviewer_of_the_same_queue_settles_it(
 
 
 def reject_reason(demo):
-    from reviewapp.corrections.services import reason_codes_for
+    from reviewapp.review.corrections.services import reason_codes_for
 
     return [reason_codes_for(demo.workflow, "reject").order_by("code").first().code]
 
@@ -279,7 +279,7 @@ def test_the_item_page_explains_the_four_eyes_routing(item, client, manager):
 def test_a_senior_queue_must_be_another_queue_of_the_same_workflow(
     demo, manager, other_team, senior_queue
 ):
-    from reviewapp.quality.services import QualitySettingsInvalid, queue_quality_set
+    from reviewapp.review.quality.services import QualitySettingsInvalid, queue_quality_set
 
     with pytest.raises(QualitySettingsInvalid) as same:
         queue_quality_set(queue=demo.queue, acting_user=manager, senior_queue=demo.queue)

@@ -9,13 +9,13 @@ import threading
 import pytest
 from django.db import connection
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import audit_verify
-from reviewapp.quality.models import FourEyesReview, FourEyesStatus
-from reviewapp.reviews.models import ReviewTask
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.audit.services import audit_verify
+from reviewapp.review.quality.models import FourEyesReview, FourEyesStatus
+from reviewapp.review.reviews.models import ReviewTask
 from tests.quality.conftest import claim, correct_reason, decide, other_label
-from workflows.engine import item_resume_after_review
 from workflows.models import Item, ItemStatus
+from workflows.pipeline.engine import item_resume_after_review
 
 JOIN_TIMEOUT = 60  # seconds; a deadlock fails instead of hanging
 

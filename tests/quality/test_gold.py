@@ -4,15 +4,15 @@ import hashlib
 
 import pytest
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.corrections.models import Correction
-from reviewapp.quality.models import GoldItem, GoldTask, QueueQuality
-from reviewapp.quality.services import gold_item_add, queue_quality_set
-from reviewapp.reviews.models import ReviewTask, TaskStatus
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.quality.models import GoldItem, GoldTask, QueueQuality
+from reviewapp.review.quality.services import gold_item_add, queue_quality_set
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from tests.quality.conftest import claim, correct_reason, decide
-from workflows.engine import items_find_unresumed
 from workflows.models import Item, ItemStatus, WebhookDelivery
-from workflows.simulator import policy_simulate
+from workflows.pipeline.engine import items_find_unresumed
+from workflows.pipeline.simulator import policy_simulate
 
 TICKET = {"subject": "Refund not received", "body": "I was charged twice.", "customer_tier": "pro"}
 
@@ -253,7 +253,7 @@ def test_a_gold_answer_is_right_only_when_it_ends_with_the_known_output(
     if answer == "accept":
         decide(task, reviewer)
     elif answer == "reject":
-        from reviewapp.corrections.services import reason_codes_for
+        from reviewapp.review.corrections.services import reason_codes_for
 
         code = reason_codes_for(demo.workflow, "reject").order_by("code").first().code
         decide(task, reviewer, outcome="reject", reason_codes=[code])
@@ -297,7 +297,7 @@ def test_gold_items_are_not_counted_as_model_traffic_by_canaries(demo, gold_queu
 
     from django.utils import timezone
 
-    from workflows.canary import arm_metrics
+    from reviewapp.learn.training.canary import arm_metrics
     from workflows.models import Canary, Prediction
 
     routed_items(count=10, seed=11)
@@ -313,7 +313,7 @@ def test_gold_items_are_not_counted_as_model_traffic_by_canaries(demo, gold_queu
 def test_the_board_counts_gold_work_but_not_as_model_overrides(
     demo, reviewer, gold_queue, routed_items, broker
 ):
-    from reviewapp.sla.board import queue_boards
+    from reviewapp.review.sla.board import queue_boards
 
     routed_items(count=10, seed=11)
     broker()

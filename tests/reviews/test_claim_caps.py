@@ -3,11 +3,12 @@
 import pytest
 from django.test import Client
 
-from reviewapp.accounts.models import ReviewerProfile
-from reviewapp.accounts.services import reviewer_profile_set
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.accounts.models import ReviewerProfile
+from reviewapp.core.accounts.services import reviewer_profile_set
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     CapacityReached,
     SkillsMissing,
     TaskActionInvalid,
@@ -20,7 +21,6 @@ from reviewapp.reviews.services import (
     review_tasks_bulk_assign,
 )
 from tests.conftest import PASSWORD
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item, Prediction
 
 

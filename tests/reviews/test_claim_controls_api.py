@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from reviewapp.reviews.models import ReviewTask, TaskSkip, TaskStatus
+from reviewapp.review.reviews.models import ReviewTask, TaskSkip, TaskStatus
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE = settings.REVIEWAPP_LEASE

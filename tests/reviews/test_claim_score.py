@@ -5,16 +5,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask
+from reviewapp.review.reviews.services import (
     QueueSettingsInvalid,
     queue_claim_settings_set,
     review_task_claim,
     review_task_open,
 )
-from reviewapp.sla.services import review_task_pause, sla_policy_set, sla_sweep
-from workflows.demo.install import demo_items_submit
+from reviewapp.review.sla.services import review_task_pause, sla_policy_set, sla_sweep
 from workflows.models import Item, Prediction
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -7,16 +7,16 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     ClaimLost,
     review_task_claim,
     review_task_decide,
     review_task_open,
     review_tasks_release_expired,
 )
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

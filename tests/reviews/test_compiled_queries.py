@@ -4,10 +4,10 @@ call's values; on PostgreSQL they are prepared statements with the rules' consta
 import pytest
 from django.db import connection, transaction
 
-from reviewapp.reviews.compiled import MARKER_IDS, compiled
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import queue_create, review_task_claim, review_task_open
-from workflows.demo.install import demo_items_submit
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.compiled import MARKER_IDS, compiled
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import queue_create, review_task_claim, review_task_open
 from workflows.models import Item
 
 

@@ -2,12 +2,12 @@
 
 import pytest
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.corrections.models import Correction
-from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
 from workflows.demo.tickets import LABELS
-from workflows.engine import item_resume_after_review
 from workflows.models import Item, ItemOutcome, ItemStatus
+from workflows.pipeline.engine import item_resume_after_review
 
 
 @pytest.fixture

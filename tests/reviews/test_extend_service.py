@@ -6,9 +6,10 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     ASSIGNMENT_LEASE,
     ClaimLost,
     review_task_claim,
@@ -17,7 +18,6 @@ from reviewapp.reviews.services import (
     review_task_reassign,
     review_tasks_release_expired,
 )
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

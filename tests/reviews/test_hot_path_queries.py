@@ -6,11 +6,11 @@ shard and reads its last event in one call: one fewer for a claim and for a deci
 
 import pytest
 
-from reviewapp.accounts.models import ReviewerProfile
-from reviewapp.audit.services import audit_verify
-from reviewapp.corrections.models import Correction
-from reviewapp.reviews.models import Decision, TaskStatus
-from reviewapp.reviews.services import review_task_claim, review_task_decide
+from reviewapp.core.accounts.models import ReviewerProfile
+from reviewapp.core.audit.services import audit_verify
+from reviewapp.review.corrections.models import Correction
+from reviewapp.review.reviews.models import Decision, TaskStatus
+from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from workflows.demo.tickets import LABELS
 
 

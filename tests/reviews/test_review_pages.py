@@ -5,11 +5,11 @@ import re
 import pytest
 from django.test import Client
 
-from reviewapp.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
 from tests.conftest import run_pipeline
 from workflows.demo.tickets import LABELS
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import Item, ItemStatus, StepRun, StepRunStatus
-from workflows.services import Submission, items_ingest
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -188,7 +188,7 @@ def test_it_keeps_the_review_page_query_count_low(
 def test_the_task_page_shows_the_items_history_to_the_next_reviewer(
     reviewer, second_reviewer, demo, in_review
 ):
-    from reviewapp.reviews.services import review_task_skip
+    from reviewapp.review.reviews.services import review_task_skip
 
     first = claim_page(browser(reviewer), demo.queue)
     review_task_skip(

@@ -3,7 +3,7 @@ model's output, parsed back into output JSON with field-level errors."""
 
 from django.http import QueryDict
 
-from reviewapp.reviews.schema_form import form_fields, form_parse, submitted_fields
+from reviewapp.review.reviews.schema_form import form_fields, form_parse, submitted_fields
 
 TEXT = "Refund order 1234 to Alice in Paris"
 DEFINITION = {

@@ -8,16 +8,16 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask, TaskSkip, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask, TaskSkip, TaskStatus
+from reviewapp.review.reviews.services import (
     ClaimLost,
     SkipInvalid,
     review_task_claim,
     review_task_open,
     review_task_skip,
 )
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -4,10 +4,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from reviewapp.accounts.models import Role
-from reviewapp.accounts.services import membership_add
-from reviewapp.sla.models import BusinessCalendar
-from reviewapp.sla.services import business_calendar_save
+from reviewapp.core.accounts.models import Role
+from reviewapp.core.accounts.services import membership_add
+from reviewapp.review.sla.models import BusinessCalendar
+from reviewapp.review.sla.services import business_calendar_save
 
 OFFICE_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 

@@ -6,18 +6,18 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask
-from reviewapp.reviews.services import review_task_open
-from reviewapp.sla.models import Escalation, EscalationAction, EscalationStep
-from reviewapp.sla.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask
+from reviewapp.review.reviews.services import review_task_open
+from reviewapp.review.sla.models import Escalation, EscalationAction, EscalationStep
+from reviewapp.review.sla.services import (
     SlaConflict,
     escalation_step_add,
     escalation_step_remove,
     sla_policy_set,
     sla_sweep,
 )
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item
 
 pytestmark = pytest.mark.django_db

@@ -2,9 +2,14 @@
 
 import pytest
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.sla.models import BusinessCalendar, EscalationAction, EscalationStep, SlaPolicy
-from reviewapp.sla.services import escalation_step_add, sla_policy_set
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.sla.models import (
+    BusinessCalendar,
+    EscalationAction,
+    EscalationStep,
+    SlaPolicy,
+)
+from reviewapp.review.sla.services import escalation_step_add, sla_policy_set
 from tests.settings.conftest import OFFICE_HOURS
 
 pytestmark = pytest.mark.django_db

@@ -6,11 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from reviewapp.accounts.models import ReviewerProfile
-from reviewapp.accounts.services import reviewer_profile_set
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask
-from reviewapp.reviews.services import review_task_claim, review_tasks_bulk_assign
+from reviewapp.core.accounts.models import ReviewerProfile
+from reviewapp.core.accounts.services import reviewer_profile_set
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.models import ReviewTask
+from reviewapp.review.reviews.services import review_task_claim, review_tasks_bulk_assign
 
 pytestmark = pytest.mark.django_db
 

@@ -18,11 +18,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.corrections.services import reason_codes_for
-from reviewapp.quality.services import gold_item_add, queue_quality_set
-from reviewapp.reviews.models import Queue, ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.corrections.services import reason_codes_for
+from reviewapp.review.quality.services import gold_item_add, queue_quality_set
+from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     CLAIM_ORDER,
     ClaimLost,
     TaskActionInvalid,
@@ -34,7 +34,12 @@ from reviewapp.reviews.services import (
     review_task_unassign,
     review_tasks_bulk_assign,
 )
-from reviewapp.sla.board import HISTOGRAM_BOUNDS, OPEN_FIGURES_MAX_AGE, SERIES_DAYS, queue_boards
+from reviewapp.review.sla.board import (
+    HISTOGRAM_BOUNDS,
+    OPEN_FIGURES_MAX_AGE,
+    SERIES_DAYS,
+    queue_boards,
+)
 from workflows.demo.tickets import LABELS
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # a Tuesday, ISO week 2026-W48

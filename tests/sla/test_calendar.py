@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from reviewapp.sla.calendar import (
+from reviewapp.review.sla.calendar import (
     WEEKDAYS,
     WorkingCalendar,
     business_deadline,

@@ -6,18 +6,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.services import queue_claim_settings_set, review_task_open
-from reviewapp.sla.models import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.services import queue_claim_settings_set, review_task_open
+from reviewapp.review.sla.models import (
     EscalationAction,
     WebhookNotification,
     WebhookNotificationStatus,
 )
-from reviewapp.sla.services import escalation_step_add, sla_policy_set, sla_sweep
-from reviewapp.sla.tasks import deliver_webhook_notification
+from reviewapp.review.sla.services import escalation_step_add, sla_policy_set, sla_sweep
+from reviewapp.review.sla.tasks import deliver_webhook_notification
 from tests.workflows.test_webhooks import Receiver
 from workflows.act.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_verify
-from workflows.demo.install import demo_items_submit
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -5,22 +5,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     review_task_claim,
     review_task_extend,
     review_task_open,
     review_tasks_bulk_assign,
 )
-from reviewapp.sla.models import (
+from reviewapp.review.sla.models import (
     Escalation,
     EscalationAction,
     EscalationTrigger,
     Notification,
 )
-from reviewapp.sla.services import SlaInvalid, escalation_step_add, sla_sweep
-from workflows.demo.install import demo_items_submit
+from reviewapp.review.sla.services import SlaInvalid, escalation_step_add, sla_sweep
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -3,11 +3,11 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from reviewapp.api import exception_handler
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.services import queue_create
-from reviewapp.sla.models import BusinessCalendar, EscalationStep, SlaPolicy
-from reviewapp.sla.services import (
+from reviewapp.core.api import exception_handler
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.services import queue_create
+from reviewapp.review.sla.models import BusinessCalendar, EscalationStep, SlaPolicy
+from reviewapp.review.sla.services import (
     SlaInvalid,
     business_calendar_save,
     escalation_step_add,

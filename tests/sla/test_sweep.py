@@ -11,19 +11,20 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import audit_verify
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.audit.services import audit_verify
+from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import (
     queue_create,
     review_task_claim,
     review_task_claim_score,
     review_task_decide,
     review_task_open,
 )
-from reviewapp.reviews.tasks import release_expired_claims
-from reviewapp.sla.models import Escalation, Notification
-from reviewapp.sla.services import (
+from reviewapp.review.reviews.tasks import release_expired_claims
+from reviewapp.review.sla.models import Escalation, Notification
+from reviewapp.review.sla.services import (
     SlaConflict,
     SlaInvalid,
     business_calendar_save,
@@ -33,8 +34,7 @@ from reviewapp.sla.services import (
     sla_policy_set,
     sla_sweep,
 )
-from reviewapp.sla.tasks import sweep
-from workflows.demo.install import demo_items_submit
+from reviewapp.review.sla.tasks import sweep
 from workflows.models import Item, Prediction
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # a Monday

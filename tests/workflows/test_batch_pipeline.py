@@ -7,12 +7,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.audit.services import audit_verify
-from reviewapp.reviews.models import ReviewTask
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.audit.services import audit_verify
+from reviewapp.review.reviews.models import ReviewTask
 from tests.workflows.fake_endpoints import FakeEndpoint, chat_answer
 from workflows.demo.definition import TICKET_TRIAGE
-from workflows.engine import items_run, items_run_step
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import (
     Item,
     ItemStatus,
@@ -23,9 +23,10 @@ from workflows.models import (
     StepRun,
     StepRunStatus,
 )
-from workflows.pipeline import STEP_NAMES
-from workflows.services import Submission, items_ingest, workflow_publish
-from workflows.tasks import run_items
+from workflows.pipeline.engine import items_run, items_run_step
+from workflows.pipeline.order import STEP_NAMES
+from workflows.pipeline.tasks import run_items
+from workflows.services import workflow_publish
 
 TICKET = {"subject": "Refund", "body": "I was charged twice", "customer_tier": "pro"}
 SETTLED = {ItemStatus.COMPLETED, ItemStatus.AWAITING_REVIEW}

@@ -2,11 +2,11 @@ import pytest
 from sklearn.preprocessing import FunctionTransformer
 from skops import io as skops_io
 
-from reviewapp.checksums import file_sha256
-from workflows.adapters.base import ModelInput
-from workflows.adapters.builtin import ModelArtefactError, SklearnAdapter, artefact_path
+from reviewapp.core.checksums import file_sha256
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import generate_tickets
+from workflows.pipeline.adapters.base import ModelInput
+from workflows.pipeline.adapters.builtin import ModelArtefactError, SklearnAdapter, artefact_path
 
 
 def test_the_demo_model_gives_a_label_and_calibrated_probabilities(demo):

@@ -5,18 +5,20 @@ import random
 import pytest
 from skops import io as skops_io
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import review_task_claim, review_task_decide
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.learn.training.canary import canary_evaluate, canary_start
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from tests.conftest import run_pipeline
-from workflows.adapters.builtin import artefact_path
-from workflows.canary import canary_evaluate, canary_start, model_for_item
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.model import build_classifier, ticket_text
 from workflows.demo.tickets import LABELS, generate_tickets
-from workflows.engine import item_resume_after_review
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import CanaryStatus, Item, ModelVersion, Prediction
-from workflows.services import Submission, items_ingest, model_version_register, workflow_publish
+from workflows.pipeline.adapters.builtin import artefact_path
+from workflows.pipeline.engine import item_resume_after_review
+from workflows.pipeline.traffic import model_for_item
+from workflows.services import model_version_register, workflow_publish
 
 
 def _register(name_version: str, *, shuffle_labels: bool) -> ModelVersion:

@@ -2,10 +2,10 @@ from datetime import timedelta
 
 import time_machine
 
-from reviewapp.audit.models import AuditEvent
-from workflows.engine import item_resume_after_review, item_run_step
+from reviewapp.core.audit.models import AuditEvent
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import Item, ItemStatus, ModelVersion, StepRun
-from workflows.services import Submission, items_ingest
+from workflows.pipeline.engine import item_resume_after_review, item_run_step
 
 
 def _one_item(demo, integrator):

@@ -5,10 +5,10 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.reviews.services import review_task_claim, review_task_decide
-from workflows.engine import item_resume_after_review
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from workflows.models import Item, ItemStatus
+from workflows.pipeline.engine import item_resume_after_review
 
 TICKET = {"subject": "Refund", "body": "Please refund the last payment.", "customer_tier": "pro"}
 OTHER_TICKET = {"subject": "Login", "body": "I cannot log in to my account."}

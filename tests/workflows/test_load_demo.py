@@ -1,7 +1,7 @@
 from django.core.management import call_command
 
-from reviewapp.reviews.models import ReviewTask
-from reviewapp.sla.models import EscalationStep, SlaPolicy
+from reviewapp.review.reviews.models import ReviewTask
+from reviewapp.review.sla.models import EscalationStep, SlaPolicy
 from workflows.models import Item
 
 

@@ -9,11 +9,8 @@ from django.utils import timezone
 
 from tests.conftest import run_pipeline
 from tests.workflows.fake_endpoints import FakeEndpoint, chat_answer
-from workflows.adapters.base import ModelError, ModelInput
-from workflows.adapters.label_studio_ml import LabelStudioMLAdapter
-from workflows.adapters.openai_compat import OpenAICompatAdapter, render_prompt
 from workflows.demo.definition import TICKET_TRIAGE
-from workflows.engine import item_run_step
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import (
     BreakerState,
     CircuitBreaker,
@@ -23,7 +20,11 @@ from workflows.models import (
     PromptTemplate,
     StepRun,
 )
-from workflows.services import Submission, items_ingest, workflow_publish
+from workflows.pipeline.adapters.base import ModelError, ModelInput
+from workflows.pipeline.adapters.label_studio_ml import LabelStudioMLAdapter
+from workflows.pipeline.adapters.openai_compat import OpenAICompatAdapter, render_prompt
+from workflows.pipeline.engine import item_run_step
+from workflows.services import workflow_publish
 
 TICKET = {"subject": "Refund", "body": "I was charged twice", "customer_tier": "pro"}
 

@@ -6,7 +6,7 @@ from jsonschema import Draft202012Validator
 
 from workflows.definitions import DefinitionInvalid, workflow_file_load
 from workflows.demo.definition import DEMO_FILE
-from workflows.policy import ROUTING_SCHEMA, Facts, condition_holds, route, sample_draw
+from workflows.pipeline.policy import ROUTING_SCHEMA, Facts, condition_holds, route, sample_draw
 
 FACTS = Facts(
     confidence=0.72,

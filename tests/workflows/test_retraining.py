@@ -19,34 +19,35 @@ from django.db import connection
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from reviewapp.audit.models import AuditEvent
-from reviewapp.datasets.models import DatasetExport, ExportStatus
-from reviewapp.datasets.services import (
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.permissions import REQUEST_EXPORT
+from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
+from reviewapp.learn.datasets.services import (
     dataset_export_approve,
     dataset_export_build,
     dataset_export_request,
     export_path,
     release_dir,
 )
-from reviewapp.permissions import REQUEST_EXPORT
-from reviewapp.reviews.models import ReviewTask, TaskStatus
-from reviewapp.reviews.services import review_task_claim, review_task_decide
-from tests.conftest import run_pipeline
-from workflows.adapters.builtin import SklearnAdapter
-from workflows.demo.definition import TICKET_TRIAGE
-from workflows.demo.model import ticket_text
-from workflows.demo.tickets import LABELS, generate_tickets
-from workflows.engine import item_resume_after_review
-from workflows.models import ModelVersion, Prediction, TrainingRun, TrainingRunStatus
-from workflows.services import Submission, items_ingest, workflow_publish
-from workflows.tasks import resume_stalled_training, retrain
-from workflows.training import (
+from reviewapp.learn.training.services import (
     RetrainConflict,
     RetrainForbidden,
     model_retrain,
     training_run_execute,
     training_runs_resume_stalled,
 )
+from reviewapp.learn.training.tasks import resume_stalled_training, retrain
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import review_task_claim, review_task_decide
+from tests.conftest import run_pipeline
+from workflows.demo.definition import TICKET_TRIAGE
+from workflows.demo.model import ticket_text
+from workflows.demo.tickets import LABELS, generate_tickets
+from workflows.ingest.services import Submission, items_ingest
+from workflows.models import ModelVersion, Prediction, TrainingRun, TrainingRunStatus
+from workflows.pipeline.adapters.builtin import SklearnAdapter
+from workflows.pipeline.engine import item_resume_after_review
+from workflows.services import workflow_publish
 
 # New ways of saying the same four things: no phrase shares its key words with the seed's banks.
 DRIFTED = {
@@ -395,7 +396,7 @@ def test_a_release_file_changed_after_its_build_is_refused(corrected_release, re
 def test_every_release_format_gives_the_same_training_rows(
     export_format, everything_reviewed, integrator, reviewer, requester, approver
 ):
-    from workflows.training import release_examples
+    from reviewapp.learn.training.services import release_examples
 
     review_with_the_truth(everything_reviewed, integrator, reviewer, drifted_tickets(30, seed=8))
     jsonl = build_release(everything_reviewed, requester, approver)

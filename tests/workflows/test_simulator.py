@@ -3,8 +3,8 @@
 import pytest
 from django.utils import timezone
 
+from workflows.ingest.services import request_hash
 from workflows.models import Item, ItemStatus, Prediction
-from workflows.services import request_hash
 
 # (predicted label, confidence, what happened)
 HISTORY = [

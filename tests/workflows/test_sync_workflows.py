@@ -4,8 +4,8 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from reviewapp.corrections.models import ReasonCode
-from reviewapp.reviews.models import Queue
+from reviewapp.review.corrections.models import ReasonCode
+from reviewapp.review.reviews.models import Queue
 from workflows.demo.definition import DEMO_FILE
 from workflows.models import Workflow, WorkflowVersion
 

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from reviewapp.audit.models import AuditEvent
+from reviewapp.core.audit.models import AuditEvent
 from tests.conftest import run_pipeline
 from workflows.act.http import DestinationRefused, resolve_checked
 from workflows.act.webhooks import (
@@ -21,8 +21,9 @@ from workflows.act.webhooks import (
     webhooks_due,
 )
 from workflows.demo.definition import TICKET_TRIAGE
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import DeliveryStatus, WebhookDelivery
-from workflows.services import Submission, items_ingest, workflow_publish
+from workflows.services import workflow_publish
 
 SECRET = "whsec-test-secret"
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from reviewapp.audit.services import audit_record
+from reviewapp.core.audit.services import audit_record
 from workflows.act.http import DestinationRefused, parse_networks, post_json
 from workflows.models import DeliveryStatus, Item, WebhookAttempt, WebhookDelivery
 
@@ -73,7 +73,7 @@ def webhook_enqueue(*, item: Item, event: str) -> WebhookDelivery | None:
         payload=item_payload(item, event),
         next_attempt_at=timezone.now(),
     )
-    from workflows.tasks import deliver_webhook
+    from workflows.act.tasks import deliver_webhook
 
     transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
     return delivery
@@ -85,7 +85,7 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=base * random.uniform(0.5, 1.5))
 
 
-# Webhook notifications of escalations (reviewapp.sla) are delivered the same way as item
+# Webhook notifications of escalations (reviewapp.review.sla) are delivered the same way as item
 # webhooks: the three functions below are shared by both.
 
 
@@ -224,7 +224,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, acting_user) -> WebhookDeliv
         chain=delivery.item.workflow.audit_chain,
         data={"item": delivery.item_id},
     )
-    from workflows.tasks import deliver_webhook
+    from workflows.act.tasks import deliver_webhook
 
     transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
     return delivery

@@ -1,7 +1,0 @@
-from django.apps import AppConfig
-
-
-class QualityConfig(AppConfig):
-    name = "reviewapp.quality"
-    label = "quality"
-    verbose_name = "Reviewer quality (four-eyes review, gold items)"
