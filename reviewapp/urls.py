@@ -24,7 +24,6 @@ urlpatterns = [
     path("", include("reviewapp.learn.training.urls")),
     # across every stage: items, dead letters, audit
     path("", include("reviewapp.operations.urls")),
-    path("", include("reviewapp.core.audit.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,21 @@
-"""Reads of items for the API and the item page."""
+"""Reads of items on the machine side: a summary, the prediction and its fields."""
 
 from workflows.models import Item, Prediction, StepRunStatus
+
+
+def item_summary(item: Item) -> dict:
+    """What an integrator sees of an item right after sending it, and at a glance."""
+    return {
+        "id": item.pk,
+        "workflow": item.workflow.slug,
+        "workflow_version": item.workflow_version.number,
+        "status": item.status,
+        "outcome": item.outcome or None,
+        "input": item.input,
+        "final_output": item.final_output,
+        "created_at": item.created_at.isoformat(),
+        "completed_at": item.completed_at.isoformat() if item.completed_at else None,
+    }
 
 
 def item_prediction(item: Item) -> Prediction | None:

@@ -9,8 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest
-from reviewapp.learn.datasets.label_studio import LabelStudioPushFailed
+from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest, UpstreamFailed
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -24,7 +23,7 @@ SERVICE_ERRORS: dict[type[Exception], int] = {
     InvalidRequest: status.HTTP_400_BAD_REQUEST,
     Forbidden: status.HTTP_403_FORBIDDEN,
     Conflict: status.HTTP_409_CONFLICT,
-    LabelStudioPushFailed: status.HTTP_502_BAD_GATEWAY,
+    UpstreamFailed: status.HTTP_502_BAD_GATEWAY,
 }
 
 

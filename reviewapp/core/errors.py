@@ -23,6 +23,10 @@ class Forbidden(Exception):
     """This user may not take this step on this object (which they may see): 403."""
 
 
+class UpstreamFailed(Exception):
+    """A server this step depends on refused it or could not be reached: 502."""
+
+
 def refusal_message(refused: Exception) -> str:
     """One sentence for a page: the field messages of an InvalidRequest, else the message."""
     errors = getattr(refused, "errors", None)

@@ -5,11 +5,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.permissions import (
-    get_item_for_user,
-)
 from reviewapp.operations.selectors import item_detail
+from reviewapp.review.reviews.access import get_item_for_user
 from workflows.pipeline.engine import item_dead_letter_discard, item_dead_letter_retry
+from workflows.selectors import item_summary
 
 
 class ItemDetailView(APIView):
@@ -24,7 +23,7 @@ class ItemRetryView(APIView):
     def post(self, request, item_id: int):
         item = get_item_for_user(request.user, item_id)
         item = item_dead_letter_retry(item=item, acting_user=request.user)
-        return Response(item_detail(item, include_timeline=False))
+        return Response(item_summary(item))
 
 
 class DiscardSerializer(serializers.Serializer):
@@ -40,4 +39,4 @@ class ItemDiscardView(APIView):
         item = item_dead_letter_discard(
             item=item, acting_user=request.user, reason=serializer.validated_data["reason"]
         )
-        return Response(item_detail(item, include_timeline=False) | {"discarded": True})
+        return Response(item_summary(item) | {"discarded": True})

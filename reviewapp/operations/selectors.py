@@ -2,26 +2,14 @@
 the decision of its review, webhook deliveries and the timeline from the audit trail."""
 
 from workflows.models import Item
-from workflows.selectors import item_prediction
+from workflows.selectors import item_prediction, item_summary
 
 
-def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
-    prediction = item_prediction(item) if include_timeline else None
-    body: dict = {
-        "id": item.pk,
-        "workflow": item.workflow.slug,
-        "workflow_version": item.workflow_version.number,
-        "status": item.status,
-        "outcome": item.outcome or None,
-        "input": item.input,
-        "final_output": item.final_output,
-        "created_at": item.created_at.isoformat(),
-        "completed_at": item.completed_at.isoformat() if item.completed_at else None,
-    }
-    if not include_timeline:
-        return body
+def item_detail(item: Item) -> dict:
+    """``item_summary`` and the item's story: prediction, routing, decision, steps, webhooks."""
+    prediction = item_prediction(item)
     decision = item_decision(item)
-    body |= {
+    return item_summary(item) | {
         "prediction": None
         if prediction is None
         else {
@@ -68,7 +56,6 @@ def item_detail(item: Item, *, include_timeline: bool = True) -> dict:
             for delivery in item.deliveries.all()
         ],
     }
-    return body
 
 
 def item_decision(item: Item):

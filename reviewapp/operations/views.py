@@ -6,13 +6,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core.audit.selectors import events_for_object
+from reviewapp.core.audit.selectors import events_for_chains, events_for_object
+from reviewapp.core.audit.services import SYSTEM_CHAIN, audit_verify
 from reviewapp.core.errors import refusal_message
-from reviewapp.core.permissions import (
-    get_item_for_user,
-    workflows_for_user,
-)
 from reviewapp.operations.selectors import dead_letters, item_decision
+from reviewapp.review.reviews.access import get_item_for_user
+from workflows.access import workflows_for_user
 from workflows.act.webhooks import webhook_redeliver
 from workflows.pipeline.breaker import breakers
 from workflows.pipeline.engine import (
@@ -81,3 +80,18 @@ def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResp
     except (ItemStateConflict, ItemActionInvalid) as refused:
         messages.error(request, refusal_message(refused))
     return redirect("dead-letter-list")
+
+
+@require_GET
+@login_required
+def audit_list(request: HttpRequest) -> HttpResponse:
+    """Events of the workflows the user may see; the system chain only for superusers."""
+    chains = [workflow.audit_chain for workflow in workflows_for_user(request.user)]
+    if request.user.is_superuser:
+        chains.append(SYSTEM_CHAIN)
+    report = audit_verify(chains) if request.GET.get("verify") else None
+    return render(
+        request,
+        "audit/audit_list.html",
+        {"events": events_for_chains(chains), "report": report, "chains": chains},
+    )

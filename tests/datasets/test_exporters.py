@@ -8,15 +8,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from reviewapp.core.spreadsheets import FORMULA_TRIGGERS, neutralise_formula
 from reviewapp.learn.datasets.exporters import (
-    FORMULA_TRIGGERS,
     LINE_FORMATS,
     WRITERS,
     ExportRow,
     jsonl_line,
     label_studio_task,
     label_studio_task_json,
-    neutralise_formula,
 )
 
 GOLDEN = Path(__file__).parent / "golden"

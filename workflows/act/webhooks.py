@@ -19,8 +19,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
+from reviewapp.core.jobs import job_send_on_commit
 from workflows.act.http import DestinationRefused, parse_networks, post_json
 from workflows.models import DeliveryStatus, Item, WebhookAttempt, WebhookDelivery
+
+DELIVER_TASK = "workflows.deliver_webhook"
 
 SIGNATURE_HEADER = "X-Reviewapp-Signature"
 TIMESTAMP_HEADER = "X-Reviewapp-Timestamp"
@@ -73,9 +76,7 @@ def webhook_enqueue(*, item: Item, event: str) -> WebhookDelivery | None:
         payload=item_payload(item, event),
         next_attempt_at=timezone.now(),
     )
-    from workflows.act.tasks import deliver_webhook
-
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
+    job_send_on_commit(DELIVER_TASK, delivery.pk)
     return delivery
 
 
@@ -224,9 +225,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, acting_user) -> WebhookDeliv
         chain=delivery.item.workflow.audit_chain,
         data={"item": delivery.item_id},
     )
-    from workflows.act.tasks import deliver_webhook
-
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
+    job_send_on_commit(DELIVER_TASK, delivery.pk)
     return delivery
 
 

@@ -10,12 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.core.api import PayloadTooLarge
-from reviewapp.core.permissions import (
-    SUBMIT_ITEMS,
-    get_workflow_for_user,
-)
-from reviewapp.operations.selectors import item_detail
+from reviewapp.core.permissions import SUBMIT_ITEMS
+from workflows.access import get_workflow_for_user
 from workflows.ingest.services import Submission, items_ingest
+from workflows.selectors import item_summary
 
 
 class SubmissionSerializer(serializers.Serializer):
@@ -81,6 +79,6 @@ class ItemIngestView(APIView):
         )
         created = any(was_created for _, was_created in results)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        summaries = [item_detail(item, include_timeline=False) for item, _ in results]
+        summaries = [item_summary(item) for item, _ in results]
         body = summaries[0] if "input" in data else {"items": summaries}
         return Response(body, status=code)

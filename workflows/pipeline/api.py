@@ -6,9 +6,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.permissions import (
-    get_workflow_for_user,
-)
+from workflows.access import get_workflow_for_user
 from workflows.pipeline.policy import ROUTING_SCHEMA
 from workflows.pipeline.simulator import policy_simulate
 from workflows.schemas import schema_errors

@@ -31,7 +31,9 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.jobs import job_send
 from reviewapp.core.logs import correlation_id
+from workflows import seams
 from workflows.act.webhooks import webhook_enqueue
 from workflows.models import (
     Item,
@@ -50,6 +52,7 @@ from workflows.pipeline.steps.context import StepContext, StepFailed
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT = (ItemStatus.RECEIVED, ItemStatus.RUNNING)
+RUN_ITEMS_TASK = "workflows.run_items"
 
 
 class ItemActionInvalid(InvalidRequest):
@@ -68,11 +71,9 @@ class StepOutcome:
 
 def enqueue_items(item_ids: Sequence[int]) -> None:
     """Send the items to the pipeline, one message per batch."""
-    from workflows.pipeline.tasks import run_items
-
     size = settings.REVIEWAPP_PIPELINE_BATCH
     for start in range(0, len(item_ids), size):
-        run_items.delay(list(item_ids[start : start + size]))
+        job_send(RUN_ITEMS_TASK, list(item_ids[start : start + size]))
 
 
 def retry_delay(attempt: int) -> float:
@@ -505,8 +506,6 @@ def _send_to_review(routed: Iterable[tuple[Item, dict]]) -> None:
     ``routed`` pairs each item with its route step's decision (``queue``, ``priority``,
     ``action``); the item is already marked awaiting review and audited.
     """
-    from reviewapp.review.reviews.services import review_tasks_open
-
     routed = list(routed)
     # Opening a task reads the item's prediction (its confidence): one query for all of them.
     predictions = {
@@ -515,20 +514,13 @@ def _send_to_review(routed: Iterable[tuple[Item, dict]]) -> None:
     }
     for item, _ in routed:
         item.prediction = predictions[item.pk]
-    review_tasks_open(
+    seams.reviews_open(
         openings=[(item, decision["queue"], decision["priority"]) for item, decision in routed]
     )
 
 
 def item_resume_after_review(*, item_id: int) -> bool:
-    """Finish an item whose review task was decided. Idempotent: a second call does nothing."""
-    from reviewapp.review.reviews.models import DecisionOutcome, TaskStatus
-
-    outcomes = {
-        DecisionOutcome.ACCEPT: ItemOutcome.ACCEPTED,
-        DecisionOutcome.CORRECT: ItemOutcome.CORRECTED,
-        DecisionOutcome.REJECT: ItemOutcome.REJECTED,
-    }
+    """Finish an item whose review is settled. Idempotent: a second call does nothing."""
     with transaction.atomic(durable=True):
         item = (
             Item.objects.select_for_update(of=("self",))
@@ -538,23 +530,11 @@ def item_resume_after_review(*, item_id: int) -> bool:
         )
         if item is None:
             return False
-        # A four-eyes item has a second (or a senior) review still open until it is settled.
-        if item.tasks.filter(status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED]).exists():
+        verdict = seams.review_verdict(item_id=item.pk)
+        if verdict is None:
             return False
-        task = (
-            item.tasks.filter(status=TaskStatus.DECIDED)
-            .select_related("decision", "decision__reviewer")
-            .order_by("-decided_at")
-            .first()
-        )
-        if task is None:
-            return False
-        decision = task.decision
         entry = _complete(
-            item,
-            outcome=outcomes[DecisionOutcome(decision.outcome)],
-            output=decision.output,
-            actor=decision.reviewer,
+            item, outcome=verdict.outcome, output=verdict.output, actor=verdict.reviewer
         )
         audit_record_many([entry], chain=item.workflow.audit_chain)
         item.save(update_fields=["status", "outcome", "final_output", "completed_at", "updated_at"])
@@ -572,12 +552,5 @@ def items_find_stuck(*, older_than: timedelta) -> list[tuple[int, str]]:
 
 
 def items_find_unresumed() -> list[int]:
-    """Items whose review was decided but whose resume message never ran."""
-    from reviewapp.review.reviews.models import TaskStatus
-
-    return list(
-        Item.objects.filter(status=ItemStatus.AWAITING_REVIEW, tasks__status=TaskStatus.DECIDED)
-        .exclude(tasks__status__in=[TaskStatus.OPEN, TaskStatus.CLAIMED])  # four-eyes pending
-        .values_list("pk", flat=True)
-        .distinct()[:1000]
-    )
+    """Items whose review was settled but whose resume message never ran."""
+    return seams.items_review_settled(limit=1000)

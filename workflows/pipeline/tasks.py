@@ -4,13 +4,14 @@ from datetime import timedelta
 
 from celery import shared_task
 
+from workflows import seams
 from workflows.pipeline import engine
 
 # An item whose step has not moved for this long has lost its message.
 STUCK_AFTER = timedelta(minutes=5)
 
 
-@shared_task(name="workflows.run_items")
+@shared_task(name=engine.RUN_ITEMS_TASK)
 def run_items(item_ids: list[int]) -> None:
     retries = engine.items_run(item_ids=item_ids)
     if retries:
@@ -18,7 +19,7 @@ def run_items(item_ids: list[int]) -> None:
         run_items.apply_async((sorted(retries),), countdown=max(retries.values()))
 
 
-@shared_task(name="workflows.resume_after_review")
+@shared_task(name=seams.RESUME_TASK)
 def resume_after_review(item_id: int) -> None:
     engine.item_resume_after_review(item_id=item_id)
 

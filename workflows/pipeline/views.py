@@ -5,9 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from reviewapp.core.permissions import (
-    get_workflow_for_user,
-)
+from workflows.access import get_workflow_for_user
 from workflows.pipeline.simulator import policy_simulate
 
 

@@ -3,6 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from reviewapp.core.accounts.models import Membership, ReviewerProfile, Role, Team
+from reviewapp.core.accounts.validators import cap_errors, tags_errors
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import InvalidRequest
 from reviewapp.core.permissions import team_role_group
@@ -54,8 +55,6 @@ def reviewer_profile_set(
 
     Only a manager of a team the reviewer belongs to (or a superuser) may change it.
     """
-    from reviewapp.review.reviews.services import cap_errors, tags_errors
-
     if not (acting_user.is_superuser or _manages_a_team_of(acting_user, user)):
         raise PermissionDenied("You do not manage a team of this reviewer.")
     profile, _ = ReviewerProfile.objects.select_for_update().get_or_create(user=user)

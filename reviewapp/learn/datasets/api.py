@@ -5,13 +5,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.permissions import (
-    APPROVE_EXPORT,
-    REQUEST_EXPORT,
-    exports_for_user,
-    get_export_for_user,
-    get_workflow_for_user,
-)
+from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
+from reviewapp.learn.datasets.access import exports_for_user, get_export_for_user
 from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
     dataset_release_push_label_studio,
@@ -28,6 +23,7 @@ from reviewapp.learn.datasets.services import (
     dataset_export_reject,
     dataset_export_request,
 )
+from workflows.access import get_workflow_for_user
 
 
 class ExportRequestSerializer(serializers.Serializer):

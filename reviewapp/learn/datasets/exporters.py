@@ -19,8 +19,9 @@ from typing import Any, BinaryIO, NamedTuple
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from reviewapp.core.spreadsheets import neutralise_formula
+
 # A cell that starts with one of these is run as a formula by spreadsheet programs.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_FIELDS = (
     "item_id",
     "input",
@@ -111,11 +112,6 @@ def jsonb_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(jsonb_text(v) for v in value) + "]"
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def neutralise_formula(value: str) -> str:
-    """Make a cell inert in Excel, LibreOffice and Sheets by prefixing a quote (OWASP advice)."""
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 def jsonl_line(row: dict) -> bytes:

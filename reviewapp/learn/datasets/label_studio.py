@@ -15,6 +15,7 @@ from xml.sax.saxutils import quoteattr
 from django.db import transaction
 
 from reviewapp.core.audit.services import audit_record
+from reviewapp.core.errors import UpstreamFailed
 from reviewapp.learn.datasets.exporters import label_studio_task
 from reviewapp.learn.datasets.models import DatasetExport, ExportFormat, ExportStatus
 from reviewapp.learn.datasets.readers import READERS
@@ -24,7 +25,7 @@ IMPORT_BATCH = 500
 TEXT_NAME = "text"  # the name the task results' ``to_name`` refers to (see label_studio_task)
 
 
-class LabelStudioPushFailed(Exception):
+class LabelStudioPushFailed(UpstreamFailed):
     """Label Studio refused the project or the tasks, or could not be reached (502)."""
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict
+from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.learn.datasets.label_studio import LabelStudioPushFailed
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus, LabelStudioPullStatus
 from reviewapp.learn.datasets.readers import READERS, label_studio_output
@@ -29,6 +30,8 @@ from reviewapp.learn.datasets.services import export_path
 from reviewapp.review.corrections.models import Correction, CorrectionSource
 from reviewapp.review.corrections.services import canonical_hash, output_diff
 from workflows.models import Item
+
+PULL_TASK = "datasets.pull_label_studio"
 
 PAGE_SIZE = 100
 # A pull still marked running after this long died with its worker; a new one may start
@@ -70,8 +73,6 @@ def pull_summary(export: DatasetExport) -> dict:
 
 def dataset_release_pull_label_studio_start(*, export: DatasetExport, acting_user) -> DatasetExport:
     """Queue a pull of the project the release was pushed to."""
-    from reviewapp.learn.datasets.tasks import pull_label_studio
-
     if export.status != ExportStatus.READY or not export.label_studio_project_id:
         raise LabelStudioPullConflict(
             "Push this release to Label Studio first; there is nothing to pull from yet."
@@ -93,7 +94,7 @@ def dataset_release_pull_label_studio_start(*, export: DatasetExport, acting_use
         )
         if not claimed:
             raise LabelStudioPullConflict("A pull of this release is already under way.")
-        transaction.on_commit(lambda: pull_label_studio.delay(export.pk, acting_user.pk))
+        job_send_on_commit(PULL_TASK, export.pk, acting_user.pk)
     export.refresh_from_db()
     return export
 

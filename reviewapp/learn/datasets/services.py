@@ -9,7 +9,6 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import cast
@@ -22,6 +21,7 @@ from django.utils import timezone
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
+from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.learn.datasets.exporters import (
     EXPORT_FIELDS,
     EXTENSIONS,
@@ -51,6 +51,8 @@ from reviewapp.learn.datasets.specs import (
     spec_matching,
     spec_rows_counted,
 )
+
+BUILD_TASK = "datasets.build_export"
 
 # A progress report is one UPDATE: every 5,000 rows keeps the bar moving several times a second
 # without the database round trips showing in the export's speed.
@@ -220,9 +222,7 @@ def dataset_export_approve(
         allowed_sensitive=allow_sensitive,
         sensitive_included=export.sensitive_included,
     )
-    from reviewapp.learn.datasets.tasks import build_export
-
-    transaction.on_commit(lambda: build_export.delay(export.pk))
+    job_send_on_commit(BUILD_TASK, export.pk)
     return export
 
 
@@ -592,8 +592,6 @@ def dataset_exports_resume_stalled(*, stalled_after: timedelta | None = None) ->
     The compare-and-swap on ``heartbeat_at`` lets overlapping sweeps each claim a stalled export
     at most once; the rebuild itself is fenced by ``build_attempt``.
     """
-    from reviewapp.learn.datasets.tasks import build_export
-
     stalled_after = stalled_after or settings.REVIEWAPP_EXPORT_STALLED_AFTER
     now = timezone.now()
     cutoff = now - stalled_after
@@ -618,7 +616,7 @@ def dataset_exports_resume_stalled(*, stalled_after: timedelta | None = None) ->
                 rows_done=export.rows_done,
                 last_heartbeat=seen.isoformat() if seen else None,
             )
-            transaction.on_commit(partial(build_export.delay, export_id))
+            job_send_on_commit(BUILD_TASK, export_id)
         resumed.append(export_id)
     return resumed
 

@@ -3,17 +3,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from reviewapp.learn.datasets.label_studio_pull import (
+    PULL_TASK,
     LabelStudioPullFailed,
     dataset_release_pull_label_studio,
 )
 from reviewapp.learn.datasets.services import (
+    BUILD_TASK,
     dataset_export_build,
     dataset_export_fail,
     dataset_exports_resume_stalled,
 )
 
 
-@shared_task(name="datasets.build_export", bind=True, max_retries=3)
+@shared_task(name=BUILD_TASK, bind=True, max_retries=3)
 def build_export(self, export_id: int) -> None:
     try:
         dataset_export_build(export_id=export_id)
@@ -29,7 +31,7 @@ def resume_stalled_builds() -> int:
     return len(dataset_exports_resume_stalled())
 
 
-@shared_task(name="datasets.pull_label_studio", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=PULL_TASK, acks_late=True, reject_on_worker_lost=True)
 def pull_label_studio(export_id: int, user_id: int) -> dict | None:
     try:
         return dataset_release_pull_label_studio(

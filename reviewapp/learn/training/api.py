@@ -7,14 +7,12 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.permissions import (
-    RELEASE_MODELS,
-    get_export_for_user,
-    get_workflow_for_user,
-)
+from reviewapp.core.permissions import RELEASE_MODELS
+from reviewapp.learn.datasets.access import get_export_for_user
 from reviewapp.learn.training.canary import canary_start, canary_stop
 from reviewapp.learn.training.selectors import canary_summary, training_run_summary
 from reviewapp.learn.training.services import model_retrain
+from workflows.access import get_workflow_for_user
 from workflows.models import ModelVersion, TrainingRun
 
 

@@ -24,7 +24,6 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ from skops import io as skops_io
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
+from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.datasets.readers import READERS
@@ -50,6 +50,8 @@ from workflows.models import (
 )
 from workflows.pipeline.adapters.builtin import TRUSTED_TYPES, SklearnAdapter, artefact_path
 from workflows.services import model_version_register
+
+RETRAIN_TASK = "workflows.retrain"
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +115,7 @@ def model_retrain(*, release: DatasetExport, acting_user) -> TrainingRun:
         chain=workflow.audit_chain,
         data={"release": release.release_name, "export_id": release.pk, "sha256": release.sha256},
     )
-    from reviewapp.learn.training.tasks import retrain
-
-    transaction.on_commit(lambda: retrain.delay(run.pk))
+    job_send_on_commit(RETRAIN_TASK, run.pk)
     return run
 
 
@@ -314,8 +314,6 @@ def training_runs_resume_stalled(*, stalled_after: timedelta | None = None) -> d
     its next stage and stops. Compare-and-swap on ``heartbeat_at`` keeps overlapping sweeps from
     acting twice.
     """
-    from reviewapp.learn.training.tasks import retrain
-
     stalled_after = stalled_after or settings.REVIEWAPP_TRAINING_STALLED_AFTER
     now = timezone.now()
     acted: dict[str, list] = {"requeued": [], "failed": []}
@@ -331,7 +329,7 @@ def training_runs_resume_stalled(*, stalled_after: timedelta | None = None) -> d
                 if not same.update(heartbeat_at=now):
                     continue
                 action, data = "retrain.requeued", {"reason": quiet}
-                transaction.on_commit(partial(retrain.delay, run_id))
+                job_send_on_commit(RETRAIN_TASK, run_id)
             else:
                 error = (
                     f"The worker training this model stopped responding ({quiet}, at "

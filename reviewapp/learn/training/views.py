@@ -6,11 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from reviewapp.core.errors import refusal_message
-from reviewapp.core.permissions import (
-    RELEASE_MODELS,
-    get_workflow_for_user,
-    user_can,
-)
+from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.training.canary import (
     CanaryConflict,
@@ -22,6 +18,7 @@ from reviewapp.learn.training.canary import (
 )
 from reviewapp.learn.training.selectors import training_runs_for_workflow
 from reviewapp.learn.training.services import RetrainConflict, RetrainForbidden, model_retrain
+from workflows.access import get_workflow_for_user
 from workflows.models import CanaryStatus, ModelVersion
 
 

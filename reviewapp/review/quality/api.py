@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.permissions import MANAGE_QUEUE, get_queue_for_user, queues_for_user
+from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.review.quality.models import GoldItem, QueueQuality
 from reviewapp.review.quality.selectors import (
     gold_items_for_queue,
@@ -23,6 +23,7 @@ from reviewapp.review.quality.services import (
     gold_item_retire,
     queue_quality_set,
 )
+from reviewapp.review.reviews.access import get_queue_for_user, queues_for_user
 
 
 def _settings(row: QueueQuality) -> dict:

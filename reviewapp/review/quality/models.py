@@ -1,8 +1,8 @@
 """Reviewer quality: four-eyes reviews, gold items with known answers, per-queue settings.
 
-The reviews app knows nothing of these: ``reviewapp.review.reviews.services`` calls
-``reviewapp.review.quality.services`` when a task opens and when it is decided, and the rows here say
-which tasks are pairs, which are gold and how each was scored.
+The reviews app knows nothing of these: the hooks in ``reviewapp.review.quality.services`` run
+when a task opens and when it is decided, and the rows here say which tasks are pairs, which are
+gold and how each was scored.
 """
 
 from django.conf import settings

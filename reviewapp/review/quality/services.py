@@ -1,6 +1,7 @@
 """Four-eyes review, gold items and the quality settings of a queue.
 
-Two hooks join this app to the review flow, both running inside the caller's transaction:
+Two hooks join this app to the review flow (``reviewapp.review.reviews.hooks``, registered by
+``QualityConfig.ready``), both running inside the caller's transaction:
 
 - ``review_tasks_opened``: after ``review_tasks_open`` created tasks, opens the second task of a
   four-eyes item and mixes a gold task into the queue at the queue's gold rate;
@@ -10,7 +11,6 @@ Two hooks join this app to the review flow, both running inside the caller's tra
 """
 
 import hashlib
-from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -24,8 +24,9 @@ from reviewapp.review.quality.models import (
     GoldTask,
     QueueQuality,
 )
+from reviewapp.review.reviews.hooks import DecisionEffects
 from reviewapp.review.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask
-from reviewapp.review.reviews.services import task_audit
+from reviewapp.review.reviews.services import review_task_open, task_audit
 from workflows.models import Item, ItemStatus, Prediction
 from workflows.schemas import schema_errors
 
@@ -42,14 +43,6 @@ class GoldItemInvalid(InvalidRequest):
 
 class FourEyesNotIndependent(Conflict):
     """The same person may not give two of the answers of one four-eyes review."""
-
-
-@dataclass(frozen=True)
-class DecisionEffects:
-    """What a decision does beyond the task: resume the item, record a Correction."""
-
-    resume: bool = True
-    labeled: bool = True
 
 
 def _task_copy(task: ReviewTask, *, item: Item) -> ReviewTask:
@@ -219,8 +212,6 @@ def _pair_answered(review: FourEyesReview, task: ReviewTask, decision: Decision)
 
 
 def _senior_task_open(review: FourEyesReview, task: ReviewTask) -> ReviewTask:
-    from reviewapp.review.reviews.services import review_task_open
-
     settings_row = QueueQuality.objects.filter(queue_id=review.first_task.queue_id).first()
     senior_queue = settings_row.senior_queue if settings_row else None
     queue = senior_queue or review.first_task.queue

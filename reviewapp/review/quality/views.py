@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core.errors import Conflict, InvalidRequest, refusal_message
-from reviewapp.core.permissions import MANAGE_QUEUE, get_queue_for_user, queues_for_user
+from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.review.quality.api import senior_queue_for
 from reviewapp.review.quality.models import GoldItem
 from reviewapp.review.quality.selectors import (
@@ -21,6 +21,7 @@ from reviewapp.review.quality.selectors import (
     reviewer_quality,
 )
 from reviewapp.review.quality.services import gold_item_add, gold_item_retire, queue_quality_set
+from reviewapp.review.reviews.access import get_queue_for_user, queues_for_user
 
 NO_FIGURE = "\N{EN DASH}"
 

@@ -3,12 +3,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.permissions import (
-    MANAGE_QUEUE,
-    get_queue_for_user,
-    get_task_for_user,
-    queues_for_user,
-)
+from reviewapp.core.permissions import MANAGE_QUEUE
+from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
 from reviewapp.review.reviews.models import DecisionOutcome
 from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
 from reviewapp.review.reviews.services import (

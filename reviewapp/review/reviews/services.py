@@ -28,9 +28,11 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from reviewapp.core.accounts.models import ReviewerProfile
+from reviewapp.core.accounts.validators import cap_errors, tags_errors
 from reviewapp.core.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest
 from reviewapp.review.corrections.services import correction_record, reason_codes_for
+from reviewapp.review.reviews import hooks
 from reviewapp.review.reviews.compiled import MARKER_IDS, MARKER_TIME, compiled, hot_cursor
 from reviewapp.review.reviews.models import (
     LIVE_STATUSES,
@@ -42,6 +44,7 @@ from reviewapp.review.reviews.models import (
     TaskStatus,
 )
 from reviewapp.review.sla.selectors import sla_clock_for
+from workflows import seams
 from workflows.schemas import schema_errors
 
 
@@ -220,9 +223,7 @@ def review_tasks_open(*, openings: list[tuple[Any, str, int]]) -> list[ReviewTas
     for chain in sorted(opened):
         audit_record_many(opened[chain], chain=chain)
     # A four-eyes item's second task and, at the queue's gold rate, a gold task open beside it.
-    from reviewapp.review.quality.services import review_tasks_opened
-
-    review_tasks_opened(tasks=tasks)
+    hooks.tasks_opened(tasks=tasks)
     # Items that now have more than one task (four-eyes pairs, a senior task): their tasks
     # carry shares_item, so the claim probes "not an item you hold or decided" only for them.
     shared = set(
@@ -644,9 +645,7 @@ def review_task_decide(
             [Decision.reason_codes.through(decision=decision, reasoncode=code) for code in chosen]
         )
     # Gold is scored and never resumes; a four-eyes item resumes once its answer is settled.
-    from reviewapp.review.quality.services import review_task_decided
-
-    effects = review_task_decided(task=task, decision=decision)
+    effects = hooks.task_decided(task=task, decision=decision)
     if effects.labeled and outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
         # Both are labeled data: a correction says what is right, a rejection (empty human
         # output) says the model should not have answered at all, and why.
@@ -663,11 +662,8 @@ def review_task_decide(
         output=final_output,
         reason_codes=sorted(reason_codes),
     )
-    # The seam back to the machine side: the item resumes after this commits.
-    from workflows.pipeline.tasks import resume_after_review
-
     if effects.resume:
-        transaction.on_commit(lambda: resume_after_review.delay(item.pk))
+        seams.item_review_decided(item_id=item.pk)
     return decision
 
 
@@ -702,34 +698,11 @@ CLAIM_SETTING_FIELDS = (
     "notify_webhook_url",
     "notify_webhook_secret_env",
 )
-TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 ENV_NAME_PATTERN = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
-MAX_CAP = 1000
 
 
 class QueueSettingsInvalid(InvalidRequest):
     detail = "The queue settings are not valid."
-
-
-def tags_errors(value: Any, what: str) -> tuple[list[str], list[str]]:
-    """``(clean tags, errors)`` for a list of skill or language tags."""
-    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
-        return [], [f"Give the {what} as a list of short names."]
-    tags = sorted({tag.strip().lower() for tag in value})
-    bad = [tag for tag in tags if not TAG_PATTERN.match(tag)]
-    if bad:
-        return [], [
-            f"Use lower-case letters, digits, - and _ (at most 40) for {what}: {', '.join(bad)}."
-        ]
-    return tags, []
-
-
-def cap_errors(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CAP:
-        return [f"Give a whole number from 1 to {MAX_CAP}, or nothing for no cap."]
-    return []
 
 
 def _settings_errors(queue: Queue, changes: dict[str, Any]) -> dict[str, list[str]]:

@@ -11,10 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from reviewapp.core.http import HtmxHttpRequest
-from reviewapp.core.permissions import get_queue_for_user, get_task_for_user, queues_for_user
 from reviewapp.review.corrections.selectors import reason_choices
 from reviewapp.review.corrections.services import output_diff
 from reviewapp.review.quality.selectors import four_eyes_for_task
+from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
 from reviewapp.review.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
 from reviewapp.review.reviews.schema_form import (
     PREFIX,

@@ -8,10 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.core.errors import Forbidden
-from reviewapp.core.permissions import (
-    MANAGE_QUEUE,
-    calendars_for_user,
-    get_calendar_for_user,
+from reviewapp.core.permissions import MANAGE_QUEUE
+from reviewapp.review.reviews.access import (
     get_queue_for_user,
     get_task_for_user,
     queue_managers,
@@ -25,6 +23,7 @@ from reviewapp.review.reviews.services import (
     review_task_unassign,
     review_tasks_bulk_assign,
 )
+from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationStep,

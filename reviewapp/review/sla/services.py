@@ -26,6 +26,7 @@ from django.utils import timezone
 from reviewapp.core.accounts.models import Membership, Role
 from reviewapp.core.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.jobs import job_send, job_send_on_commit
 from reviewapp.review.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
 from reviewapp.review.reviews.services import _reopen, review_task_claim_score, task_audit_entry
 from reviewapp.review.sla.calendar import (
@@ -49,6 +50,8 @@ from reviewapp.review.sla.models import (
 )
 from reviewapp.review.sla.selectors import queue_calendar
 from workflows.act.webhooks import attempt_claim, attempt_settle, signed_post
+
+DELIVER_NOTIFICATION_TASK = "sla.deliver_webhook_notification"
 
 logger = logging.getLogger(__name__)
 
@@ -856,23 +859,19 @@ def _webhook_notification_add(
         next_attempt_at=now,
         created_at=now,
     )
-    from reviewapp.review.sla.tasks import deliver_webhook_notification
-
-    transaction.on_commit(lambda: deliver_webhook_notification.delay(notification.pk))
+    job_send_on_commit(DELIVER_NOTIFICATION_TASK, notification.pk)
     return notification
 
 
 def webhook_notifications_enqueue_due(*, limit: int = 500) -> int:
     """Re-enqueue deliveries that are due again: a retry after a failure, or a lost message."""
-    from reviewapp.review.sla.tasks import deliver_webhook_notification
-
     due = list(
         WebhookNotification.objects.filter(
             status=WebhookNotificationStatus.PENDING, next_attempt_at__lte=timezone.now()
         ).values_list("pk", flat=True)[:limit]
     )
     for notification_id in due:
-        deliver_webhook_notification.delay(notification_id)
+        job_send(DELIVER_NOTIFICATION_TASK, notification_id)
     return len(due)
 
 

@@ -25,17 +25,14 @@ from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import (
     MANAGE_QUEUE,
-    calendars_for_user,
-    get_calendar_for_user,
-    get_queue_for_user,
     get_reviewer_for_user,
     manages_a_team,
-    queue_managers,
-    queues_for_user,
     reviewers_managed_by,
 )
+from reviewapp.review.reviews.access import get_queue_for_user, queue_managers, queues_for_user
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
 from reviewapp.review.reviews.services import queue_claim_settings_set
+from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
 from reviewapp.review.sla.calendar import WEEKDAYS
 from reviewapp.review.sla.models import (
     BusinessCalendar,

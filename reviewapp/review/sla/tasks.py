@@ -2,7 +2,11 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from reviewapp.review.sla.services import sla_sweep, webhook_notification_deliver
+from reviewapp.review.sla.services import (
+    DELIVER_NOTIFICATION_TASK,
+    sla_sweep,
+    webhook_notification_deliver,
+)
 
 
 @shared_task(name="sla.sweep")
@@ -11,7 +15,7 @@ def sweep() -> dict[str, int]:
     return asdict(sla_sweep())
 
 
-@shared_task(name="sla.deliver_webhook_notification")
+@shared_task(name=DELIVER_NOTIFICATION_TASK)
 def deliver_webhook_notification(notification_id: int) -> str | None:
     """One attempt; a failure is retried by the SLA sweep after the backoff (the row says when),
     so a lost or duplicate message neither drops nor doubles a delivery."""

@@ -15,14 +15,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core.errors import refusal_message
 from reviewapp.core.http import HtmxHttpRequest
-from reviewapp.core.permissions import (
-    MANAGE_QUEUE,
+from reviewapp.core.permissions import MANAGE_QUEUE
+from reviewapp.core.spreadsheets import neutralise_formula
+from reviewapp.review.reviews.access import (
     get_queue_for_user,
     get_task_for_user,
     queue_reviewers,
     queues_for_user,
 )
-from reviewapp.learn.datasets.exporters import neutralise_formula
 from reviewapp.review.reviews.services import (
     TaskActionInvalid,
     TaskStateConflict,
