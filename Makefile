@@ -70,10 +70,12 @@ bench-exports: install
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_EXPORTS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/exports.py $(BENCH_ARGS)
 
+# lint-imports checks the import rules of ARCHITECTURE.md (layers in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy reviewapp workflows
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 

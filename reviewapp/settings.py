@@ -172,13 +172,13 @@ REVIEWAPP_BREAKER_COOLDOWN_SECONDS = env_int("REVIEWAPP_BREAKER_COOLDOWN_SECONDS
 # Execution budget per item (a workflow definition's `budget` overrides): step runs, wall time.
 REVIEWAPP_ITEM_MAX_STEP_RUNS = env_int("REVIEWAPP_ITEM_MAX_STEP_RUNS", 20, minimum=4)
 REVIEWAPP_ITEM_MAX_SECONDS = env_int("REVIEWAPP_ITEM_MAX_SECONDS", 86400, minimum=60)
-# Items per pipeline message, run through all steps in one transaction. 250 lets the built-in
-# model reach ~1,000 items/s on two worker processes; endpoints called once per item (chat
-# models) hold the batch's transaction for every call, so give those deployments less.
+# Items per pipeline message, run through all steps in one transaction: large batches let the
+# built-in model predict many items in one call; endpoints called once per item (chat models)
+# hold the batch's transaction for every call, so give those deployments less.
 REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
 # Hash chains per workflow: concurrent writers append to different shards instead of queueing.
-# About one per concurrent writer of a workflow: with 8, 32 reviewers at 200 reviews/s spent
-# 40-80% of their database time waiting for a shard (p95 163 ms); with 32, none (p95 11 ms).
+# About one per concurrent writer of a workflow (reviewers and pipeline workers): with fewer,
+# writers wait for a free shard (see the README's benchmark notes).
 REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 32, minimum=1)
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
 # Label Studio server that dataset releases can be pushed to (empty: pushing is off).

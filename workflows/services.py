@@ -1,4 +1,4 @@
-"""The workflow registry: publish a definition as a new immutable version, register model versions."""
+"""The workflow registry: publish a definition as a new immutable version; register models."""
 
 from django.db import transaction
 

@@ -32,7 +32,7 @@
 (4) SLA board: ``queue_boards`` (the selector) and the ``/board/`` and ``/board/queues/<id>/``
     pages for the manager of that queue.
 
-Targets (issue 4): claim + decide p95 < 25 ms and >= 200 reviews/s at 32 reviewers (the paced
+Targets: claim + decide p95 < 25 ms and >= 200 reviews/s at 32 reviewers (the paced
 run at the default rate: its achieved reviews/s and p95); one sweep < 1 s; the board < 200 ms.
 It creates its own database ``reviewapp_bench_queues`` (or
 ``--db-name`` / ``BENCH_QUEUES_DB``) on the server DATABASE_URL points at and drops it at the

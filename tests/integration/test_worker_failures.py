@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.reviews.models import ReviewTask
-from tests.workflows.fake_endpoints import FakeEndpoint, chat_answer
+from tests.workflows.pipeline.fake_endpoints import FakeEndpoint, chat_answer
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import generate_tickets
 from workflows.models import (

@@ -9,7 +9,7 @@ A workflow's ``routing`` section::
                      {field: output.label, equals: billing}]}
         then: {review: {priority: 5}}
       - name: large-refund           # two independent reviewers; a disagreement goes to
-        when: {field: input.amount, gt: 10000}   # the queue's senior queue (reviewapp.review.quality)
+        when: {field: input.amount, gt: 10000}   # the queue's senior queue (review.quality)
         then: {four_eyes: {priority: 3}}
     qa_sample: {rate: 0.05}         # optional; share of auto-accepted items a human checks
 

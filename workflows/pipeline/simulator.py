@@ -75,7 +75,7 @@ def policy_simulate(*, workflow: Workflow, policy: dict, last: int) -> Simulatio
         Item.objects.filter(
             workflow=workflow, status=ItemStatus.COMPLETED, prediction__isnull=False
         )
-        # Gold items (reviewapp.review.quality) are tests of reviewers, not traffic the policy routed.
+        # Gold items (review.quality) are tests of reviewers, not traffic the policy routed.
         .filter(gold__isnull=True)
         .select_related("prediction")
         .order_by("-completed_at", "-id")[:last]

@@ -5,7 +5,7 @@ Every event belongs to a chain (one per workflow, plus ``"system"``) and, inside
 each event holding the hash of the one before). Why shards: an append must read the chain's
 last event and write the next one atomically, so the writers of one chain queue on a lock.
 With one chain per workflow every pipeline worker and every reviewer of a workflow queued
-behind each other (~67 reviews/s with 16 reviewers). Now a transaction takes the first *free*
+behind each other. Now a transaction takes the first *free*
 shard of the chain (``pg_try_advisory_xact_lock`` in ``audit_shard_take``, starting from a
 shard picked by its connection) and writes all its events of that chain there, so concurrent
 writers append side by side and only wait when every shard is busy.

@@ -1,4 +1,4 @@
-"""Retraining the built-in model from an approved dataset release (issue 5, item 7).
+"""Retraining the built-in model from an approved dataset release.
 
 ``model_retrain`` queues a ``TrainingRun``; the ``workflows.retrain`` task calls
 ``training_run_execute``, which:

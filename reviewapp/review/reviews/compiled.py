@@ -1,15 +1,14 @@
 """The reviewers' hot path runs querysets compiled to SQL once per thread.
 
-Building and compiling a queryset costs more CPU than PostgreSQL spends running it: profiled on
-1,000,000 open tasks, one claim + accept was ~5.4 ms of Python (most of it the ORM turning
-querysets into SQL and rows into objects) against ~2.5 ms in the database, which capped 32
-reviewers on 2 cores near 200 reviews/s (issue 4). Claims and decisions run the same few
-queries all day with different ids, so each shape is compiled once, with marker values where a
+Building and compiling a queryset costs more CPU than PostgreSQL spends running it (most of a
+claim + accept was the ORM turning querysets into SQL and rows into objects; the figures are in
+the README's benchmark notes). Claims and decisions run the same few queries all day with
+different ids, so each shape is compiled once, with marker values where a
 call's values go, and every call runs that SQL with its own values. The rules stay written once,
 as querysets, and the SQL is the ORM's own for whatever database the connection is.
 
 On PostgreSQL the statements are also prepared (parsed and planned once per connection):
-planning the claim's walk down the claim index cost ~0.9 ms, as much as running it. The
+planning the claim's walk down the claim index cost as much as running it. The
 constants of the rules (statuses, languages) are written into the prepared SQL and only the
 call's values stay parameters, so a generic plan can still use the partial indexes whose
 conditions name those constants.

@@ -77,8 +77,8 @@ DRILL_DOWN_LIMIT = 100
 # The margin covers a decision stamped just before midnight that commits just after it, and
 # servers whose clocks differ by less than that.
 DAY_END_MARGIN = timedelta(hours=1)
-# The open count of a busy queue is an exact COUNT over every open task: ~100-250 ms at a
-# million on two cores, whatever the index. The pages (each manager's board polls every 5 s)
+# The open count of a busy queue is an exact COUNT over every open task, slow at a million
+# whatever the index. The pages (each manager's board polls every 5 s)
 # reuse a queue's open figures for this many seconds and say when they were counted; the
 # claimed, at-risk and breached counts come from small partial indexes and stay live.
 OPEN_FIGURES_MAX_AGE = 5
@@ -388,12 +388,11 @@ def queue_tasks(
         tasks = tasks.filter(status=TaskStatus.CLAIMED, claimed_by_id=reviewer_id)
     if state in ("at_risk", "breached"):
         # Flagged tasks are few. Left to itself, PostgreSQL walks task_live_due_idx in order
-        # hoping to meet 100 of them early; with none at risk that walk reads every open task
-        # (300 ms at a million). Repeating the condition of task_flagged_idx and sorting by an
+        # hoping to meet 100 of them early; with none at risk that walk reads every open task.
+        # Repeating the condition of task_flagged_idx and sorting by an
         # expression the index does not hold makes it fetch the flagged rows and sort those
         # (a flagged task always has a deadline, so the order is the same). Only the narrow
-        # rows are sorted; the 100 shown are joined to their holders after (10,000 breached
-        # tasks: 8 ms instead of 36).
+        # rows are sorted; the 100 shown are joined to their holders after.
         flagged = tasks.filter(Q(at_risk_at__isnull=False) | Q(breached_at__isnull=False))
         first = flagged.order_by(Coalesce("due_at", "created_at").asc(), "created_at", "id")
         tasks = ReviewTask.objects.filter(pk__in=first.values("pk")[:limit])

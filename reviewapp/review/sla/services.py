@@ -656,7 +656,7 @@ def _tasks_update(
     on ``still_unset`` keeps a step idempotent where locks are not (SQLite) or when a
     redelivered sweep runs with an older clock, and RETURNING names the rows that changed.
     Column names come from this module, never from input. (Django's ``bulk_update`` writes a
-    similar statement but spends ~0.3 s of Python building it for 200 rows.)
+    similar statement but builds a CASE branch per row and field, in Python, every time.)
     """
     ops = connection.ops
 

@@ -1,7 +1,7 @@
 """``audit_shard_take``: take a free shard of a chain and read its last event in one round trip.
 
 Appending to a chain holds a shard's lock until commit, so every round trip between taking it
-and committing is time the workflow's other writers may wait (issue 4: 32 reviewers on one
+and committing is time the workflow's other writers may wait (dozens of reviewers on one
 workflow). Taking the lock and reading the last event cannot be one plain statement: in READ
 COMMITTED a statement's snapshot is taken when it starts, before the lock, and would miss the
 event the shard's previous holder committed while it waited. Inside a VOLATILE function each

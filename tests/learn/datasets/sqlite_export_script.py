@@ -2,7 +2,7 @@
 
 Run by ``test_sqlite_quickstart_export.py`` in a subprocess, because the test suite itself
 only runs on PostgreSQL: ``DATABASE_URL=sqlite:///.../db.sqlite3 python -m
-tests.datasets.sqlite_export_script``. It migrates a fresh database, installs the demo as the
+tests.learn.datasets.sqlite_export_script``. It migrates a fresh database, installs the demo as the
 quick start does, routes tickets in this process (no worker), corrects a few at fixed instants
 (so the same script on PostgreSQL gives the same bytes), then previews, requests, approves
 (two people) and builds an export in every format through the real services, and looks at the

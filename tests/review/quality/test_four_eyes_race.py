@@ -13,7 +13,7 @@ from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.review.quality.models import FourEyesReview, FourEyesStatus
 from reviewapp.review.reviews.models import ReviewTask
-from tests.quality.conftest import claim, correct_reason, decide, other_label
+from tests.review.quality.conftest import claim, correct_reason, decide, other_label
 from workflows.models import Item, ItemStatus
 from workflows.pipeline.engine import item_resume_after_review
 

@@ -8,7 +8,7 @@ import time_machine
 from django.utils import timezone
 
 from tests.conftest import run_pipeline
-from tests.workflows.fake_endpoints import FakeEndpoint, chat_answer
+from tests.workflows.pipeline.fake_endpoints import FakeEndpoint, chat_answer
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.ingest.services import Submission, items_ingest
 from workflows.models import (

@@ -10,7 +10,7 @@ from reviewapp.review.sla.models import (
     SlaPolicy,
 )
 from reviewapp.review.sla.services import escalation_step_add, sla_policy_set
-from tests.settings.conftest import OFFICE_HOURS
+from tests.review.settings.conftest import OFFICE_HOURS
 
 pytestmark = pytest.mark.django_db
 

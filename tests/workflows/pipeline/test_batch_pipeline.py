@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.review.reviews.models import ReviewTask
-from tests.workflows.fake_endpoints import FakeEndpoint, chat_answer
+from tests.workflows.pipeline.fake_endpoints import FakeEndpoint, chat_answer
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.ingest.services import Submission, items_ingest
 from workflows.models import (

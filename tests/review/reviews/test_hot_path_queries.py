@@ -1,4 +1,4 @@
-"""Claim and decide are what every reviewer runs all day (issue 4: 200 reviews/s on 2 cores):
+"""Claim and decide are what every reviewer runs all day, at hundreds of reviews a second:
 their query counts are pinned, so a change that adds a round trip to the hot path shows here.
 
 The audit append is two round trips since ``audit_shard_take`` (audit migration 0004) takes a

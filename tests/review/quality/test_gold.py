@@ -9,7 +9,7 @@ from reviewapp.review.corrections.models import Correction
 from reviewapp.review.quality.models import GoldItem, GoldTask, QueueQuality
 from reviewapp.review.quality.services import gold_item_add, queue_quality_set
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from tests.quality.conftest import claim, correct_reason, decide
+from tests.review.quality.conftest import claim, correct_reason, decide
 from workflows.models import Item, ItemStatus, WebhookDelivery
 from workflows.pipeline.engine import items_find_unresumed
 from workflows.pipeline.simulator import policy_simulate

@@ -32,7 +32,7 @@ def _start(tmp_path: Path, name: str, database_url: str) -> subprocess.Popen:
         "LOG_LEVEL": "ERROR",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.datasets.sqlite_export_script"],
+        [sys.executable, "-m", "tests.learn.datasets.sqlite_export_script"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

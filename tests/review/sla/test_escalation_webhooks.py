@@ -16,7 +16,7 @@ from reviewapp.review.sla.models import (
 )
 from reviewapp.review.sla.services import escalation_step_add, sla_policy_set, sla_sweep
 from reviewapp.review.sla.tasks import deliver_webhook_notification
-from tests.workflows.test_webhooks import Receiver
+from tests.workflows.act.test_webhooks import Receiver
 from workflows.act.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_verify
 from workflows.models import Item
 

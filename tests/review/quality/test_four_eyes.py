@@ -13,7 +13,7 @@ from reviewapp.review.quality.selectors import four_eyes_for_task
 from reviewapp.review.quality.services import FourEyesNotIndependent
 from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
 from reviewapp.review.reviews.services import TaskActionInvalid, review_task_reassign
-from tests.quality.conftest import claim, correct_reason, decide, other_label
+from tests.review.quality.conftest import claim, correct_reason, decide, other_label
 from workflows.models import Item, ItemOutcome, ItemStatus, WebhookDelivery
 from workflows.pipeline.engine import item_resume_after_review, items_find_unresumed
 
