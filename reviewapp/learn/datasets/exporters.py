@@ -12,12 +12,13 @@ import shutil
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from functools import cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from reviewapp.core.spreadsheets import neutralise_formula
 
@@ -292,22 +293,28 @@ def write_csv(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
     text.detach()  # leave the handle open for the caller
 
 
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("item_id", pa.int64()),
-        ("input", pa.string()),
-        ("model_output", pa.string()),
-        ("human_output", pa.string()),
-        ("diff", pa.string()),
-        ("reason_codes", pa.list_(pa.string())),
-        ("comment", pa.string()),
-        ("model_version", pa.string()),
-        ("reviewer", pa.string()),
-        ("corrected_at", pa.string()),
-        ("split", pa.string()),
-        ("disagreement", pa.string()),  # JSON text, null when there was none
-    ]
-)
+@cache
+def parquet_schema() -> "pa.Schema":
+    import pyarrow as pa  # heavy import, only needed when writing Parquet
+
+    return pa.schema(
+        [
+            ("item_id", pa.int64()),
+            ("input", pa.string()),
+            ("model_output", pa.string()),
+            ("human_output", pa.string()),
+            ("diff", pa.string()),
+            ("reason_codes", pa.list_(pa.string())),
+            ("comment", pa.string()),
+            ("model_version", pa.string()),
+            ("reviewer", pa.string()),
+            ("corrected_at", pa.string()),
+            ("split", pa.string()),
+            ("disagreement", pa.string()),  # JSON text, null when there was none
+        ]
+    )
+
+
 JSON_COLUMNS = ("input", "model_output", "human_output", "diff")
 
 
@@ -315,8 +322,12 @@ def write_parquet(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
     # Nested JSON is stored as JSON text: its shape differs per workflow, and readers
     # (pandas, datasets, DuckDB) parse it back with one call. Rows are gathered column-wise
     # and written as one row group per PARQUET_BATCH rows, so memory stays flat.
-    writer = pq.ParquetWriter(handle, PARQUET_SCHEMA, compression="zstd")
-    names = PARQUET_SCHEMA.names
+    import pyarrow as pa  # heavy imports, only needed here
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema()
+    writer = pq.ParquetWriter(handle, schema, compression="zstd")
+    names = schema.names
     columns: list[list] = [[] for _ in names]
     count = 0
     for count, row in enumerate(rows, start=1):
@@ -340,11 +351,11 @@ def write_parquet(rows: Iterable[ExportRow], handle: BinaryIO) -> Iterator[int]:
         ):
             column.append(value)
         if count % PARQUET_BATCH == 0:
-            writer.write_table(pa.table(dict(zip(names, columns, strict=True)), PARQUET_SCHEMA))
+            writer.write_table(pa.table(dict(zip(names, columns, strict=True)), schema))
             columns = [[] for _ in names]
         yield count
     if columns[0]:
-        writer.write_table(pa.table(dict(zip(names, columns, strict=True)), PARQUET_SCHEMA))
+        writer.write_table(pa.table(dict(zip(names, columns, strict=True)), schema))
     writer.close()
 
 

@@ -11,8 +11,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from reviewapp.learn.datasets.exporters import JSON_COLUMNS
 from reviewapp.learn.datasets.models import ExportFormat
 
@@ -50,6 +48,8 @@ def read_csv(path: Path) -> Iterator[dict]:
 
 
 def read_parquet(path: Path) -> Iterator[dict]:
+    import pyarrow.parquet as pq  # heavy import, only needed here
+
     for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH):
         for row in batch.to_pylist():
             yield _parse(row)

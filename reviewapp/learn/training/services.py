@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from skops import io as skops_io
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.checksums import file_sha256
@@ -161,6 +159,8 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
 
 
 def _train(run: TrainingRun) -> tuple[ModelVersion, dict]:
+    from skops import io as skops_io  # heavy import, only needed when a run executes
+
     release = run.release
     workflow = run.workflow
     assert workflow.current_version is not None
@@ -403,6 +403,8 @@ def _skipped(release: DatasetExport) -> int:
 
 def evaluate(model, texts: list[str], truth: list[str]) -> dict:
     """Accuracy, multi-class Brier score and expected calibration error (top label, 10 bins)."""
+    import numpy as np
+
     probabilities = np.asarray(model.predict_proba(texts))
     classes = [str(c) for c in model.classes_]
     predicted = [classes[i] for i in probabilities.argmax(axis=1)]

@@ -8,9 +8,7 @@ code on the worker.
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
-from skops import io as skops_io
 
 from reviewapp.core.checksums import file_sha256
 from workflows.pipeline.adapters.base import ModelError, ModelInput, ModelOutput
@@ -48,6 +46,8 @@ def artefact_path(relative: str) -> Path:
 
 @lru_cache(maxsize=8)
 def _load(path: str, sha256: str):
+    from skops import io as skops_io  # heavy import (scikit-learn, SciPy), only needed here
+
     file = Path(path)
     if not file.exists():
         raise ModelArtefactError(f"model artefact {path} is missing")
@@ -67,6 +67,8 @@ class SklearnAdapter:
         self.model = _load(str(artefact_path(artefact)), sha256)
 
     def predict(self, batch: list[ModelInput]) -> list[ModelOutput]:
+        import numpy as np
+
         probabilities = self.model.predict_proba([entry.text for entry in batch])
         classes = [str(label) for label in self.model.classes_]
         results = []
