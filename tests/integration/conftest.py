@@ -3,6 +3,9 @@
 The worker is a separate process: it sees only what the test has committed, so the tests that
 use it are transactional. It starts once per module (about two seconds) and every test waits for
 it to be idle before it ends, so no test leaves work behind for the next one.
+
+Tests that stop or restart the broker use ``private_worker`` instead: a worker of their own on a
+``redis-server`` of their own (``private_redis``), never the machine's Redis.
 """
 
 import os
@@ -22,6 +25,7 @@ from django.db import connection
 from kombu.exceptions import OperationalError
 
 from reviewapp.celery import app as celery_app
+from tests.support.redis_server import BROKER_ENV, RedisServer, celery_app_on_broker
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CELERY_BIN = Path(sys.executable).parent / "celery"
@@ -144,33 +148,32 @@ class Worker:
         return pids
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen, *, gently: bool = True) -> None:
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGTERM)  # warm shutdown: finish what is running, then exit
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # The worker and its pool children form their own process group (start_new_session).
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
+    if gently:
+        process.send_signal(signal.SIGTERM)  # warm shutdown: finish what is running, then exit
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    # The worker and its pool children form their own process group (start_new_session).
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="module")
-def celery_worker(request, django_db_setup, media_root, tmp_path_factory):
-    """``celery worker`` in a subprocess, on the test database, broker and media folder."""
+def worker_start(*, broker_url: str, media_root: Path, log_path: Path) -> Worker:
+    """``celery worker`` in a subprocess on the test database, ``broker_url`` and media folder,
+    answering pings. The caller stops it (``_stop``)."""
     name = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = os.environ | {
+    env = {name: value for name, value in os.environ.items() if name not in BROKER_ENV} | {
         "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
         "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_BROKER_URL": broker_url,
         "MEDIA_ROOT": str(media_root),
         "PYTHONUNBUFFERED": "1",
     }
-    # Messages left by earlier runs or by tests that enqueue without a worker would otherwise
-    # run against this database, or make the worker look busy.
-    celery_app.control.purge()
     argv = [
         str(CELERY_BIN),
         "-A",
@@ -186,12 +189,57 @@ def celery_worker(request, django_db_setup, media_root, tmp_path_factory):
     worker = Worker(
         name=name, process=_spawn(argv, env, log_path), log_path=log_path, argv=argv, env=env
     )
-    request.config.stash[WORKER_LOG] = log_path
     try:
         _wait_for_ping(worker)
+    except BaseException:
+        _stop(worker.process, gently=False)
+        raise
+    return worker
+
+
+@pytest.fixture(scope="module")
+def celery_worker(request, django_db_setup, media_root, tmp_path_factory):
+    """``celery worker`` in a subprocess, on the test database, broker and media folder."""
+    # Messages left by earlier runs or by tests that enqueue without a worker would otherwise
+    # run against this database, or make the worker look busy.
+    celery_app.control.purge()
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    request.config.stash[WORKER_LOG] = log_path
+    worker = worker_start(
+        broker_url=settings.CELERY_BROKER_URL, media_root=media_root, log_path=log_path
+    )
+    try:
         yield worker
     finally:
         _stop(worker.process)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A ``redis-server`` of this test's own on a free port, which the test may stop and restart;
+    killed at the end whatever happened. Its folder and log stay in ``tmp_path``."""
+    with RedisServer(directory=tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+def private_worker(private_redis, request, django_db_setup, media_root, tmp_path):
+    """A worker of this test's own on ``private_redis``, with this process's Celery app (the
+    app's after-commit enqueues, pings, inspects) on the same broker for the test only."""
+    broker_url = private_redis.url()
+    with celery_app_on_broker(broker_url):
+        worker = worker_start(
+            broker_url=broker_url, media_root=media_root, log_path=tmp_path / "worker.log"
+        )
+        request.node.stash[WORKER_LOG] = worker.log_path
+        request.node.stash[LOG_OFFSET] = 0
+        try:
+            yield worker
+            if private_redis.answers() and worker.process.poll() is None:
+                wait_until(worker.is_idle, timeout=30.0, what=lambda: "the worker never went idle")
+        finally:
+            # A warm shutdown could wait for ever on a broker the test left stopped.
+            _stop(worker.process, gently=private_redis.answers())
 
 
 def _spawn(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -232,8 +280,9 @@ def worker(celery_worker, request):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if report.failed and LOG_OFFSET in item.stash and WORKER_LOG in item.config.stash:
-        log_path = item.config.stash[WORKER_LOG]
+    # A test's own worker (``private_worker``) first, else the module's.
+    log_path = item.stash.get(WORKER_LOG, None) or item.config.stash.get(WORKER_LOG, None)
+    if report.failed and LOG_OFFSET in item.stash and log_path is not None:
         with log_path.open("rb") as handle:
             handle.seek(item.stash[LOG_OFFSET])
             lines = handle.read().decode(errors="replace").splitlines()

@@ -1,5 +1,6 @@
 """Failures of the real infrastructure under a real Celery worker: a pool process killed with
-SIGKILL in the middle of an inference call, and the Redis broker restarted during a burst.
+SIGKILL in the middle of an inference call, and the Redis broker restarted during a burst (a
+``redis-server`` of the test's own, never the machine's).
 
 Both end the same way: every item reaches completion or review, and every step ran successfully
 exactly once. The database, not the broker, is the source of truth.
@@ -7,10 +8,8 @@ exactly once. The database, not the broker, is the source of truth.
 
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -45,28 +44,6 @@ STEP_NAMES = [name for name, _ in STEPS]
 SETTLED = (ItemStatus.COMPLETED, ItemStatus.AWAITING_REVIEW)
 RUN_ITEMS = "workflows.run_items"
 TICKET = {"subject": "Refund", "body": "I was charged twice this month", "customer_tier": "pro"}
-
-REDIS_PORT = "6379"
-# Exactly how the machine's Redis is started: nothing on disk, so a restart loses every message.
-REDIS_START = [
-    "redis-server",
-    "--daemonize",
-    "yes",
-    "--bind",
-    "127.0.0.1",
-    "-::1",
-    "--port",
-    REDIS_PORT,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-    "--dir",
-    "/var/lib/redis",
-    "--logfile",
-    "/var/log/redis/ci.log",
-]
-REDIS_TIMEOUT = 10.0
 
 
 def ingest(demo, inputs, *, key):
@@ -291,21 +268,6 @@ def test_a_pool_process_killed_mid_inference_of_a_batch_finishes_every_item_once
 # --- 2. a Redis restart during a burst ----------------------------------------------------------
 
 
-def redis_answers() -> bool:
-    try:
-        result = subprocess.run(
-            ["redis-cli", "-p", REDIS_PORT, "ping"], capture_output=True, text=True, timeout=2
-        )
-    except subprocess.TimeoutExpired:
-        return False
-    return result.stdout.strip() == "PONG"
-
-
-def redis_start(wait_until) -> None:
-    subprocess.run(REDIS_START, check=True, capture_output=True, timeout=REDIS_TIMEOUT)
-    wait_until(redis_answers, timeout=REDIS_TIMEOUT, what=lambda: "Redis did not come back")
-
-
 def not_reconnected(worker, log_offset: int) -> str:
     """Why the worker does not answer: a crash of its main process is named (see its log)."""
     with worker.log_path.open("rb") as handle:
@@ -318,30 +280,13 @@ def not_reconnected(worker, log_offset: int) -> str:
     return f"the worker ({alive}) did not reconnect to the broker"
 
 
-@contextmanager
-def redis_down(wait_until):
-    """Redis is stopped without saving (its queued messages are gone) for the ``with`` body,
-    which must be short: other test runs share this Redis. It is restarted whatever happens."""
-    assert redis_answers(), "Redis must be running before the test stops it"
-    try:
-        subprocess.run(
-            ["redis-cli", "-p", REDIS_PORT, "shutdown", "nosave"],
-            capture_output=True,
-            timeout=REDIS_TIMEOUT,
-        )
-        wait_until(
-            lambda: not redis_answers(), timeout=REDIS_TIMEOUT, what=lambda: "Redis did not stop"
-        )
-        yield
-    finally:
-        if not redis_answers():
-            redis_start(wait_until)
-
-
 def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(
-    demo, worker, wait_until, settings
+    demo, private_redis, private_worker, wait_until, settings
 ):
     """Redis (nothing on disk) is restarted in the middle of a burst of 100 items.
+
+    The broker is the test's own ``redis-server`` (the worker's and this process's), so the
+    restart touches nothing else on the machine.
 
     Proves the reconciler path: the restart drops every queued (and unacked) message of the
     first 80 items; the API and the worker reconnect by themselves (the 20 items posted right
@@ -349,6 +294,7 @@ def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(
     items the database still shows in flight, and the engine's row lock and current-step check
     keep any message that did survive from running a step twice.
     """
+    worker = private_worker
     # Small batches, so the restart finds some of the burst done and some still in flight.
     settings.REVIEWAPP_PIPELINE_BATCH = 10
     log_offset = worker.log_path.stat().st_size
@@ -360,9 +306,11 @@ def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(
         what=lambda: f"the burst does not move: {statuses(before)}",
     )
 
-    with redis_down(wait_until):
-        outage_started = time.monotonic()
-        in_flight_at_outage = Item.objects.filter(pk__in=before, status__in=IN_FLIGHT).count()
+    # Stopped without saving: its queued (and unacked) messages are gone.
+    private_redis.stop()
+    outage_started = time.monotonic()
+    in_flight_at_outage = Item.objects.filter(pk__in=before, status__in=IN_FLIGHT).count()
+    private_redis.start()
     outage = time.monotonic() - outage_started
     assert outage < 5.0, f"Redis was down for {outage:.1f} s"
     assert in_flight_at_outage > 0, "the restart must hit the burst in the middle"
