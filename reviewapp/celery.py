@@ -64,3 +64,42 @@ def _end_worker() -> None:
 @signals.worker_init.connect
 def _watch_for_unrecoverable_errors(**_) -> None:
     logging.getLogger("celery.worker").addHandler(ExitOnUnrecoverableError())
+
+
+# --- heartbeats and sweep runs (reviewapp.heartbeats) ----------------------------------------
+# Imported inside the handlers: this module loads before Django's apps are ready.
+
+
+@signals.worker_ready.connect
+def _worker_heartbeat_start(sender=None, **_) -> None:
+    from reviewapp.heartbeats import worker_started
+
+    worker_started(sender.hostname)
+
+
+@signals.worker_shutdown.connect
+def _worker_heartbeat_stop(sender=None, **_) -> None:
+    from reviewapp.heartbeats import heartbeat_stop
+
+    heartbeat_stop(name=sender.hostname)
+
+
+@signals.beat_init.connect
+def _beat_heartbeat_start(**_) -> None:
+    from reviewapp.heartbeats import beat_started
+
+    beat_started()
+
+
+@signals.task_prerun.connect
+def _sweep_started(task=None, **_) -> None:
+    from reviewapp.heartbeats import sweep_started
+
+    sweep_started(task.name)
+
+
+@signals.task_postrun.connect
+def _sweep_finished(task=None, retval=None, state=None, **_) -> None:
+    from reviewapp.heartbeats import describe, sweep_finished
+
+    sweep_finished(task.name, succeeded=state == "SUCCESS", summary=describe(retval))

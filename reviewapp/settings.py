@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "template_partials",
     "reviewapp.core.accounts",
     "reviewapp.core.audit",
+    "reviewapp.core.health",
     "workflows",
     "reviewapp.review.reviews",
     "reviewapp.review.sla",
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz: before host checks, HTTPS redirects and sessions (see the module).
+    "reviewapp.core.health.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "reviewapp.core.logs.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -63,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "reviewapp.core.health.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -260,11 +264,38 @@ CELERY_BEAT_SCHEDULE = {
         "task": "workflows.judge_canaries",
         "schedule": env_int("REVIEWAPP_CANARY_SWEEP_SECONDS", 60, minimum=1),
     },
+    # Finds pipeline work whose message was lost (see "Recovery" below); safe to overlap.
     "resume-stuck-items": {
         "task": "workflows.resume_stuck_items",
-        "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 60, minimum=1),
+        "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 10, minimum=1),
     },
+    "prune-heartbeats": {"task": "health.prune_heartbeats", "schedule": 3600},
 }
+
+# --- health and recovery ----------------------------------------------------------------------
+# Workers and beat write a heartbeat this often; one silent for the stale limit is taken for dead
+# (its work is no longer held, /readyz says so, the stall banner shows).
+REVIEWAPP_HEARTBEAT_SECONDS = env_int("REVIEWAPP_HEARTBEAT_SECONDS", 5, minimum=1)
+REVIEWAPP_HEARTBEAT_STALE_SECONDS = env_int("REVIEWAPP_HEARTBEAT_STALE_SECONDS", 20, minimum=2)
+if REVIEWAPP_HEARTBEAT_STALE_SECONDS <= REVIEWAPP_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "REVIEWAPP_HEARTBEAT_STALE_SECONDS must be longer than REVIEWAPP_HEARTBEAT_SECONDS."
+    )
+# The reconciler sends pipeline work again when the evidence says its message is lost: the item
+# has not moved for the grace period, no live worker holds it, no transaction has its row locked,
+# and the broker's queue is empty (a backlog is still being worked through). Past the ceiling an
+# item is sent again even behind a backlog, once per ceiling, in case its message alone was lost.
+REVIEWAPP_RECONCILE_GRACE_SECONDS = env_int("REVIEWAPP_RECONCILE_GRACE_SECONDS", 15, minimum=1)
+REVIEWAPP_RECONCILE_CEILING_SECONDS = env_int(
+    "REVIEWAPP_RECONCILE_CEILING_SECONDS", 300, minimum=10
+)
+# Managers and operators see a banner while an item has waited longer than this in the pipeline,
+# or while no worker or beat reports.
+REVIEWAPP_STALL_AFTER_SECONDS = env_int("REVIEWAPP_STALL_AFTER_SECONDS", 300, minimum=10)
+# /readyz fails while no worker (or beat) heartbeat is fresh; a web tier that should take
+# traffic whatever the workers do sets these to false.
+REVIEWAPP_READY_NEEDS_WORKER = env_bool("REVIEWAPP_READY_NEEDS_WORKER", default=True)
+REVIEWAPP_READY_NEEDS_BEAT = env_bool("REVIEWAPP_READY_NEEDS_BEAT", default=True)
 
 # --- mail, logging ----------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

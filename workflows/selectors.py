@@ -1,6 +1,11 @@
 """Reads of items on the machine side: a summary, the prediction and its fields."""
 
-from workflows.models import Item, Prediction, StepRunStatus
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min
+
+from workflows.models import Item, ItemStatus, Prediction, StepRunStatus
 
 
 def item_summary(item: Item) -> dict:
@@ -52,3 +57,51 @@ def item_field_confidence(item: Item) -> dict[str, float]:
     )
     per_field = (recorded or {}).get("field_confidence") or {}
     return {name: float(per_field.get(name, prediction.confidence)) for name in prediction.output}
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Items in one pipeline state (and step, while running): how many, since when."""
+
+    status: str
+    step: str
+    count: int
+    oldest: datetime
+
+    @property
+    def status_label(self) -> str:
+        return ItemStatus(self.status).label
+
+
+def items_waiting(workflows) -> list[Waiting]:
+    """Items not finished, by state, with the arrival of the oldest, for the Pipeline page."""
+    rows = (
+        Item.objects.filter(
+            workflow__in=workflows,
+            status__in=[ItemStatus.RECEIVED, ItemStatus.RUNNING, ItemStatus.AWAITING_REVIEW],
+        )
+        .values("status", "current_step")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+    )
+    order = {ItemStatus.RECEIVED: 0, ItemStatus.RUNNING: 1, ItemStatus.AWAITING_REVIEW: 2}
+    waiting = [
+        Waiting(
+            status=row["status"],
+            step=row["current_step"] if row["status"] != ItemStatus.AWAITING_REVIEW else "",
+            count=row["count"],
+            oldest=row["oldest"],
+        )
+        for row in rows
+    ]
+    return sorted(waiting, key=lambda w: (order[ItemStatus(w.status)], w.step))
+
+
+def oldest_in_flight() -> tuple[int, str, datetime] | None:
+    """The item that has been in the pipeline (received or running) the longest."""
+    row = (
+        Item.objects.filter(status__in=[ItemStatus.RECEIVED, ItemStatus.RUNNING])
+        .order_by("created_at", "pk")
+        .values_list("pk", "status", "created_at")
+        .first()
+    )
+    return row

@@ -83,6 +83,22 @@ def users_with_perm(obj: Model, perm: str) -> QuerySet:
     return users.filter(is_active=True).order_by("username")
 
 
+# Roles whose people keep work moving: they see the stall banner and the processes' health.
+OPERATOR_ROLES = (Role.MANAGER, Role.ML_ENGINEER, Role.ADMIN)
+
+
+def is_operator(user: User) -> bool:
+    from reviewapp.core.accounts.models import Membership
+
+    return bool(
+        user.is_authenticated
+        and (
+            user.is_staff
+            or Membership.objects.filter(user_id=user.pk, role__in=OPERATOR_ROLES).exists()
+        )
+    )
+
+
 def manages_a_team(user: User) -> bool:
     from reviewapp.core.accounts.models import Membership
 

@@ -1,6 +1,17 @@
-"""An item as integrators and operators follow it through every stage: status, prediction,
-the decision of its review, webhook deliveries and the timeline from the audit trail."""
+"""What operators and integrators read across every stage: an item's story (status,
+prediction, the decision of its review, webhook deliveries, its timeline), dead letters, and the
+health of the pipeline (checks, processes, sweeps)."""
 
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from reviewapp.core.health.models import SweepRun
+from reviewapp.core.health.readiness import Check, readiness
+from reviewapp.core.health.selectors import ProcessState, processes, sweep_runs
 from workflows.models import Item
 from workflows.selectors import item_prediction, item_summary
 
@@ -83,3 +94,35 @@ def dead_letters(workflows) -> list[Item]:
         .select_related("workflow")
         .order_by("-updated_at")[:200]
     )
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A periodic sweep of beat's schedule, with its last run as a worker recorded it."""
+
+    key: str
+    task: str
+    every_seconds: float
+    run: SweepRun | None
+    late: bool
+
+
+@dataclass(frozen=True)
+class PipelineHealth:
+    checks: list[Check]
+    processes: list[ProcessState]
+    sweeps: list[Sweep]
+
+
+def pipeline_health() -> PipelineHealth:
+    now = timezone.now()
+    runs = sweep_runs()
+    sweeps = []
+    schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+    for key, entry in sorted(schedule.items()):
+        every = float(entry["schedule"])
+        run = runs.get(entry["task"])
+        # Late: not started within three of its intervals (and a minute of slack).
+        late = run is None or run.started_at < now - timedelta(seconds=3 * every + 60)
+        sweeps.append(Sweep(key=key, task=entry["task"], every_seconds=every, run=run, late=late))
+    return PipelineHealth(checks=readiness(), processes=processes(now=now), sweeps=sweeps)

@@ -4,6 +4,7 @@ from reviewapp.operations import api as operations_api
 from reviewapp.operations import views as operations_views
 
 urlpatterns = [
+    path("operations/stalls", operations_views.stall_banner, name="stall-banner"),
     path("audit/", operations_views.audit_list, name="audit-list"),
     path("api/v1/items/<int:item_id>", operations_api.ItemDetailView.as_view(), name="api-item"),
     path(

@@ -4,12 +4,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core.audit.selectors import events_for_chains, events_for_object
 from reviewapp.core.audit.services import SYSTEM_CHAIN, audit_verify
 from reviewapp.core.errors import refusal_message
-from reviewapp.operations.selectors import dead_letters, item_decision
+from reviewapp.core.humanize import duration_text
+from reviewapp.core.permissions import is_operator
+from reviewapp.operations.selectors import dead_letters, item_decision, pipeline_health
+from reviewapp.operations.stalls import stalls
 from reviewapp.review.reviews.access import get_item_for_user
 from workflows.access import workflows_for_user
 from workflows.act.webhooks import webhook_redeliver
@@ -20,7 +24,7 @@ from workflows.pipeline.engine import (
     item_dead_letter_discard,
     item_dead_letter_retry,
 )
-from workflows.selectors import item_input_fields, item_prediction
+from workflows.selectors import item_input_fields, item_prediction, items_waiting
 
 
 @require_GET
@@ -56,12 +60,29 @@ def item_redeliver(request: HttpRequest, item_id: int, delivery_id: int) -> Http
 @require_GET
 @login_required
 def dead_letter_list(request: HttpRequest) -> HttpResponse:
+    """The Pipeline page: processes and sweeps (for operators), items waiting, endpoints, dead
+    letters."""
     workflows = workflows_for_user(request.user)
-    return render(
-        request,
-        "workflows/dead_letters.html",
-        {"items": dead_letters(workflows), "breakers": breakers(), "workflows": workflows},
-    )
+    now = timezone.now()
+    context = {
+        "items": dead_letters(workflows),
+        "breakers": breakers(),
+        "workflows": workflows,
+        "waiting": [(row, duration_text(now - row.oldest)) for row in items_waiting(workflows)],
+    }
+    if is_operator(request.user):
+        context |= {"health": pipeline_health()}
+    return render(request, "workflows/dead_letters.html", context)
+
+
+@require_GET
+@login_required
+def stall_banner(request: HttpRequest) -> HttpResponse:
+    """The banner every page asks for: stalls, to managers and operators. Others are told to
+    stop asking (htmx stops polling on 286)."""
+    if not is_operator(request.user):
+        return HttpResponse(status=286)
+    return render(request, "operations/_stall_banner.html", {"stalls": stalls()})
 
 
 @require_POST

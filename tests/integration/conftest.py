@@ -163,9 +163,17 @@ def _stop(process: subprocess.Popen, *, gently: bool = True) -> None:
     process.wait(timeout=STOP_TIMEOUT)
 
 
-def worker_start(*, broker_url: str, media_root: Path, log_path: Path) -> Worker:
+def worker_start(
+    *,
+    broker_url: str,
+    media_root: Path,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+) -> Worker:
     """``celery worker`` in a subprocess on the test database, ``broker_url`` and media folder,
-    answering pings. The caller stops it (``_stop``)."""
+    answering pings. The caller stops it (``_stop``). ``extra_args`` such as ``--beat`` and
+    ``extra_env`` (settings for the worker) are added."""
     name = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
     env = {name: value for name, value in os.environ.items() if name not in BROKER_ENV} | {
         "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
@@ -173,7 +181,7 @@ def worker_start(*, broker_url: str, media_root: Path, log_path: Path) -> Worker
         "CELERY_BROKER_URL": broker_url,
         "MEDIA_ROOT": str(media_root),
         "PYTHONUNBUFFERED": "1",
-    }
+    } | (extra_env or {})
     argv = [
         str(CELERY_BIN),
         "-A",
@@ -185,6 +193,7 @@ def worker_start(*, broker_url: str, media_root: Path, log_path: Path) -> Worker
         name,
         "--without-gossip",
         "--without-mingle",
+        *(extra_args or []),
     ]
     worker = Worker(
         name=name, process=_spawn(argv, env, log_path), log_path=log_path, argv=argv, env=env

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -26,7 +27,7 @@ from workflows.models import (
     StepRunStatus,
 )
 from workflows.pipeline.order import STEPS
-from workflows.pipeline.tasks import STUCK_AFTER, resume_stuck_items, run_items
+from workflows.pipeline.tasks import resume_stuck_items, run_items
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -193,9 +194,10 @@ def test_the_reconciler_finishes_items_whose_messages_were_lost(
         worker.resume_consuming()
     assert lost == 1, "one pipeline message for the batch"
     assert statuses(item_ids) == {ItemStatus.RECEIVED: len(item_ids)}
-    # Only items that have not moved for a while count as stuck: these ones have not.
+    # Only items that have not moved for the grace period count as lost: these ones have not.
     Item.objects.filter(pk__in=item_ids).update(
-        updated_at=timezone.now() - STUCK_AFTER - timedelta(minutes=1)
+        updated_at=timezone.now()
+        - timedelta(seconds=settings.REVIEWAPP_RECONCILE_GRACE_SECONDS + 5)
     )
 
     resume_stuck_items.delay()

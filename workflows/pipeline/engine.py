@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -70,10 +70,12 @@ class StepOutcome:
 
 
 def enqueue_items(item_ids: Sequence[int]) -> None:
-    """Send the items to the pipeline, one message per batch."""
+    """Send the items to the pipeline, one message per batch. When the broker cannot take one,
+    the rest wait in the database with it, for the reconciler."""
     size = settings.REVIEWAPP_PIPELINE_BATCH
     for start in range(0, len(item_ids), size):
-        job_send(RUN_ITEMS_TASK, list(item_ids[start : start + size]))
+        if not job_send(RUN_ITEMS_TASK, list(item_ids[start : start + size])):
+            return
 
 
 def retry_delay(attempt: int) -> float:
@@ -539,18 +541,3 @@ def item_resume_after_review(*, item_id: int) -> bool:
         audit_record_many([entry], chain=item.workflow.audit_chain)
         item.save(update_fields=["status", "outcome", "final_output", "completed_at", "updated_at"])
         return True
-
-
-def items_find_stuck(*, older_than: timedelta) -> list[tuple[int, str]]:
-    """Items whose pipeline message was lost (worker killed, broker restarted)."""
-    cutoff = timezone.now() - older_than
-    return list(
-        Item.objects.filter(status__in=IN_FLIGHT, updated_at__lt=cutoff)
-        .exclude(current_step="")
-        .values_list("pk", "current_step")[:1000]
-    )
-
-
-def items_find_unresumed() -> list[int]:
-    """Items whose review was settled but whose resume message never ran."""
-    return seams.items_review_settled(limit=1000)

@@ -1,14 +1,10 @@
 """Thin Celery tasks for the pipeline: ids in, one engine call, nothing else."""
 
-from datetime import timedelta
-
 from celery import shared_task
 
 from workflows import seams
 from workflows.pipeline import engine
-
-# An item whose step has not moved for this long has lost its message.
-STUCK_AFTER = timedelta(minutes=5)
+from workflows.pipeline.reconciler import lost_work
 
 
 @shared_task(name=engine.RUN_ITEMS_TASK)
@@ -25,11 +21,10 @@ def resume_after_review(item_id: int) -> None:
 
 
 @shared_task(name="workflows.resume_stuck_items")
-def resume_stuck_items() -> int:
+def resume_stuck_items() -> dict[str, int]:
     """Beat sweep: the database, not the broker, is the source of truth for unfinished work."""
-    stuck = engine.items_find_stuck(older_than=STUCK_AFTER)
-    engine.enqueue_items([item_id for item_id, _ in stuck])
-    unresumed = engine.items_find_unresumed()
+    lost, unresumed = lost_work()
+    engine.enqueue_items(lost)
     for item_id in unresumed:
         resume_after_review.delay(item_id)
-    return len(stuck) + len(unresumed)
+    return {"sent_again": len(lost), "resumed": len(unresumed)}

@@ -1,3 +1,4 @@
+from django.db import DatabaseError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -10,7 +11,9 @@ from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
 from reviewapp.review.reviews.services import (
     CLAIM_SETTING_FIELDS,
     SKIP_REASON_MAX_LENGTH,
+    CapacityReached,
     QueueSettingsInvalid,
+    SkillsMissing,
     queue_claim_settings_set,
     review_task_claim,
     review_task_decide,
@@ -69,6 +72,11 @@ class DecisionSerializer(serializers.Serializer):
     )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
     time_spent_ms = serializers.IntegerField(required=False, min_value=0)
+    next = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also claim the next task of the queue (submit and next).",
+    )
 
 
 class TaskDecisionView(APIView):
@@ -88,10 +96,25 @@ class TaskDecisionView(APIView):
             comment=data.get("comment", ""),
             time_spent_ms=data.get("time_spent_ms"),
         )
-        return Response(
-            {"task": task.pk, "outcome": decision.outcome, "output": decision.output},
-            status=status.HTTP_201_CREATED,
-        )
+        body = {"task": task.pk, "outcome": decision.outcome, "output": decision.output}
+        if data["next"]:
+            body |= _claim_next(request, task)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _claim_next(request, task) -> dict:
+    """Submit and next: the decision is committed, so a failed claim never hides that."""
+    try:
+        next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+    except (CapacityReached, SkillsMissing) as refused:
+        return {"next": None, "next_error": str(refused)}
+    except DatabaseError:
+        return {
+            "next": None,
+            "next_error": "Your decision is saved; the next task could not be loaded. "
+            "Claim again in a moment.",
+        }
+    return {"next": task_summary(next_task, viewer=request.user) if next_task else None}
 
 
 class ClaimTokenSerializer(serializers.Serializer):

@@ -2,8 +2,11 @@
 from the output schema and the live changes panel), submit and next, the claim's heartbeat
 and skip."""
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,6 +40,8 @@ from reviewapp.review.reviews.services import (
     review_task_skip,
 )
 from workflows.selectors import item_field_confidence, item_input_fields
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -99,9 +104,9 @@ def _render_review(request, task, *, status=200, **extra) -> HttpResponse:
     return render(request, template, _review_context(task, request, **extra), status=status)
 
 
-def _render_empty(request, queue, *, status=200) -> HttpResponse:
+def _render_empty(request, queue, *, status=200, **context) -> HttpResponse:
     template = "reviews/review.html#empty" if request.htmx else "reviews/empty.html"
-    return render(request, template, {"queue": queue}, status=status)
+    return render(request, template, {"queue": queue, **context}, status=status)
 
 
 @require_POST
@@ -247,9 +252,15 @@ def review_skip(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
 def _next_after_decision(
     request: HtmxHttpRequest, task: ReviewTask, *, done: str = "Decision saved"
 ) -> HttpResponse:
-    """Submit and next: claim the following task of the same queue without a full reload."""
+    """Submit and next: claim the following task of the same queue without a full reload.
+
+    The decision is committed by now: if the next task cannot be loaded (the database went
+    away between the two), the reviewer reads that the decision is saved, not an error page."""
     try:
         next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+    except DatabaseError:
+        logger.warning("decision on task %s saved; the next claim failed", task.pk, exc_info=True)
+        return _render_empty(request, task.queue, next_unavailable=True, saved=f"{done}.")
     except (CapacityReached, SkillsMissing) as refused:
         messages.error(request, f"{done}. {refused}")
         return (

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
+from reviewapp.core import humanize
 from reviewapp.core.errors import refusal_message
 from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import MANAGE_QUEUE
@@ -102,19 +103,7 @@ def _open_counted_at(boards: list[QueueBoard]):
 
 
 def duration_text(value: timedelta | None) -> str:
-    """Two most significant units: "3 d 4 h", "2 h 5 min", "4 min 10 s"."""
-    if value is None:
-        return NO_FIGURE
-    seconds = max(int(value.total_seconds()), 0)
-    units = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
-    parts: list[str] = []
-    for name, size in units:
-        amount, seconds = divmod(seconds, size)
-        if amount or parts:
-            parts.append(f"{amount} {name}")
-        if len(parts) == 2:
-            break
-    return " ".join(parts) or "0 s"
+    return NO_FIGURE if value is None else humanize.duration_text(value)
 
 
 def _int_or_none(value: str | None) -> int | None:

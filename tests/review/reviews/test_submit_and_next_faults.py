@@ -1,0 +1,95 @@
+"""Submit and next when the database goes away between the decision and the next claim.
+
+The decision commits first; a failure of the claim that follows must not read as "nothing was
+saved". The fault is injected where the database answers (Django's execute wrapper raising the
+error a restarting server gives); ``make bench-recovery`` does it with a real restart.
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from django.db import OperationalError, connection
+from django.test import Client
+
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.services import review_task_claim
+
+
+@pytest.fixture
+def in_review(routed_items):
+    items = routed_items(count=30, seed=5)
+    assert len(items) >= 3
+    return items
+
+
+@contextmanager
+def claims_fail():
+    """Every claim (the only statement with SKIP LOCKED) meets a database that went away."""
+
+    def wrapper(execute, sql, params, many, context):
+        if "SKIP LOCKED" in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield
+
+
+def test_the_page_says_the_decision_is_saved_when_the_next_task_cannot_load(
+    reviewer, demo, in_review
+):
+    client = Client()
+    client.force_login(reviewer)
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    with claims_fail():
+        response = client.post(
+            f"/review/{task.pk}/decide",
+            {"outcome": "accept", "claim_token": str(task.claim_token)},
+            HTTP_HX_REQUEST="true",
+        )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Decision saved." in page
+    assert "The next task could not be loaded. Your decision is safe" in page
+    assert f'action="/queues/{demo.queue.pk}/next"' in page
+    assert Decision.objects.filter(task=task, outcome="accept").exists()
+    assert ReviewTask.objects.get(pk=task.pk).status == TaskStatus.DECIDED
+
+
+def test_the_api_answers_201_with_the_decision_and_why_there_is_no_next_task(
+    reviewer, demo, in_review, api
+):
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    body = {"outcome": "accept", "claim_token": str(task.claim_token), "next": True}
+    with claims_fail():
+        response = api(reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    assert response.status_code == 201
+    data = response.json()
+    assert (data["task"], data["outcome"], data["next"]) == (task.pk, "accept", None)
+    assert data["next_error"].startswith("Your decision is saved")
+
+
+def test_the_api_hands_out_the_next_task_with_the_decision(reviewer, demo, in_review, api):
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    body = {"outcome": "accept", "claim_token": str(task.claim_token), "next": True}
+    response = api(reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    assert response.status_code == 201
+    following = response.json()["next"]
+    assert following["id"] != task.pk
+    assert ReviewTask.objects.get(pk=following["id"]).claimed_by == reviewer
+
+
+def test_a_request_that_meets_a_database_restart_answers_503_with_retry_after(
+    reviewer, demo, in_review, api
+):
+    client = Client()
+    client.force_login(reviewer)
+    with claims_fail():
+        page = client.post(f"/queues/{demo.queue.pk}/next")
+        endpoint = api(reviewer).post(f"/api/v1/queues/{demo.queue.pk}/claim")
+    assert (page.status_code, page["Retry-After"]) == (503, "5")
+    assert "Try again in a moment" in page.content.decode()
+    assert (endpoint.status_code, endpoint["Retry-After"]) == (503, "5")
+    assert endpoint.json() == {
+        "detail": "The database is not available right now. Try again in a moment."
+    }
