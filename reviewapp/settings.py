@@ -210,16 +210,22 @@ REVIEWAPP_WORKFLOWS_DIR = Path(
 )
 
 # --- Celery ---------------------------------------------------------------------------------
-# Default: kombu's filesystem transport, a real broker between processes with no server.
+# Default: a filesystem transport, a real broker between processes with no server.
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's own filesystem transport can hand a consumer a message file before it is written,
+    # losing the message and stopping the worker; ours moves only whole files into the queue.
+    # kombu takes a transport class only from this setting, never from the URL's scheme.
+    CELERY_BROKER_TRANSPORT = "reviewapp.core.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         # Broadcast (control) exchanges; the default is ./control in the current directory.
         "control_folder": str(_broker_dir / "control"),
+        # Files in the queue folder that are not messages are moved here, with a log line.
+        "rejected_folder": str(_broker_dir / "rejected"),
         "store_processed": False,
         # The transport polls its folder; the default 1 s makes every step wait a second.
         "polling_interval": 0.05,

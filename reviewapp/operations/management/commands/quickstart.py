@@ -1,24 +1,33 @@
-"""One command for the embedded quick start: migrate, load the demo, run a worker and the site."""
+"""The embedded quick start in one command: migrate, load the demo, run worker, beat and site.
+
+The worker and beat are supervised: either one that exits is started again (see
+``reviewapp.core.supervisor``), so a crash costs seconds of background work, not the rest of the
+session.
+"""
 
 import contextlib
-import os
 import signal
 import socket
-import subprocess
 import sys
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from reviewapp.core.supervisor import Supervisor
+
 # How long the worker gets to finish its current tasks before it is killed. Its tasks are
 # acks_late and idempotent, so a killed one runs again on the next start.
 WORKER_STOP_SECONDS = 10
 
 
+def _celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "reviewapp", *args, "--loglevel=WARNING"]
+
+
 def _stop_on_signal(signum, frame):
     # SIGTERM (kill) and SIGHUP (terminal closed) take the same way out as Ctrl+C, so the
-    # worker is stopped in the finally block below instead of being left behind.
+    # worker and beat are stopped in the finally block below instead of being left behind.
     raise KeyboardInterrupt
 
 
@@ -35,28 +44,8 @@ def _port_free(addr: str) -> bool:
     return True
 
 
-def _stop_worker(worker: subprocess.Popen) -> None:
-    """Stop the worker and everything it started (pool processes, embedded beat).
-
-    The worker leads its own process group, so one signal reaches all of them. Its main process
-    sometimes ignores SIGTERM on the filesystem transport; the group is then killed outright.
-    """
-    if worker.poll() is not None:
-        return
-    try:
-        worker.send_signal(signal.SIGTERM)  # warm shutdown: the main process stops its pool
-        worker.wait(timeout=WORKER_STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(worker.pid, signal.SIGKILL)  # also reaps pool processes the main left behind
-    worker.wait()
-
-
 class Command(BaseCommand):
-    help = "Migrate, load the demo, start a Celery worker with beat, and serve the site."
+    help = "Migrate, load the demo, start a supervised Celery worker and beat, serve the site."
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
@@ -72,27 +61,17 @@ class Command(BaseCommand):
         self.stdout.write("Database ready.")
         signal.signal(signal.SIGTERM, _stop_on_signal)
         signal.signal(signal.SIGHUP, _stop_on_signal)
-        # The worker starts first so it consumes the demo items as they are submitted. It gets
-        # its own process group: Ctrl+C reaches only this process, which then stops the worker
-        # group as a whole, so no pool process outlives the quick start.
-        worker = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "reviewapp",
-                "worker",
-                "--beat",
-                "--loglevel=WARNING",
-                "--concurrency=2",
-                f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}",
-            ],
-            env=os.environ.copy(),
-            stdin=subprocess.DEVNULL,
-            process_group=0,
+        # The worker starts first so it consumes the demo items as they are submitted. Beat runs
+        # as a process of its own, so a worker restart never takes the schedule down with it.
+        supervisor = Supervisor(
+            {
+                "worker": _celery("worker", "--concurrency=2"),
+                "beat": _celery("beat", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"),
+            },
+            say=self.stdout.write,
         )
         try:
+            supervisor.start()
             call_command("load_demo", items=items)
             self.stdout.write(
                 self.style.SUCCESS(
@@ -109,5 +88,7 @@ class Command(BaseCommand):
                 signal.signal(signum, signal.SIG_IGN)
             # stderr, and errors ignored: after Ctrl+C a pipe this prints into may be gone.
             with contextlib.suppress(OSError):
-                self.stderr.write(f"Stopping the worker (up to {WORKER_STOP_SECONDS} s)...")
-            _stop_worker(worker)
+                self.stderr.write(
+                    f"Stopping the worker and beat (up to {WORKER_STOP_SECONDS} s)..."
+                )
+            supervisor.stop(timeout=WORKER_STOP_SECONDS)
