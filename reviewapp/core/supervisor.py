@@ -24,11 +24,6 @@ STABLE_AFTER_SECONDS = 60.0
 WATCH_INTERVAL_SECONDS = 0.25
 
 
-def on_restart(name: str, exit_code: int) -> None:
-    """Called once for each exit of a supervised process, just before it is started again."""
-    logger.warning("%s exited with code %s; starting it again", name, exit_code)
-
-
 def exit_description(exit_code: int) -> str:
     """How a process ended: "code 1", or "code -9 (SIGKILL)" when a signal ended it."""
     if exit_code < 0:
@@ -50,8 +45,10 @@ class Program:
 class Supervisor:
     """Runs programs as child processes and restarts any that exits, until ``stop()``.
 
-    ``say`` prints a line for the person at the console. Watching happens in a thread of its
-    own, so the caller's thread stays free (the quick start serves the site in it).
+    ``say`` prints a line for the person at the console; ``on_restart(name, exit_code)`` is
+    called once for each exit, before the restart (the quick start records it where the app
+    shows it). Watching happens in a thread of its own, so the caller's thread stays free (the
+    quick start serves the site in it).
     """
 
     def __init__(
@@ -60,10 +57,12 @@ class Supervisor:
         *,
         say: Callable[[str], None],
         env: dict[str, str] | None = None,
+        on_restart: Callable[[str, int], None] | None = None,
     ):
         self.programs = [Program(name, argv) for name, argv in programs.items()]
         self._say = say
         self._env = env
+        self._on_restart = on_restart
         self._stopping = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
 
@@ -123,7 +122,11 @@ class Supervisor:
             f"The {program.name} process (pid {program.process.pid}) exited with "
             f"{exit_description(exit_code)}; starting it again in {program.backoff:.0f} s."
         )
-        on_restart(program.name, exit_code)
+        logger.warning(
+            "%s exited with %s; starting it again", program.name, exit_description(exit_code)
+        )
+        if self._on_restart is not None:
+            self._on_restart(program.name, exit_code)
 
     def _start(self, program: Program) -> None:
         program.restart_at = None

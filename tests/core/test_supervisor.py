@@ -43,8 +43,11 @@ def _group(pgid: int) -> list[int]:
 
 def test_a_program_that_keeps_exiting_is_restarted_after_growing_pauses(caplog):
     said: list[str] = []
+    restarts: list[tuple[str, int]] = []
     supervisor = Supervisor(
-        {"flaky": [sys.executable, "-c", "import sys; sys.exit(3)"]}, say=said.append
+        {"flaky": [sys.executable, "-c", "import sys; sys.exit(3)"]},
+        say=said.append,
+        on_restart=lambda name, code: restarts.append((name, code)),
     )
 
     with caplog.at_level(logging.WARNING, logger="reviewapp.core.supervisor"):
@@ -64,6 +67,7 @@ def test_a_program_that_keeps_exiting_is_restarted_after_growing_pauses(caplog):
     assert sum(line.startswith("Started the flaky process") for line in said) >= 3
     hooked = [r.getMessage() for r in caplog.records if r.name == "reviewapp.core.supervisor"]
     assert hooked[:3] == ["flaky exited with code 3; starting it again"] * 3
+    assert restarts[:3] == [("flaky", 3)] * 3
 
 
 def test_stop_ends_a_program_that_ignores_sigterm_and_its_children():

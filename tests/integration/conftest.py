@@ -175,13 +175,17 @@ def worker_start(
     answering pings. The caller stops it (``_stop``). ``extra_args`` such as ``--beat`` and
     ``extra_env`` (settings for the worker) are added."""
     name = f"pytest-{uuid.uuid4().hex[:8]}@localhost"
-    env = {name: value for name, value in os.environ.items() if name not in BROKER_ENV} | {
-        "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "MEDIA_ROOT": str(media_root),
-        "PYTHONUNBUFFERED": "1",
-    } | (extra_env or {})
+    env = (
+        {name: value for name, value in os.environ.items() if name not in BROKER_ENV}
+        | {
+            "DJANGO_SETTINGS_MODULE": "reviewapp.settings",
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker_url,
+            "MEDIA_ROOT": str(media_root),
+            "PYTHONUNBUFFERED": "1",
+        }
+        | (extra_env or {})
+    )
     argv = [
         str(CELERY_BIN),
         "-A",

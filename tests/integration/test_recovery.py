@@ -56,8 +56,10 @@ def test_a_worker_and_its_beat_report_and_the_reconciler_records_its_runs(
 ):
     worker = worker_with_beat()
     wait_until(
-        lambda: Heartbeat.objects.filter(kind=ProcessKind.BEAT).exists()
-        and Heartbeat.objects.filter(name=worker.name, kind=ProcessKind.WORKER).exists(),
+        lambda: (
+            Heartbeat.objects.filter(kind=ProcessKind.BEAT).exists()
+            and Heartbeat.objects.filter(name=worker.name, kind=ProcessKind.WORKER).exists()
+        ),
         timeout=30.0,
         what=lambda: f"heartbeats: {list(Heartbeat.objects.values_list('name', flat=True))}",
     )

@@ -91,7 +91,7 @@ def test_operators_see_processes_sweeps_and_items_waiting(manager, demo, setting
     assert page.count("never") >= 1, "sweeps that never ran say so"
     # Items waiting: four received, the oldest three minutes ago.
     waiting = page.split('data-testid="items-waiting"')[1].split("</table>")[0]
-    assert "<td>Received</td><td>validate</td><td class=\"num\">4</td><td>3 min 4 s ago</td>" in (
+    assert '<td>Received</td><td>validate</td><td class="num">4</td><td>3 min 4 s ago</td>' in (
         waiting
     )
 

@@ -129,6 +129,13 @@ def _routed(var_dir: Path) -> int:
     return count
 
 
+def _heartbeats(var_dir: Path) -> dict[str, tuple[int, str]]:
+    """``{kind: (restarts, last exit)}`` as the quick start recorded them for the Pipeline page."""
+    with sqlite3.connect(f"file:{var_dir / 'reviewapp.sqlite3'}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT kind, restarts, last_exit FROM health_heartbeat").fetchall()
+    return {kind: (restarts, last_exit) for kind, restarts, last_exit in rows}
+
+
 def _pid(console: Console, name: str, *, not_: int | None = None) -> int | None:
     pids = [int(m.group(1)) for m in console.find(rf"Started the {name} process \(pid (\d+)\)")]
     return next((pid for pid in reversed(pids) if pid != not_), None)
@@ -169,6 +176,17 @@ def test_a_killed_worker_and_beat_come_back_and_items_still_get_routed(quickstar
 
     _kill_and_wait_for_restart(console, "worker")
     _kill_and_wait_for_restart(console, "beat")
+    # The app says so too: each process's heartbeat row counts the restart and how it ended.
+    wait_until(
+        lambda: _heartbeats(var_dir).get("beat", (0, ""))[0] == 1,
+        timeout=30,
+        what="the restarts recorded",
+        console=console,
+    )
+    assert _heartbeats(var_dir) == {
+        "worker": (1, "code -9 (SIGKILL)"),
+        "beat": (1, "code -9 (SIGKILL)"),
+    }
 
     # New work after the restart is done by the new worker.
     [token] = [m.group(1) for m in console.find(r"API token for api-client: (\S+)")]

@@ -47,9 +47,7 @@ def test_readyz_names_what_is_missing_and_turns_ready_when_heartbeats_arrive(cli
     assert response.json()["ready"] is True
 
 
-def test_readyz_turns_false_when_the_worker_heartbeat_is_stale_and_true_again(
-    client, db, settings
-):
+def test_readyz_turns_false_when_the_worker_heartbeat_is_stale_and_true_again(client, db, settings):
     settings.REVIEWAPP_HEARTBEAT_STALE_SECONDS = 20
     with time_machine.travel(NOW, tick=False):
         both_alive()

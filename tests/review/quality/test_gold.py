@@ -11,7 +11,7 @@ from reviewapp.review.quality.services import gold_item_add, queue_quality_set
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from tests.review.quality.conftest import claim, correct_reason, decide
 from workflows.models import Item, ItemStatus, WebhookDelivery
-from workflows.pipeline.engine import items_find_unresumed
+from workflows.pipeline.reconciler import items_find_unresumed
 from workflows.pipeline.simulator import policy_simulate
 
 TICKET = {"subject": "Refund not received", "body": "I was charged twice.", "customer_tier": "pro"}
@@ -221,7 +221,7 @@ def test_a_gold_decision_is_scored_and_goes_nowhere_else(
     assert showing.correct is True and showing.scored_at is not None
     item = Item.objects.get(pk=showing.item_id)
     assert item.status == ItemStatus.COMPLETED and item.outcome == ""
-    assert item.pk not in items_find_unresumed()
+    assert item.pk not in items_find_unresumed(queue_depth=0)
     assert not Correction.objects.filter(item=item).exists()
     assert not WebhookDelivery.objects.filter(item=item).exists()
     assert not AuditEvent.objects.filter(action="item.completed", object_id=str(item.pk)).exists()

@@ -119,9 +119,7 @@ def test_settled_reviews_are_resumed_only_when_nothing_waits_and_no_worker_holds
 
     item = routed_items(count=30, seed=3)[0]
     task = review_task_claim(queue=demo.queue, reviewer=reviewer)
-    review_task_decide(
-        task=task, reviewer=reviewer, claim_token=task.claim_token, outcome="accept"
-    )
+    review_task_decide(task=task, reviewer=reviewer, claim_token=task.claim_token, outcome="accept")
     decided = task.item_id
     assert item.status == ItemStatus.AWAITING_REVIEW
     assert items_find_unresumed(queue_depth=0) == [decided]

@@ -13,8 +13,11 @@ import sys
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
-from reviewapp.core.supervisor import Supervisor
+from reviewapp.core.health.models import ProcessKind
+from reviewapp.core.health.services import heartbeat_restart_record
+from reviewapp.core.supervisor import Supervisor, exit_description
 
 # How long the worker gets to finish its current tasks before it is killed. Its tasks are
 # acks_late and idempotent, so a killed one runs again on the next start.
@@ -23,6 +26,30 @@ WORKER_STOP_SECONDS = 10
 
 def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "reviewapp", *args, "--loglevel=WARNING"]
+
+
+def _process_names() -> dict[str, tuple[str, str]]:
+    """Each supervised program's heartbeat: the worker gets a fixed node name so a restarted one
+    takes over the row of the one that died."""
+    host = socket.gethostname()
+    return {
+        "worker": (ProcessKind.WORKER, f"worker@{host}"),
+        "beat": (ProcessKind.BEAT, f"beat@{host}"),
+    }
+
+
+def _record_restart(program: str, exit_code: int) -> None:
+    """Shown on the Pipeline page beside the process: how often it came back, and why."""
+    kind, name = _process_names()[program]
+    try:
+        heartbeat_restart_record(
+            name=name,
+            kind=kind,
+            hostname=socket.gethostname(),
+            exit_status=exit_description(exit_code),
+        )
+    finally:
+        connection.close()  # the supervisor's thread: no connection left open between exits
 
 
 def _stop_on_signal(signum, frame):
@@ -65,10 +92,13 @@ class Command(BaseCommand):
         # as a process of its own, so a worker restart never takes the schedule down with it.
         supervisor = Supervisor(
             {
-                "worker": _celery("worker", "--concurrency=2"),
+                "worker": _celery(
+                    "worker", "--concurrency=2", f"--hostname={_process_names()['worker'][1]}"
+                ),
                 "beat": _celery("beat", f"--schedule={settings.CELERY_BEAT_SCHEDULE_FILENAME}"),
             },
             say=self.stdout.write,
+            on_restart=_record_restart,
         )
         try:
             supervisor.start()
