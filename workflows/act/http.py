@@ -2,7 +2,9 @@
 
 Every destination is resolved first and refused when any of its addresses is loopback,
 private, link-local, multicast, reserved or unspecified, unless it falls in
-``REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS``. The connection then goes to the address that was
+``REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS``. An IPv6 address that carries an IPv4 address (mapped,
+compatible, NAT64, 6to4, Teredo) is judged by the IPv4 address it leads to: a NAT64 gateway or
+a 6to4 relay would deliver there. The connection then goes to the address that was
 checked (no second DNS lookup an attacker could answer differently), and redirects are
 followed by hand so each hop is checked again.
 """
@@ -36,10 +38,34 @@ def parse_networks(values: list[str]) -> list[Network]:
     return [ipaddress.ip_network(value, strict=False) for value in values]
 
 
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def destinations(address: Address) -> list[Address]:
+    """The addresses a packet to ``address`` may end up at: the IPv4 addresses an IPv6 one
+    embeds, or the address itself."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return [address]
+    embedded: list[Address] = []
+    if address.ipv4_mapped is not None:
+        embedded.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        embedded.append(address.sixtofour)
+    if address.teredo is not None:
+        embedded.extend(address.teredo)  # the server, and the client it relays to
+    if address in NAT64 or (address in IPV4_COMPATIBLE and int(address) > 1):
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return embedded or [address]
+
+
+def _reachable(address: Address, allowed: list[Network]) -> bool:
+    return all(
+        (target.is_global and not target.is_multicast)
+        or any(target in network for network in allowed)
+        for target in destinations(address)
+    )
 
 
 def resolve_checked(url: str, allowed: list[Network]) -> tuple[str, int, str]:
@@ -57,7 +83,7 @@ def resolve_checked(url: str, allowed: list[Network]) -> tuple[str, int, str]:
     addresses = sorted({str(info[4][0]) for info in infos})
     for text in addresses:
         address = ipaddress.ip_address(text.split("%")[0])
-        if not _public(address) and not any(address in network for network in allowed):
+        if not _reachable(address, allowed):
             raise DestinationRefused(
                 f"{parts.hostname} resolves to {address}, a non-public address"
             )

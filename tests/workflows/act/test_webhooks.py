@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.models import AuditEvent
 from tests.conftest import run_pipeline
-from workflows.act.http import DestinationRefused, resolve_checked
+from workflows.act.http import DestinationRefused, parse_networks, resolve_checked
 from workflows.act.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -210,11 +210,41 @@ def test_a_redirect_to_a_link_local_address_is_refused(delivery, receiver):
         "http://169.254.169.254/latest/meta-data/",
         "http://0.0.0.0/hook",
         "http://224.0.0.1/hook",
+        # IPv6 forms that lead to an IPv4 address are judged by that address.
+        "http://[::127.0.0.1]/hook",  # IPv4-compatible
+        "http://[::10.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",  # NAT64 of 169.254.169.254
+        "http://[2002:7f00:1::1]/hook",  # 6to4 of 127.0.0.1
+        "http://[2002:c0a8:10a::1]/hook",  # 6to4 of 192.168.1.10
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",  # Teredo, client 127.0.0.1
+        "http://[2001:0:0a01:0203:8000:63bf:3fff:fdd2]/hook",  # Teredo, server 10.1.2.3
     ],
 )
 def test_ssrf_destinations_are_refused_before_any_connection(url):
     with pytest.raises(DestinationRefused, match="non-public address"):
         resolve_checked(url, allowed=[])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://8.8.8.8/hook",
+        "http://[64:ff9b::808:808]/hook",  # NAT64 of 8.8.8.8
+        "http://[2002:808:808::1]/hook",  # 6to4 of 8.8.8.8
+        "http://[2606:4700:4700::1111]/hook",
+    ],
+)
+def test_globally_routable_destinations_pass_whatever_their_form(url):
+    host, port, address = resolve_checked(url, allowed=[])
+    assert (port, address) == (80, host.strip("[]"))
+
+
+def test_an_allowed_network_covers_its_addresses_in_their_ipv6_forms():
+    allowed = parse_networks(["10.20.0.0/16"])
+    assert resolve_checked("http://[64:ff9b::a14:1]/hook", allowed=allowed)[2] == "64:ff9b::a14:1"
+    with pytest.raises(DestinationRefused):
+        resolve_checked("http://[64:ff9b::a15:1]/hook", allowed=allowed)
 
 
 @pytest.mark.parametrize(
