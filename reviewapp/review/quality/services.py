@@ -24,9 +24,10 @@ from reviewapp.review.quality.models import (
     GoldTask,
     QueueQuality,
 )
+from reviewapp.review.reviews.events import task_audit
 from reviewapp.review.reviews.hooks import DecisionEffects
 from reviewapp.review.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask
-from reviewapp.review.reviews.services import review_task_open, task_audit
+from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item, ItemStatus, Prediction
 from workflows.schemas import schema_errors
 

@@ -5,19 +5,21 @@ from rest_framework.views import APIView
 
 from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
-from reviewapp.review.reviews.models import DecisionOutcome
-from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
-from reviewapp.review.reviews.services import (
-    CLAIM_SETTING_FIELDS,
+from reviewapp.review.reviews.claims import (
     SKIP_REASON_MAX_LENGTH,
-    QueueSettingsInvalid,
-    queue_claim_settings_set,
     review_task_claim,
-    review_task_decide,
     review_task_extend,
     review_task_release,
     review_task_skip,
 )
+from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.models import DecisionOutcome
+from reviewapp.review.reviews.queues import (
+    CLAIM_SETTING_FIELDS,
+    QueueSettingsInvalid,
+    queue_claim_settings_set,
+)
+from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
 
 
 class QueueListView(APIView):

@@ -16,7 +16,7 @@ from reviewapp.review.reviews.access import (
     queue_reviewers,
     queues_for_user,
 )
-from reviewapp.review.reviews.services import (
+from reviewapp.review.reviews.assignments import (
     MAX_BULK_ASSIGN,
     TaskActionInvalid,
     review_task_reassign,
@@ -24,18 +24,18 @@ from reviewapp.review.reviews.services import (
     review_tasks_bulk_assign,
 )
 from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
+from reviewapp.review.sla.configuration import (
+    business_calendar_save,
+    escalation_step_add,
+    escalation_step_remove,
+    sla_policy_set,
+)
+from reviewapp.review.sla.errors import SlaInvalid
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationStep,
     EscalationTrigger,
     SlaPolicy,
-)
-from reviewapp.review.sla.services import (
-    SlaInvalid,
-    business_calendar_save,
-    escalation_step_add,
-    escalation_step_remove,
-    sla_policy_set,
 )
 
 

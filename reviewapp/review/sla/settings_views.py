@@ -31,21 +31,21 @@ from reviewapp.core.permissions import (
 )
 from reviewapp.review.reviews.access import get_queue_for_user, queue_managers, queues_for_user
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import queue_claim_settings_set
+from reviewapp.review.reviews.queues import queue_claim_settings_set
 from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
 from reviewapp.review.sla.calendar import WEEKDAYS
+from reviewapp.review.sla.configuration import (
+    business_calendar_save,
+    escalation_step_add,
+    escalation_step_remove,
+    sla_policy_set,
+)
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
     EscalationStep,
     EscalationTrigger,
     SlaPolicy,
-)
-from reviewapp.review.sla.services import (
-    business_calendar_save,
-    escalation_step_add,
-    escalation_step_remove,
-    sla_policy_set,
 )
 
 TEMPLATE = "settings/queue_settings.html"

@@ -3,13 +3,13 @@
 import pytest
 
 from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
     EscalationStep,
     SlaPolicy,
 )
-from reviewapp.review.sla.services import escalation_step_add, sla_policy_set
 from tests.review.settings.conftest import OFFICE_HOURS
 
 pytestmark = pytest.mark.django_db
