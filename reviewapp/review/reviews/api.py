@@ -13,12 +13,9 @@ from reviewapp.review.reviews.claims import (
     review_task_skip,
 )
 from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.inputs import CLAIM_SETTING_FIELDS, QueueClaimSettingsInput
 from reviewapp.review.reviews.models import DecisionOutcome
-from reviewapp.review.reviews.queues import (
-    CLAIM_SETTING_FIELDS,
-    QueueSettingsInvalid,
-    queue_claim_settings_set,
-)
+from reviewapp.review.reviews.queues import queue_claim_settings_set
 from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
 
 
@@ -161,12 +158,13 @@ class QueueSettingsView(APIView):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_queue_settings(queue))
 
-    @extend_schema(operation_id="queue_settings_change", request=dict, responses=dict)
+    @extend_schema(
+        operation_id="queue_settings_change", request=QueueClaimSettingsInput, responses=dict
+    )
     def patch(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-        if not isinstance(request.data, dict):
-            raise QueueSettingsInvalid({"non_field_errors": ["Send a JSON object."]})
+        # Checked (QueueClaimSettingsInput) by the service, with the rules of the queue's state.
         queue = queue_claim_settings_set(
-            queue=queue, acting_user=request.user, changes=dict(request.data)
+            queue=queue, acting_user=request.user, changes=request.data
         )
         return Response(_queue_settings(queue))

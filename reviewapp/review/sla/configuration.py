@@ -1,15 +1,18 @@
-"""SLA configuration: business calendars, a queue's service level and its escalation ladder."""
+"""SLA configuration: business calendars, a queue's service level and its escalation ladder.
 
-from datetime import date
-from typing import Any
+What a manager sends is checked by ``reviewapp.review.sla.inputs`` (the page and the API check it
+the same way before they call); these services check their arguments with it again, so a call
+from code is refused alike, and add the rules that need the database: a calendar's name is
+unique, rungs keep their order, a rung moves tasks only to another queue of the same workflow.
+"""
 
 from django.db import transaction
 from django.db.models import F
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.review.reviews.models import LIVE_STATUSES, Queue, ReviewTask
-from reviewapp.review.sla.calendar import calendar_errors
 from reviewapp.review.sla.errors import SlaConflict, SlaInvalid
+from reviewapp.review.sla.inputs import CalendarInput, EscalationStepInput, SlaPolicyInput
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     Escalation,
@@ -18,9 +21,6 @@ from reviewapp.review.sla.models import (
     EscalationTrigger,
     SlaPolicy,
 )
-
-# Longest target a policy may set: beyond a year the number is a typo, not a service level.
-MAX_TARGET_MINUTES = 366 * 24 * 60
 
 
 @transaction.atomic(durable=True)
@@ -34,25 +34,27 @@ def business_calendar_save(
     acting_user=None,
 ) -> BusinessCalendar:
     """Create a calendar, or replace the settings of ``calendar``. Refuses nonsense."""
-    holidays = [] if holidays is None else holidays
-    errors = calendar_errors(time_zone=time_zone, working_hours=working_hours, holidays=holidays)
-    name = (name or "").strip()
-    if not name:
-        errors["name"] = ["Give the calendar a name."]
-    elif (
-        BusinessCalendar.objects.filter(name=name)
+    values, errors = CalendarInput.errors_of(
+        {
+            "name": name,
+            "time_zone": time_zone,
+            "working_hours": working_hours,
+            "holidays": [] if holidays is None else holidays,
+        }
+    )
+    if (
+        "name" in values
+        and BusinessCalendar.objects.filter(name=values["name"])
         .exclude(pk=calendar.pk if calendar else 0)
         .exists()
     ):
-        errors["name"] = [f"There is already a calendar called {name!r}."]
+        errors["name"] = [f"There is already a calendar called {values['name']!r}."]
     if errors:
         raise SlaInvalid(errors)
     if calendar is None:
         calendar = BusinessCalendar()
-    calendar.name = name
-    calendar.time_zone = time_zone
-    calendar.working_hours = {day: ranges for day, ranges in working_hours.items() if ranges}
-    calendar.holidays = sorted({date.fromisoformat(day).isoformat() for day in holidays})
+    for field, value in values.items():
+        setattr(calendar, field, value)
     calendar.save()
     audit_record(
         action="sla.calendar_saved",
@@ -68,10 +70,6 @@ def business_calendar_save(
     return calendar
 
 
-def _whole_number(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @transaction.atomic(durable=True)
 def sla_policy_set(
     *,
@@ -82,15 +80,9 @@ def sla_policy_set(
     acting_user=None,
 ) -> SlaPolicy:
     """Give ``queue`` its service level. Tasks opened from now on get deadlines from it."""
-    errors: dict[str, list[str]] = {}
-    if not _whole_number(target_minutes) or target_minutes <= 0:
-        errors["target_minutes"] = ["The target must be a whole number of minutes above zero."]
-    elif target_minutes > MAX_TARGET_MINUTES:
-        errors["target_minutes"] = [f"The target may be at most {MAX_TARGET_MINUTES} minutes."]
-    if not _whole_number(warn_at_percent) or not 1 <= warn_at_percent <= 99:
-        errors["warn_at_percent"] = ["Warn at a percentage of the target from 1 to 99."]
-    if errors:
-        raise SlaInvalid(errors)
+    SlaPolicyInput.checked(
+        {"target_minutes": target_minutes, "warn_at_percent": warn_at_percent, "calendar": calendar}
+    )
     policy, _ = SlaPolicy.objects.update_or_create(
         queue=queue,
         defaults={
@@ -131,39 +123,37 @@ def escalation_step_add(
     A breach rung acts ``after_minutes`` business minutes past the breach; an idle-claim rung
     acts on a claim whose holder showed no sign of life for ``after_minutes`` minutes.
     """
+    values, errors = EscalationStepInput.errors_of(
+        {
+            "trigger": trigger,
+            "after_minutes": after_minutes,
+            "action": action,
+            "priority_boost": priority_boost,
+            "target_queue": target_queue,
+            "recipient": recipient,
+        }
+    )
     last = EscalationStep.objects.filter(queue=queue).order_by("-position").first()
     last_breach = (
         EscalationStep.objects.filter(queue=queue, trigger=EscalationTrigger.BREACH)
         .order_by("-position")
         .first()
     )
-    errors: dict[str, list[str]] = {}
-    if trigger not in EscalationTrigger.values:
-        errors["trigger"] = [f"Choose one of {', '.join(EscalationTrigger.values)}."]
-    elif trigger == EscalationTrigger.IDLE_CLAIM:
-        if not _whole_number(after_minutes) or after_minutes < 1:
-            errors["after_minutes"] = ["Give the idle minutes as a whole number of at least 1."]
-    elif not _whole_number(after_minutes) or after_minutes < 0:
-        errors["after_minutes"] = ["Give the minutes after the breach as a whole number >= 0."]
-    elif last_breach is not None and after_minutes < last_breach.after_minutes:
+    if (
+        trigger == EscalationTrigger.BREACH
+        and "after_minutes" not in errors
+        and last_breach is not None
+        and after_minutes < last_breach.after_minutes
+    ):
         errors["after_minutes"] = [
             f"A rung cannot come before the one above it ({last_breach.after_minutes} minutes)."
         ]
-    if action not in EscalationAction.values:
-        errors["action"] = [f"Choose one of {', '.join(EscalationAction.values)}."]
-    if action == EscalationAction.RAISE_PRIORITY and (
-        not _whole_number(priority_boost) or priority_boost <= 0
-    ):
-        errors["priority_boost"] = ["Raise the priority by a whole number above zero."]
-    if action == EscalationAction.MOVE_TO_QUEUE:
-        if target_queue is None:
-            errors["target_queue"] = ["Name the queue to move the task to."]
-        elif target_queue.pk == queue.pk:
+    chosen = values.get("target_queue") if action == EscalationAction.MOVE_TO_QUEUE else None
+    if chosen is not None:
+        if chosen.pk == queue.pk:
             errors["target_queue"] = ["The escalation queue must be another queue."]
-        elif target_queue.workflow_id != queue.workflow_id:
+        elif chosen.workflow_id != queue.workflow_id:
             errors["target_queue"] = ["The escalation queue must serve the same workflow."]
-    if action == EscalationAction.NOTIFY_MANAGER and recipient is None:
-        errors["recipient"] = ["Name the manager to notify."]
     if errors:
         raise SlaInvalid(errors)
     step = EscalationStep.objects.create(

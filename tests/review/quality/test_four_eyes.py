@@ -279,7 +279,8 @@ def test_the_item_page_explains_the_four_eyes_routing(item, client, manager):
 def test_a_senior_queue_must_be_another_queue_of_the_same_workflow(
     demo, manager, other_team, senior_queue
 ):
-    from reviewapp.review.quality.services import QualitySettingsInvalid, queue_quality_set
+    from reviewapp.review.quality.inputs import QualitySettingsInvalid
+    from reviewapp.review.quality.services import queue_quality_set
 
     with pytest.raises(QualitySettingsInvalid) as same:
         queue_quality_set(queue=demo.queue, acting_user=manager, senior_queue=demo.queue)
