@@ -11,6 +11,8 @@ request would be, and the rules that need the database's state stay in the servi
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
@@ -36,6 +38,7 @@ def flat_errors(detail: Any, prefix: str = "") -> Errors:
     return {prefix or "non_field_errors": [str(message) for message in messages]}
 
 
+@extend_schema_field(OpenApiTypes.ANY)
 class Checked(serializers.Field):
     """A field that checks every value it is given, a missing or null one included.
 
@@ -72,6 +75,7 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class WholeNumber(Checked):
     """A whole number from ``minimum`` (to ``maximum``); ``optional``: ``None`` is allowed too
     (typed as an empty box)."""
@@ -116,6 +120,7 @@ class Cap(WholeNumber):
         super().__init__(minimum=1, maximum=MAX_CAP, message=message, optional=True, **kwargs)
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
 class Number(Checked):
     """A finite number (whole or not) from ``minimum`` to ``maximum``."""
 
@@ -141,6 +146,7 @@ class Number(Checked):
         return text
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class Text(Checked):
     """Text, trimmed; ``blank``: whether an empty one is allowed."""
 
@@ -154,6 +160,7 @@ class Text(Checked):
         return data.strip()
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class Choice(Checked):
     """One of ``choices`` (a TextChoices class)."""
 
@@ -167,6 +174,7 @@ class Choice(Checked):
         return data
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class Tags(Checked):
     """Skill or language tags: short lower-case names, typed as "billing, refunds"."""
 
@@ -185,6 +193,7 @@ class Tags(Checked):
         return [part.strip() for part in text.split(",") if part.strip()]
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True})
 class Reference(Checked):
     """An object among those the caller may choose: ``context[<field name>]``, a queryset.
 

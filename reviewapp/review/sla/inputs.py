@@ -7,6 +7,8 @@ from datetime import date
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reviewapp.core.inputs import Checked, Choice, Input, Reference, Text, WholeNumber
@@ -62,6 +64,25 @@ class _Checks(Checked):
         return data
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class _TimeZone(_Checks):
+    """An IANA time zone, such as Europe/Berlin."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+)
+class _WorkingHours(_Checks):
+    """Per weekday, ranges of wall-clock times: {"mon": [["09:00", "17:00"]]}."""
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "format": "date"}})
 class _Holidays(_Checks):
     def from_text(self, text: str) -> Any:
         return [day for day in LIST_SEPARATOR.split(text) if day]
@@ -79,8 +100,8 @@ class CalendarInput(Input):
     refusal = SlaInvalid
 
     name = Text(missing="", blank=False, message="Give the calendar a name.")
-    time_zone = _Checks(time_zone_errors, missing="UTC")
-    working_hours = _Checks(working_hours_errors, missing={})
+    time_zone = _TimeZone(time_zone_errors, missing="UTC")
+    working_hours = _WorkingHours(working_hours_errors, missing={})
     holidays = _Holidays(holidays_errors, missing=[])
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
@@ -105,6 +126,7 @@ class CalendarInput(Input):
         return values
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _Minutes(Checked):
     """A whole number checked with the rung's other fields (its limits depend on them)."""
 
