@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from reviewapp.core.accounts.models import Role, Team
 from reviewapp.core.accounts.services import membership_add
 from reviewapp.operations.demo import demo_install, demo_items_submit
-from reviewapp.review.reviews.services import queue_create
+from reviewapp.review.reviews.queues import queue_create
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.models import Item
 from workflows.pipeline.engine import item_run_step

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest, UpstreamFailed
+from reviewapp.core.inputs import flat_errors
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -27,23 +28,6 @@ SERVICE_ERRORS: dict[type[Exception], int] = {
 }
 
 
-def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested ValidationError detail as ``{"items.0.input": ["..."]}``."""
-    if isinstance(detail, dict):
-        flat: dict[str, list[str]] = {}
-        for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            flat.update(_flatten(value, name))
-        return flat
-    if isinstance(detail, list) and detail and all(isinstance(v, (dict, list)) for v in detail):
-        flat = {}
-        for index, value in enumerate(detail):
-            flat.update(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
-        return flat
-    messages = detail if isinstance(detail, list) else [detail]
-    return {prefix or "non_field_errors": [str(message) for message in messages]}
-
-
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
@@ -58,7 +42,7 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": "The request is not valid.", "errors": _flatten(exc.detail)}
+        response.data = {"detail": "The request is not valid.", "errors": flat_errors(exc.detail)}
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response

@@ -16,7 +16,7 @@ def workflow_sync(*, source, acting_user=None) -> Workflow:
     """
     from reviewapp.core.accounts.models import Team
     from reviewapp.review.corrections.services import reason_codes_sync
-    from reviewapp.review.reviews.services import queue_create
+    from reviewapp.review.reviews.queues import queue_create
     from workflows.definitions import DefinitionInvalid
     from workflows.models import ModelVersion
 

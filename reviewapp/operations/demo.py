@@ -124,8 +124,8 @@ def demo_sla_install(demo: Demo) -> None:
     """A service level for the demo queue, so the board has clocks to show: an answer within an
     hour, around the clock, at risk after 45 minutes, priority raised on breach and the team's
     managers told half an hour later. Left alone when the queue already has a policy."""
+    from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
     from reviewapp.review.sla.models import EscalationAction, SlaPolicy
-    from reviewapp.review.sla.services import escalation_step_add, sla_policy_set
 
     if SlaPolicy.objects.filter(queue=demo.queue).exists():
         return

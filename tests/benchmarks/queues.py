@@ -130,7 +130,7 @@ def _copy_rows(
 
 def _templates(demo):
     """One item, prediction and task written by the real code: the rows the load copies."""
-    from reviewapp.review.reviews.services import review_task_open
+    from reviewapp.review.reviews.opening import review_task_open
     from workflows.models import Item, ItemStatus, Prediction
 
     item = Item.objects.create(
@@ -252,10 +252,10 @@ class AuditClock:
     spent inside, per thread (the wait for a shard of the workflow's chain included)."""
 
     def __init__(self) -> None:
-        import reviewapp.review.reviews.services as services
+        import reviewapp.review.reviews.events as events
 
-        self.services = services
-        self.original = services.audit_record_many
+        self.events = events
+        self.original = events.audit_record_many
         self.local = threading.local()
         clock = self
 
@@ -266,13 +266,13 @@ class AuditClock:
             finally:
                 clock.local.spent = getattr(clock.local, "spent", 0.0) + time.perf_counter() - began
 
-        services.audit_record_many = timed
+        events.audit_record_many = timed
 
     def spent(self) -> float:
         return getattr(self.local, "spent", 0.0)
 
     def restore(self) -> None:
-        self.services.audit_record_many = self.original
+        self.events.audit_record_many = self.original
 
 
 class WaitSampler(threading.Thread):
@@ -327,8 +327,9 @@ def _review_in_threads(
     from django.contrib.auth import get_user_model
     from django.db import connection
 
+    from reviewapp.review.reviews.claims import review_task_claim
+    from reviewapp.review.reviews.decisions import review_task_decide
     from reviewapp.review.reviews.models import Queue
-    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 
     queue = Queue.objects.get(pk=queue_id)
     users = get_user_model().objects.in_bulk([user_id for user_id, _ in reviewers])
@@ -491,7 +492,7 @@ def bench_sweeps(demo, *, burst: int) -> dict:
     from django.utils import timezone
 
     from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-    from reviewapp.review.sla.services import sla_sweep
+    from reviewapp.review.sla.sweep import sla_sweep
 
     quiet = []
     for _ in range(3):

@@ -216,7 +216,8 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
 
     from reviewapp.core.accounts.models import Role
     from reviewapp.core.accounts.services import membership_add
-    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
+    from reviewapp.review.reviews.claims import review_task_claim
+    from reviewapp.review.reviews.decisions import review_task_decide
 
     users = []
     for index in range(reviewers):

@@ -15,12 +15,10 @@ from reviewapp.core.accounts.services import membership_add
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    review_task_claim,
-    review_task_decide,
-    review_task_open,
-)
+from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item, Prediction
 
 REVIEWERS = 24

@@ -11,15 +11,12 @@ from django.db import close_old_connections, connection, transaction
 from reviewapp.core.accounts.models import Role
 from reviewapp.core.accounts.services import membership_add, reviewer_profile_set
 from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.eligibility import CapacityReached
 from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    CapacityReached,
-    queue_claim_settings_set,
-    queue_create,
-    review_task_claim,
-    review_task_decide,
-    review_task_open,
-)
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_claim_settings_set, queue_create
 from workflows.models import Item, Prediction
 
 JOIN_TIMEOUT = 60  # seconds for all threads together; a deadlock fails instead of hanging

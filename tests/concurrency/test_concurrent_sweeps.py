@@ -16,14 +16,10 @@ from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.operations.demo import demo_items_submit
 from reviewapp.review.reviews.models import ReviewTask
-from reviewapp.review.reviews.services import review_task_open
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
 from reviewapp.review.sla.models import Escalation, Notification
-from reviewapp.review.sla.services import (
-    SweepReport,
-    escalation_step_add,
-    sla_policy_set,
-    sla_sweep,
-)
+from reviewapp.review.sla.sweep import SweepReport, sla_sweep
 from workflows.models import Item
 
 TASKS = 150

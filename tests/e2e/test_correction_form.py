@@ -10,8 +10,10 @@ from playwright.sync_api import expect
 
 from reviewapp.review.corrections.models import Correction
 from reviewapp.review.corrections.services import reason_codes_sync
+from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.models import ReviewTask
-from reviewapp.review.reviews.services import queue_create, review_task_claim, review_task_open
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_create
 from workflows.definitions import ReasonEntry
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import LABELS

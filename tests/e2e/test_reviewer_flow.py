@@ -9,8 +9,9 @@ from playwright.sync_api import expect
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.datasets.services import dataset_export_build
 from reviewapp.review.corrections.models import Correction
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from workflows.demo.tickets import LABELS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

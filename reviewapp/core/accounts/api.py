@@ -6,8 +6,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.core.accounts.inputs import ReviewerProfileInput
 from reviewapp.core.accounts.models import ReviewerProfile
-from reviewapp.core.accounts.services import UNCHANGED, ProfileInvalid, reviewer_profile_set
+from reviewapp.core.accounts.services import reviewer_profile_set
 
 
 def _profile(profile: ReviewerProfile) -> dict:
@@ -20,22 +21,13 @@ def _profile(profile: ReviewerProfile) -> dict:
 
 
 class ReviewerProfileView(APIView):
-    @extend_schema(operation_id="reviewer_profile_change", request=dict, responses=dict)
+    @extend_schema(
+        operation_id="reviewer_profile_change", request=ReviewerProfileInput, responses=dict
+    )
     def patch(self, request, username: str):
         user = get_user_model().objects.filter(username=username, is_active=True).first()
         if user is None:
             raise Http404
-        data = request.data
-        if not isinstance(data, dict):
-            raise ProfileInvalid({"non_field_errors": ["Send a JSON object."]})
-        unknown = sorted(set(data) - {"skills", "languages", "max_claims"})
-        if unknown:
-            raise ProfileInvalid({name: ["Not a field of the profile."] for name in unknown})
-        profile = reviewer_profile_set(
-            user=user,
-            acting_user=request.user,
-            skills=data.get("skills"),
-            languages=data.get("languages"),
-            max_claims=data.get("max_claims", UNCHANGED) if "max_claims" in data else UNCHANGED,
-        )
+        values = ReviewerProfileInput.checked(request.data, partial=True)
+        profile = reviewer_profile_set(user=user, acting_user=request.user, **values)
         return Response(_profile(profile))

@@ -2,10 +2,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from reviewapp.core.accounts.inputs import ReviewerProfileInput
 from reviewapp.core.accounts.models import Membership, ReviewerProfile, Role, Team
-from reviewapp.core.accounts.validators import cap_errors, tags_errors
 from reviewapp.core.audit.services import audit_record
-from reviewapp.core.errors import InvalidRequest
 from reviewapp.core.permissions import team_role_group
 
 User = get_user_model()
@@ -38,10 +37,6 @@ def membership_add(*, team: Team, user, role: str, acting_user=None) -> Membersh
     return membership
 
 
-class ProfileInvalid(InvalidRequest):
-    detail = "The reviewer profile is not valid."
-
-
 @transaction.atomic(durable=True)
 def reviewer_profile_set(
     *,
@@ -57,21 +52,16 @@ def reviewer_profile_set(
     """
     if not (acting_user.is_superuser or _manages_a_team_of(acting_user, user)):
         raise PermissionDenied("You do not manage a team of this reviewer.")
+    given = {"skills": skills, "languages": languages, "max_claims": max_claims}
+    changes = ReviewerProfileInput.checked(
+        {
+            name: value
+            for name, value in given.items()
+            if value is not UNCHANGED and (value is not None or name == "max_claims")
+        },
+        partial=True,
+    )
     profile, _ = ReviewerProfile.objects.select_for_update().get_or_create(user=user)
-    errors: dict[str, list[str]] = {}
-    changes: dict = {}
-    for name, value in (("skills", skills), ("languages", languages)):
-        if value is not None:
-            changes[name], messages = tags_errors(value, name)
-            if messages:
-                errors[name] = messages
-    if max_claims is not UNCHANGED:
-        messages = cap_errors(max_claims)
-        if messages:
-            errors["max_claims"] = messages
-        changes["max_claims"] = max_claims
-    if errors:
-        raise ProfileInvalid(errors)
     before = {name: getattr(profile, name) for name in changes}
     for name, value in changes.items():
         setattr(profile, name, value)

@@ -10,19 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.core.permissions import MANAGE_QUEUE
+from reviewapp.review.quality.inputs import QueueQualityInput
 from reviewapp.review.quality.models import GoldItem, QueueQuality
 from reviewapp.review.quality.selectors import (
     gold_items_for_queue,
     queue_quality_for,
     reviewer_quality,
 )
-from reviewapp.review.quality.services import (
-    KEEP,
-    QualitySettingsInvalid,
-    gold_item_add,
-    gold_item_retire,
-    queue_quality_set,
-)
+from reviewapp.review.quality.services import gold_item_add, gold_item_retire, queue_quality_set
 from reviewapp.review.reviews.access import get_queue_for_user, queues_for_user
 
 
@@ -47,43 +42,19 @@ def _gold(gold: GoldItem) -> dict:
     }
 
 
-class QualitySettingsSerializer(serializers.Serializer):
-    gold_rate = serializers.FloatField(required=False)
-    senior_queue = serializers.IntegerField(required=False, allow_null=True)
-
-
-def senior_queue_for(user, queue_id):
-    """The chosen senior queue among those the manager manages (``None`` clears it)."""
-    if queue_id is None:
-        return None
-    chosen = queues_for_user(user, MANAGE_QUEUE).filter(pk=queue_id).first()
-    if chosen is None:
-        raise QualitySettingsInvalid({"senior_queue": ["Choose a queue you manage."]})
-    return chosen
-
-
 class QueueQualitySettingsView(APIView):
     @extend_schema(responses=dict)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_settings(queue_quality_for(queue)))
 
-    @extend_schema(request=QualitySettingsSerializer, responses=dict)
+    @extend_schema(request=QueueQualityInput, responses=dict)
     def patch(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-        serializer = QualitySettingsSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        row = queue_quality_set(
-            queue=queue,
-            acting_user=request.user,
-            gold_rate=data.get("gold_rate", KEEP),
-            senior_queue=(
-                senior_queue_for(request.user, data["senior_queue"])
-                if "senior_queue" in data
-                else KEEP
-            ),
+        values = QueueQualityInput.checked(
+            request.data, partial=True, senior_queue=queues_for_user(request.user, MANAGE_QUEUE)
         )
+        row = queue_quality_set(queue=queue, acting_user=request.user, **values)
         return Response(_settings(row))
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.review.quality.inputs import QualitySettingsInvalid, QueueQualityInput
 from reviewapp.review.quality.models import (
     FourEyesReview,
     FourEyesStatus,
@@ -24,17 +25,14 @@ from reviewapp.review.quality.models import (
     GoldTask,
     QueueQuality,
 )
+from reviewapp.review.reviews.events import task_audit
 from reviewapp.review.reviews.hooks import DecisionEffects
 from reviewapp.review.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask
-from reviewapp.review.reviews.services import review_task_open, task_audit
+from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item, ItemStatus, Prediction
 from workflows.schemas import schema_errors
 
 FOUR_EYES = "four_eyes"
-
-
-class QualitySettingsInvalid(InvalidRequest):
-    detail = "The quality settings are not valid."
 
 
 class GoldItemInvalid(InvalidRequest):
@@ -263,28 +261,23 @@ def queue_quality_set(
     The caller has checked the manage permission on ``queue`` and found ``senior_queue``
     among the queues the acting user manages.
     """
-    errors: dict[str, list[str]] = {}
-    row, _ = QueueQuality.objects.select_for_update().get_or_create(queue=queue)
-    if gold_rate is not KEEP:
-        try:
-            rate = float(gold_rate)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            rate = -1.0
-        if not 0.0 <= rate <= 1.0:
-            errors["gold_rate"] = ["Give a share between 0 and 1 (0.05 is one task in twenty)."]
-        else:
-            row.gold_rate = rate
-    if senior_queue is not KEEP:
-        assert senior_queue is None or isinstance(senior_queue, Queue)
-        if senior_queue is not None and senior_queue.pk == queue.pk:
-            errors["senior_queue"] = ["Choose another queue than this one."]
-        elif senior_queue is not None and senior_queue.workflow_id != queue.workflow_id:
-            # The senior reviewer decides with the same output schema and reasons.
-            errors["senior_queue"] = ["Choose a queue of the same workflow."]
-        else:
-            row.senior_queue = senior_queue
+    given = {"gold_rate": gold_rate, "senior_queue": senior_queue}
+    values, errors = QueueQualityInput.errors_of(
+        {name: value for name, value in given.items() if value is not KEEP}, partial=True
+    )
+    senior = values.get("senior_queue")
+    if senior is not None and senior.pk == queue.pk:
+        errors["senior_queue"] = ["Choose another queue than this one."]
+    elif senior is not None and senior.workflow_id != queue.workflow_id:
+        # The senior reviewer decides with the same output schema and reasons.
+        errors["senior_queue"] = ["Choose a queue of the same workflow."]
     if errors:
         raise QualitySettingsInvalid(errors)
+    row, _ = QueueQuality.objects.select_for_update().get_or_create(queue=queue)
+    if "gold_rate" in values:
+        row.gold_rate = float(values["gold_rate"])
+    if "senior_queue" in values:
+        row.senior_queue = senior
     row.updated_by = acting_user
     row.save()
     audit_record(

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core.errors import Conflict, InvalidRequest, refusal_message
 from reviewapp.core.permissions import MANAGE_QUEUE
-from reviewapp.review.quality.api import senior_queue_for
+from reviewapp.review.quality.inputs import QueueQualityInput
 from reviewapp.review.quality.models import GoldItem
 from reviewapp.review.quality.selectors import (
     gold_items_for_queue,
@@ -61,14 +61,13 @@ def queue_quality(request: HttpRequest, queue_id: int) -> HttpResponse:
 @login_required
 def queue_quality_settings(request: HttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-    senior = request.POST.get("senior_queue", "")
     try:
-        queue_quality_set(
-            queue=queue,
-            acting_user=request.user,
-            gold_rate=request.POST.get("gold_rate", ""),
-            senior_queue=senior_queue_for(request.user, int(senior) if senior.isdigit() else None),
+        values = QueueQualityInput.checked(
+            QueueQualityInput.from_form(request.POST),
+            partial=True,
+            senior_queue=queues_for_user(request.user, MANAGE_QUEUE),
         )
+        queue_quality_set(queue=queue, acting_user=request.user, **values)
     except InvalidRequest as refused:
         messages.error(request, refusal_message(refused))
     else:

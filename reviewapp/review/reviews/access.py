@@ -4,6 +4,7 @@ A user without the permission gets a 404, so nobody can learn that another team'
 item exists.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -32,6 +33,12 @@ def get_queue_for_user(user: User, queue_id: int, perm: str = REVIEW_QUEUE) -> Q
     if not user_can(user, perm, queue):
         raise Http404("No such queue.")
     return queue
+
+
+def require_queue_manager(user: User, queue: Queue) -> None:
+    """For services a manager calls: refuse (403) anyone who does not manage ``queue``."""
+    if not user_can(user, MANAGE_QUEUE, queue):
+        raise PermissionDenied("You do not manage this queue.")
 
 
 def get_task_for_user(user: User, task_id: int, perm: str = REVIEW_QUEUE) -> ReviewTask:

@@ -6,21 +6,19 @@ from rest_framework.views import APIView
 
 from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
-from reviewapp.review.reviews.models import DecisionOutcome
-from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
-from reviewapp.review.reviews.services import (
-    CLAIM_SETTING_FIELDS,
+from reviewapp.review.reviews.claims import (
     SKIP_REASON_MAX_LENGTH,
-    CapacityReached,
-    QueueSettingsInvalid,
-    SkillsMissing,
-    queue_claim_settings_set,
     review_task_claim,
-    review_task_decide,
     review_task_extend,
     review_task_release,
     review_task_skip,
 )
+from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
+from reviewapp.review.reviews.inputs import CLAIM_SETTING_FIELDS, QueueClaimSettingsInput
+from reviewapp.review.reviews.models import DecisionOutcome
+from reviewapp.review.reviews.queues import queue_claim_settings_set
+from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
 
 
 class QueueListView(APIView):
@@ -182,12 +180,13 @@ class QueueSettingsView(APIView):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_queue_settings(queue))
 
-    @extend_schema(operation_id="queue_settings_change", request=dict, responses=dict)
+    @extend_schema(
+        operation_id="queue_settings_change", request=QueueClaimSettingsInput, responses=dict
+    )
     def patch(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-        if not isinstance(request.data, dict):
-            raise QueueSettingsInvalid({"non_field_errors": ["Send a JSON object."]})
+        # Checked (QueueClaimSettingsInput) by the service, with the rules of the queue's state.
         queue = queue_claim_settings_set(
-            queue=queue, acting_user=request.user, changes=dict(request.data)
+            queue=queue, acting_user=request.user, changes=request.data
         )
         return Response(_queue_settings(queue))

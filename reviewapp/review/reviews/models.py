@@ -166,7 +166,7 @@ class ReviewTask(models.Model):
             ),
             # The SLA sweep: one partial index per thing it waits for, each holding only live,
             # unpaused tasks still waiting for it, so a sweep over a million open tasks reads
-            # just the rows that are due (see reviewapp/sla/services.py).
+            # just the rows that are due (see reviewapp/review/sla/sweep.py).
             models.Index(
                 fields=["warn_at"],
                 condition=models.Q(

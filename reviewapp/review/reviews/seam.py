@@ -5,7 +5,7 @@ and the resume of a reviewed item reads its ``item_verdict``.
 """
 
 from reviewapp.review.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import review_tasks_open
+from reviewapp.review.reviews.opening import review_tasks_open
 from workflows.models import Item, ItemOutcome, ItemStatus
 from workflows.seams import Opening, Verdict
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from reviewapp.review.reviews.services import review_tasks_release_expired
+from reviewapp.review.reviews.claims import review_tasks_release_expired
 
 
 @shared_task(name="reviews.release_expired_claims")

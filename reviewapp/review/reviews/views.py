@@ -18,6 +18,16 @@ from reviewapp.review.corrections.selectors import reason_choices
 from reviewapp.review.corrections.services import output_diff
 from reviewapp.review.quality.selectors import four_eyes_for_task
 from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.review.reviews.claims import (
+    SKIP_REASON_MAX_LENGTH,
+    ClaimLost,
+    SkipInvalid,
+    review_task_claim,
+    review_task_extend,
+    review_task_skip,
+)
+from reviewapp.review.reviews.decisions import DecisionInvalid, review_task_decide
+from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
 from reviewapp.review.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
 from reviewapp.review.reviews.schema_form import (
     PREFIX,
@@ -27,18 +37,6 @@ from reviewapp.review.reviews.schema_form import (
     value_text,
 )
 from reviewapp.review.reviews.selectors import item_history, queues_with_counts
-from reviewapp.review.reviews.services import (
-    SKIP_REASON_MAX_LENGTH,
-    CapacityReached,
-    ClaimLost,
-    DecisionInvalid,
-    SkillsMissing,
-    SkipInvalid,
-    review_task_claim,
-    review_task_decide,
-    review_task_extend,
-    review_task_skip,
-)
 from workflows.selectors import item_field_confidence, item_input_fields
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from reviewapp.review.reviews.access import (
     queue_reviewers,
     queues_for_user,
 )
-from reviewapp.review.reviews.services import (
+from reviewapp.review.reviews.assignments import (
     MAX_BULK_ASSIGN,
     TaskActionInvalid,
     review_task_reassign,
@@ -24,18 +24,17 @@ from reviewapp.review.reviews.services import (
     review_tasks_bulk_assign,
 )
 from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
-from reviewapp.review.sla.models import (
-    BusinessCalendar,
-    EscalationStep,
-    EscalationTrigger,
-    SlaPolicy,
-)
-from reviewapp.review.sla.services import (
-    SlaInvalid,
+from reviewapp.review.sla.configuration import (
     business_calendar_save,
     escalation_step_add,
     escalation_step_remove,
     sla_policy_set,
+)
+from reviewapp.review.sla.inputs import CalendarInput, EscalationStepInput, SlaPolicyInput
+from reviewapp.review.sla.models import (
+    BusinessCalendar,
+    EscalationStep,
+    SlaPolicy,
 )
 
 
@@ -105,17 +104,8 @@ class QueueBulkAssignView(APIView):
 
 
 # --- SLA settings ---------------------------------------------------------------------------------
-# Plain JSON objects checked by the services (which name the field at fault), like the queue
-# settings API; a calendar, queue or person the caller cannot see is refused as if unknown.
-
-
-def _json_object(data, fields: set[str]) -> dict:
-    if not isinstance(data, dict):
-        raise SlaInvalid({"non_field_errors": ["Send a JSON object."]})
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise SlaInvalid({name: ["Not a field here."] for name in unknown})
-    return data
+# The inputs are those of the settings page (``reviewapp.review.sla.inputs``); a calendar, queue or
+# person the caller cannot see is refused as if unknown.
 
 
 def _policy_state(queue, policy: SlaPolicy | None) -> dict:
@@ -135,31 +125,12 @@ class QueueSlaPolicyView(APIView):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_policy_state(queue, SlaPolicy.objects.filter(queue=queue).first()))
 
-    @extend_schema(operation_id="queue_sla_policy_set", request=dict, responses=dict)
+    @extend_schema(operation_id="queue_sla_policy_set", request=SlaPolicyInput, responses=dict)
     def put(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-        data = _json_object(request.data, {"target_minutes", "warn_at_percent", "calendar"})
-        if "target_minutes" not in data:
-            raise SlaInvalid({"target_minutes": ["This field is required."]})
-        calendar = None
-        if data.get("calendar") is not None:
-            calendar = (
-                calendars_for_user(request.user).filter(pk=_id(data["calendar"]) or 0).first()
-            )
-            if calendar is None:
-                raise SlaInvalid({"calendar": ["No such calendar."]})
-        policy = sla_policy_set(
-            queue=queue,
-            target_minutes=data["target_minutes"],
-            warn_at_percent=data.get("warn_at_percent", 80),
-            calendar=calendar,
-            acting_user=request.user,
-        )
+        values = SlaPolicyInput.checked(request.data, calendar=calendars_for_user(request.user))
+        policy = sla_policy_set(queue=queue, acting_user=request.user, **values)
         return Response(_policy_state(queue, policy))
-
-
-def _id(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _calendar_state(calendar: BusinessCalendar) -> dict:
@@ -172,21 +143,9 @@ def _calendar_state(calendar: BusinessCalendar) -> dict:
     }
 
 
-CALENDAR_FIELDS = {"name", "time_zone", "working_hours", "holidays"}
-
-
 def _calendar_save(request, calendar: BusinessCalendar | None) -> BusinessCalendar:
-    data = _json_object(request.data, CALENDAR_FIELDS)
-    if not isinstance(data.get("name", ""), str):
-        raise SlaInvalid({"name": ["Give the calendar a name."]})
-    return business_calendar_save(
-        name=data.get("name", ""),
-        time_zone=data.get("time_zone", "UTC"),
-        working_hours=data.get("working_hours", {}),
-        holidays=data.get("holidays", []),
-        calendar=calendar,
-        acting_user=request.user,
-    )
+    values = CalendarInput.checked(request.data)
+    return business_calendar_save(calendar=calendar, acting_user=request.user, **values)
 
 
 class CalendarListView(APIView):
@@ -198,7 +157,7 @@ class CalendarListView(APIView):
             {"calendars": [_calendar_state(c) for c in calendars_for_user(request.user)]}
         )
 
-    @extend_schema(operation_id="calendar_create", request=dict, responses={201: dict})
+    @extend_schema(operation_id="calendar_create", request=CalendarInput, responses={201: dict})
     def post(self, request):
         if not queues_for_user(request.user, MANAGE_QUEUE).exists():
             raise Forbidden("Only a queue's manager may add business calendars.")
@@ -211,7 +170,7 @@ class CalendarDetailView(APIView):
     def get(self, request, calendar_id: int):
         return Response(_calendar_state(get_calendar_for_user(request.user, calendar_id)))
 
-    @extend_schema(operation_id="calendar_replace", request=dict, responses=dict)
+    @extend_schema(operation_id="calendar_replace", request=CalendarInput, responses=dict)
     def put(self, request, calendar_id: int):
         calendar = get_calendar_for_user(request.user, calendar_id)
         return Response(_calendar_state(_calendar_save(request, calendar)))
@@ -230,9 +189,6 @@ def _step_state(step: EscalationStep) -> dict:
     }
 
 
-STEP_FIELDS = {"trigger", "after_minutes", "action", "priority_boost", "target_queue", "recipient"}
-
-
 class QueueEscalationStepsView(APIView):
     """Managers: the queue's escalation ladder in order; POST appends a rung."""
 
@@ -242,36 +198,19 @@ class QueueEscalationStepsView(APIView):
         steps = EscalationStep.objects.filter(queue=queue).select_related("recipient")
         return Response({"steps": [_step_state(step) for step in steps.order_by("position")]})
 
-    @extend_schema(operation_id="queue_escalation_step_add", request=dict, responses={201: dict})
+    @extend_schema(
+        operation_id="queue_escalation_step_add",
+        request=EscalationStepInput,
+        responses={201: dict},
+    )
     def post(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-        data = _json_object(request.data, STEP_FIELDS)
-        errors: dict[str, list[str]] = {}
-        target_queue = recipient = None
-        if data.get("target_queue") is not None:
-            target_queue = (
-                queues_for_user(request.user, MANAGE_QUEUE)
-                .filter(pk=_id(data["target_queue"]) or 0)
-                .first()
-            )
-            if target_queue is None:
-                errors["target_queue"] = ["No such queue among the queues you manage."]
-        if data.get("recipient") is not None:
-            recipient = queue_managers(queue).filter(username=str(data["recipient"])).first()
-            if recipient is None:
-                errors["recipient"] = ["No manager of this queue has that username."]
-        if errors:
-            raise SlaInvalid(errors)
-        step = escalation_step_add(
-            queue=queue,
-            trigger=data.get("trigger", EscalationTrigger.BREACH),
-            after_minutes=data.get("after_minutes"),  # type: ignore[arg-type]
-            action=data.get("action", ""),
-            priority_boost=data.get("priority_boost", 0),
-            target_queue=target_queue,
-            recipient=recipient,
-            acting_user=request.user,
+        values = EscalationStepInput.checked(
+            request.data,
+            target_queue=queues_for_user(request.user, MANAGE_QUEUE),
+            recipient=queue_managers(queue),
         )
+        step = escalation_step_add(queue=queue, acting_user=request.user, **values)
         return Response(_step_state(step), status=status.HTTP_201_CREATED)
 
 

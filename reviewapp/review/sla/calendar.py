@@ -64,45 +64,55 @@ def calendar_errors(
     *, time_zone: object, working_hours: object, holidays: object
 ) -> dict[str, list[str]]:
     """Everything wrong with a calendar's configuration, as field errors (empty when valid)."""
-    errors: dict[str, list[str]] = {}
+    errors = {"time_zone": time_zone_errors(time_zone)}
+    hours = working_hours_errors(working_hours)
+    if isinstance(hours, dict):
+        errors |= {f"working_hours.{day}": messages for day, messages in hours.items()}
+    else:
+        errors["working_hours"] = hours
+    errors["holidays"] = holidays_errors(holidays)
+    return {field: messages for field, messages in errors.items() if messages}
+
+
+def time_zone_errors(time_zone: object) -> list[str]:
     if not isinstance(time_zone, str) or not time_zone:
-        errors["time_zone"] = ["Give an IANA time zone such as Europe/Berlin."]
-    else:
-        try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            errors["time_zone"] = [f"Unknown time zone {time_zone!r}; use an IANA name."]
+        return ["Give an IANA time zone such as Europe/Berlin."]
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [f"Unknown time zone {time_zone!r}; use an IANA name."]
+    return []
 
+
+def working_hours_errors(working_hours: object) -> list[str] | dict[str, list[str]]:
+    """What is wrong with a week of working hours: messages per weekday, or about the week."""
     if not isinstance(working_hours, dict):
-        errors["working_hours"] = [
-            'Give the working hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.'
-        ]
-    else:
-        total = 0
-        for day, ranges in working_hours.items():
-            field = f"working_hours.{day}"
-            if day not in WEEKDAYS:
-                errors[field] = [f"Unknown weekday; use {', '.join(WEEKDAYS)}."]
-                continue
-            day_errors, minutes = _day_errors(ranges)
-            if day_errors:
-                errors[field] = day_errors
-            total += minutes
-        if total == 0 and not any(key.startswith("working_hours") for key in errors):
-            errors["working_hours"] = ["A calendar needs working hours on at least one day."]
+        return ['Give the working hours per weekday, e.g. {"mon": [["09:00", "17:00"]]}.']
+    errors: dict[str, list[str]] = {}
+    total = 0
+    for day, ranges in working_hours.items():
+        if day not in WEEKDAYS:
+            errors[day] = [f"Unknown weekday; use {', '.join(WEEKDAYS)}."]
+            continue
+        day_errors, minutes = _day_errors(ranges)
+        if day_errors:
+            errors[day] = day_errors
+        total += minutes
+    if errors:
+        return errors
+    return [] if total else ["A calendar needs working hours on at least one day."]
 
+
+def holidays_errors(holidays: object) -> list[str]:
     if not isinstance(holidays, list):
-        errors["holidays"] = ["Give the holidays as a list of dates (YYYY-MM-DD)."]
-    else:
-        bad = []
-        for value in holidays:
-            try:
-                date.fromisoformat(value)
-            except (TypeError, ValueError):
-                bad.append(str(value))
-        if bad:
-            errors["holidays"] = [f"Not a date (YYYY-MM-DD): {', '.join(bad)}."]
-    return errors
+        return ["Give the holidays as a list of dates (YYYY-MM-DD)."]
+    bad = []
+    for value in holidays:
+        try:
+            date.fromisoformat(value)
+        except (TypeError, ValueError):
+            bad.append(str(value))
+    return [f"Not a date (YYYY-MM-DD): {', '.join(bad)}."] if bad else []
 
 
 def _day_errors(ranges: object) -> tuple[list[str], int]:

@@ -1,13 +1,13 @@
 """Managers' settings pages: a queue's claim order, SLA policy, calendars and escalation ladder,
 and the reviewers of their teams.
 
-Every form posts to the service the API uses. A refused form comes back with status 422, the
-field messages beside the fields and what was typed kept; an accepted one redirects (without
-JS) or swaps its section in place (htmx). Pages need the manage permission on the queue, or a
+Every form's text is read by the input the API checks too (the stage's ``inputs.py``), and goes
+to the service the API uses. A refused form comes back with status 422, the field messages
+beside the fields and what was typed kept; an accepted one redirects (without JS) or swaps its
+section in place (htmx). Pages need the manage permission on the queue, or a
 manager role for the reviewers page; anyone else gets 404.
 """
 
-import re
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from reviewapp.core.accounts.inputs import ReviewerProfileInput
 from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.accounts.services import reviewer_profile_set
 from reviewapp.core.errors import Conflict, InvalidRequest
@@ -30,10 +31,18 @@ from reviewapp.core.permissions import (
     reviewers_managed_by,
 )
 from reviewapp.review.reviews.access import get_queue_for_user, queue_managers, queues_for_user
+from reviewapp.review.reviews.inputs import QueueClaimSettingsInput
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import queue_claim_settings_set
+from reviewapp.review.reviews.queues import queue_claim_settings_set
 from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
 from reviewapp.review.sla.calendar import WEEKDAYS
+from reviewapp.review.sla.configuration import (
+    business_calendar_save,
+    escalation_step_add,
+    escalation_step_remove,
+    sla_policy_set,
+)
+from reviewapp.review.sla.inputs import CalendarInput, EscalationStepInput, SlaPolicyInput
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
@@ -41,59 +50,14 @@ from reviewapp.review.sla.models import (
     EscalationTrigger,
     SlaPolicy,
 )
-from reviewapp.review.sla.services import (
-    business_calendar_save,
-    escalation_step_add,
-    escalation_step_remove,
-    sla_policy_set,
-)
 
 TEMPLATE = "settings/queue_settings.html"
 WEIGHTS = ("urgency_weight", "priority_weight", "uncertainty_weight")
 CLAIM_TEXT_FIELDS = ("language_field", "notify_webhook_url", "notify_webhook_secret_env")
-LIST_SEPARATOR = re.compile(r"[,\s]+")
-
-
-# --- parsing: typed text to the values the services check ---------------------------------------
-# Text that does not parse is passed on as it is, so the service's own field message explains it.
-
-
-def _number(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _whole_or_text(text: str) -> Any:
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _cap(text: str) -> Any:
-    return None if not text else _whole_or_text(text)
-
-
-def _names(text: str) -> list[str]:
-    """ "billing, refunds" -> ["billing", "refunds"]; a space inside a name stays (refused)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _ranges(text: str) -> list:
-    """ "09:00-12:30, 13:30-17:00" -> [["09:00", "12:30"], ["13:30", "17:00"]]."""
-    return [[half.strip() for half in part.split("-")] for part in text.split(",") if part.strip()]
 
 
 def _ranges_text(ranges: list) -> str:
     return ", ".join(f"{start}-{end}" for start, end in ranges)
-
-
-def _selected_id(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
 
 
 def _comparable(name: str, value: Any) -> Any:
@@ -249,10 +213,7 @@ def queue_settings(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
 def queue_settings_claims(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
     form = _posted(request, _claims_form(queue))
-    parsed: dict[str, Any] = {name: _number(form[name]) for name in WEIGHTS}
-    parsed |= {name: form[name] for name in CLAIM_TEXT_FIELDS}
-    parsed["required_skills"] = _names(form["required_skills"])
-    parsed["max_claims_per_reviewer"] = _cap(form["max_claims_per_reviewer"])
+    parsed = QueueClaimSettingsInput.from_form(form)
     # Only what changed goes to the service: the audit event then says what the manager did,
     # and unchanged weights do not re-score the queue's open tasks.
     changes = {
@@ -281,20 +242,11 @@ def queue_settings_claims(request: HtmxHttpRequest, queue_id: int) -> HttpRespon
 def queue_settings_sla(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
     form = _posted(request, ("target_minutes", "warn_at_percent", "calendar"))
-    calendar = None
     try:
-        if form["calendar"]:
-            chosen = _selected_id(form["calendar"])
-            calendar = calendars_for_user(request.user).filter(pk=chosen or 0).first()
-            if calendar is None:
-                raise InvalidRequest({"calendar": ["Choose one of your team's calendars."]})
-        policy = sla_policy_set(
-            queue=queue,
-            target_minutes=_whole_or_text(form["target_minutes"]),
-            warn_at_percent=_whole_or_text(form["warn_at_percent"]),
-            calendar=calendar,
-            acting_user=request.user,
+        values = SlaPolicyInput.checked(
+            SlaPolicyInput.from_form(form), calendar=calendars_for_user(request.user)
         )
+        policy = sla_policy_set(queue=queue, acting_user=request.user, **values)
     except InvalidRequest as refused:
         return _answer(request, queue, "sla", _section(form, refused.errors), status=422)
     return _answer(
@@ -313,20 +265,12 @@ def queue_settings_calendar(request: HtmxHttpRequest, queue_id: int) -> HttpResp
     form = _posted(request, _calendar_form(None))
     calendar = None
     if form["calendar"]:
-        chosen = _selected_id(form["calendar"])
-        if chosen is None:
+        if not form["calendar"].isdigit():
             raise Http404("No such calendar.")
-        calendar = get_calendar_for_user(request.user, chosen)
-    hours = {day: _ranges(form[f"hours_{day}"]) for day in WEEKDAYS}
+        calendar = get_calendar_for_user(request.user, int(form["calendar"]))
     try:
-        calendar = business_calendar_save(
-            name=form["name"],
-            time_zone=form["time_zone"],
-            working_hours=hours,
-            holidays=[day for day in LIST_SEPARATOR.split(form["holidays"]) if day],
-            calendar=calendar,
-            acting_user=request.user,
-        )
+        values = CalendarInput.checked(CalendarInput.from_form(form))
+        calendar = business_calendar_save(calendar=calendar, acting_user=request.user, **values)
     except InvalidRequest as refused:
         # "working_hours.mon" is the field the manager knows as the Monday box.
         errors = {
@@ -351,33 +295,13 @@ def queue_settings_calendar(request: HtmxHttpRequest, queue_id: int) -> HttpResp
 def queue_settings_step_add(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
     form = _posted(request, STEP_FIELDS)
-    errors: dict[str, list[str]] = {}
-    target_queue = recipient = None
-    if form["target_queue"]:
-        target_queue = (
-            queues_for_user(request.user, MANAGE_QUEUE)
-            .filter(pk=_selected_id(form["target_queue"]) or 0)
-            .first()
-        )
-        if target_queue is None:
-            errors["target_queue"] = ["Choose one of the queues you manage."]
-    if form["recipient"]:
-        recipient = queue_managers(queue).filter(pk=_selected_id(form["recipient"]) or 0).first()
-        if recipient is None:
-            errors["recipient"] = ["Choose a manager of this queue."]
     try:
-        if errors:
-            raise InvalidRequest(errors)
-        escalation_step_add(
-            queue=queue,
-            trigger=form["trigger"],
-            after_minutes=_whole_or_text(form["after_minutes"]),
-            action=form["action"],
-            priority_boost=_whole_or_text(form["priority_boost"] or "0"),
-            target_queue=target_queue,
-            recipient=recipient,
-            acting_user=request.user,
+        values = EscalationStepInput.checked(
+            EscalationStepInput.from_form(form),
+            target_queue=queues_for_user(request.user, MANAGE_QUEUE),
+            recipient=queue_managers(queue),
         )
+        escalation_step_add(queue=queue, acting_user=request.user, **values)
     except InvalidRequest as refused:
         return _answer(request, queue, "ladder", _section(form, refused.errors), status=422)
     return _answer(
@@ -474,13 +398,8 @@ def team_reviewer_profile(request: HtmxHttpRequest, username: str) -> HttpRespon
     form = _posted(request, ("skills", "languages", "max_claims"))
     section: dict | None
     try:
-        reviewer_profile_set(
-            user=reviewer,
-            acting_user=request.user,
-            skills=_names(form["skills"]),
-            languages=_names(form["languages"]),
-            max_claims=_cap(form["max_claims"]),
-        )
+        values = ReviewerProfileInput.checked(ReviewerProfileInput.from_form(form), partial=True)
+        reviewer_profile_set(user=reviewer, acting_user=request.user, **values)
     except InvalidRequest as refused:
         section = _section(form, refused.errors)
         status = 422

@@ -2,11 +2,11 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from reviewapp.review.sla.services import (
+from reviewapp.review.sla.notifications import (
     DELIVER_NOTIFICATION_TASK,
-    sla_sweep,
     webhook_notification_deliver,
 )
+from reviewapp.review.sla.sweep import sla_sweep
 
 
 @shared_task(name="sla.sweep")

@@ -24,7 +24,7 @@ from reviewapp.review.reviews.access import (
     queue_reviewers,
     queues_for_user,
 )
-from reviewapp.review.reviews.services import (
+from reviewapp.review.reviews.assignments import (
     TaskActionInvalid,
     TaskStateConflict,
     review_task_reassign,

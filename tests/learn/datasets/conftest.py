@@ -12,7 +12,8 @@ from reviewapp.learn.datasets.services import (
     dataset_export_request,
 )
 from reviewapp.review.corrections.models import Correction
-from reviewapp.review.reviews.services import review_task_claim, review_task_decide
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from workflows.demo.tickets import LABELS
 from workflows.services import workflow_publish
 

@@ -47,7 +47,8 @@ def main() -> None:
     from reviewapp.operations.demo import demo_install, demo_items_submit
     from reviewapp.review.corrections.models import Correction
     from reviewapp.review.corrections.services import canonical_hash
-    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
+    from reviewapp.review.reviews.claims import review_task_claim
+    from reviewapp.review.reviews.decisions import review_task_decide
     from workflows.demo.tickets import LABELS
     from workflows.models import Item
     from workflows.pipeline.engine import item_run_step

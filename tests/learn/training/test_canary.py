@@ -7,8 +7,9 @@ from skops import io as skops_io
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.learn.training.canary import canary_evaluate, canary_start
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from tests.conftest import run_pipeline
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.model import build_classifier, ticket_text

@@ -37,8 +37,9 @@ from reviewapp.learn.training.services import (
     training_runs_resume_stalled,
 )
 from reviewapp.learn.training.tasks import resume_stalled_training, retrain
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from tests.conftest import run_pipeline
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.model import ticket_text

@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.corrections.models import ReasonCode
 from reviewapp.review.corrections.selectors import reason_choices
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import DecisionInvalid, review_task_decide
 from reviewapp.review.reviews.models import Decision
-from reviewapp.review.reviews.services import DecisionInvalid, review_task_claim, review_task_decide
 from workflows.demo.definition import DEMO_FILE
 from workflows.demo.tickets import LABELS
 from workflows.models import Workflow, WorkflowVersion

@@ -7,8 +7,10 @@ from reviewapp.core.accounts.models import Role
 from reviewapp.core.accounts.services import membership_add
 from reviewapp.operations.demo import demo_items_submit
 from reviewapp.review.corrections.services import reason_codes_for
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import queue_create, review_task_claim, review_task_decide
+from reviewapp.review.reviews.queues import queue_create
 from tests.conftest import PASSWORD, run_pipeline
 from workflows.models import Item, ItemStatus
 from workflows.services import workflow_publish

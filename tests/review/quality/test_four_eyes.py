@@ -11,8 +11,8 @@ from reviewapp.review.corrections.models import Correction
 from reviewapp.review.quality.models import FourEyesReview, FourEyesStatus, QueueQuality
 from reviewapp.review.quality.selectors import four_eyes_for_task
 from reviewapp.review.quality.services import FourEyesNotIndependent
+from reviewapp.review.reviews.assignments import TaskActionInvalid, review_task_reassign
 from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import TaskActionInvalid, review_task_reassign
 from tests.review.quality.conftest import claim, correct_reason, decide, other_label
 from workflows.models import Item, ItemOutcome, ItemStatus, WebhookDelivery
 from workflows.pipeline.engine import item_resume_after_review
@@ -58,7 +58,7 @@ def test_the_two_tasks_go_to_two_different_reviewers(item, demo, reviewer, secon
 
 
 def claim_or_none(queue, reviewer):
-    from reviewapp.review.reviews.services import review_task_claim
+    from reviewapp.review.reviews.claims import review_task_claim
 
     return review_task_claim(queue=queue, reviewer=reviewer)
 
@@ -280,7 +280,8 @@ def test_the_item_page_explains_the_four_eyes_routing(item, client, manager):
 def test_a_senior_queue_must_be_another_queue_of_the_same_workflow(
     demo, manager, other_team, senior_queue
 ):
-    from reviewapp.review.quality.services import QualitySettingsInvalid, queue_quality_set
+    from reviewapp.review.quality.inputs import QualitySettingsInvalid
+    from reviewapp.review.quality.services import queue_quality_set
 
     with pytest.raises(QualitySettingsInvalid) as same:
         queue_quality_set(queue=demo.queue, acting_user=manager, senior_queue=demo.queue)

@@ -7,7 +7,7 @@ import pytest
 from reviewapp.review.quality.models import GoldTask
 from reviewapp.review.quality.selectors import reviewer_quality
 from reviewapp.review.quality.services import gold_item_add, queue_quality_set
-from reviewapp.review.reviews.services import review_task_claim
+from reviewapp.review.reviews.claims import review_task_claim
 from tests.review.quality.conftest import correct_reason, decide, other_label
 
 TICKET = {"subject": "Refund not received", "body": "I was charged twice.", "customer_tier": "pro"}

@@ -7,19 +7,17 @@ from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.accounts.services import reviewer_profile_set
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
-from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    CapacityReached,
-    SkillsMissing,
+from reviewapp.review.reviews.assignments import (
     TaskActionInvalid,
-    queue_claim_settings_set,
-    queue_create,
-    review_task_claim,
-    review_task_decide,
-    review_task_open,
     review_task_reassign,
     review_tasks_bulk_assign,
 )
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_claim_settings_set, queue_create
 from tests.conftest import PASSWORD
 from workflows.models import Item, Prediction
 

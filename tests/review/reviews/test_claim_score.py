@@ -7,14 +7,14 @@ import time_machine
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.inputs import QueueSettingsInvalid
 from reviewapp.review.reviews.models import ReviewTask
-from reviewapp.review.reviews.services import (
-    QueueSettingsInvalid,
-    queue_claim_settings_set,
-    review_task_claim,
-    review_task_open,
-)
-from reviewapp.review.sla.services import review_task_pause, sla_policy_set, sla_sweep
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_claim_settings_set
+from reviewapp.review.sla.clock import review_task_pause
+from reviewapp.review.sla.configuration import sla_policy_set
+from reviewapp.review.sla.sweep import sla_sweep
 from workflows.models import Item, Prediction
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -9,14 +9,14 @@ from django.conf import settings
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
-from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
+from reviewapp.review.reviews.claims import (
     ClaimLost,
     review_task_claim,
-    review_task_decide,
-    review_task_open,
     review_tasks_release_expired,
 )
+from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
+from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

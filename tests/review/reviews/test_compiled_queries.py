@@ -5,9 +5,11 @@ import pytest
 from django.db import connection, transaction
 
 from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.compiled import MARKER_IDS, compiled
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import queue_create, review_task_claim, review_task_open
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_create
 from workflows.models import Item
 
 

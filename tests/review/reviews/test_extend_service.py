@@ -8,16 +8,15 @@ from django.conf import settings
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
-from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    ASSIGNMENT_LEASE,
+from reviewapp.review.reviews.assignments import ASSIGNMENT_LEASE, review_task_reassign
+from reviewapp.review.reviews.claims import (
     ClaimLost,
     review_task_claim,
     review_task_extend,
-    review_task_open,
-    review_task_reassign,
     review_tasks_release_expired,
 )
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -9,8 +9,9 @@ import pytest
 from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.review.corrections.models import Correction
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Decision, TaskStatus
-from reviewapp.review.reviews.services import review_task_claim, review_task_decide
 from workflows.demo.tickets import LABELS
 
 

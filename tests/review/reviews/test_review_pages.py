@@ -188,7 +188,7 @@ def test_it_keeps_the_review_page_query_count_low(
 def test_the_task_page_shows_the_items_history_to_the_next_reviewer(
     reviewer, second_reviewer, demo, in_review
 ):
-    from reviewapp.review.reviews.services import review_task_skip
+    from reviewapp.review.reviews.claims import review_task_skip
 
     first = claim_page(browser(reviewer), demo.queue)
     review_task_skip(

@@ -10,14 +10,14 @@ from django.test.utils import CaptureQueriesContext
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
-from reviewapp.review.reviews.models import ReviewTask, TaskSkip, TaskStatus
-from reviewapp.review.reviews.services import (
+from reviewapp.review.reviews.claims import (
     ClaimLost,
     SkipInvalid,
     review_task_claim,
-    review_task_open,
     review_task_skip,
 )
+from reviewapp.review.reviews.models import ReviewTask, TaskSkip, TaskStatus
+from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import Client
 
+from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import review_task_claim
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from django.test import Client
 
 from reviewapp.core.accounts.models import Role
 from reviewapp.core.accounts.services import membership_add
+from reviewapp.review.sla.configuration import business_calendar_save
 from reviewapp.review.sla.models import BusinessCalendar
-from reviewapp.review.sla.services import business_calendar_save
 
 OFFICE_HOURS = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 

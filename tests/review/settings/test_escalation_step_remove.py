@@ -9,15 +9,15 @@ from django.urls import reverse
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
 from reviewapp.review.reviews.models import ReviewTask
-from reviewapp.review.reviews.services import review_task_open
-from reviewapp.review.sla.models import Escalation, EscalationAction, EscalationStep
-from reviewapp.review.sla.services import (
-    SlaConflict,
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.sla.configuration import (
     escalation_step_add,
     escalation_step_remove,
     sla_policy_set,
-    sla_sweep,
 )
+from reviewapp.review.sla.errors import SlaConflict
+from reviewapp.review.sla.models import Escalation, EscalationAction, EscalationStep
+from reviewapp.review.sla.sweep import sla_sweep
 from workflows.models import Item
 
 pytestmark = pytest.mark.django_db

@@ -5,13 +5,13 @@ from django.urls import reverse
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.reviews.models import Queue
+from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
     EscalationStep,
     SlaPolicy,
 )
-from reviewapp.review.sla.services import escalation_step_add, sla_policy_set
 
 pytestmark = pytest.mark.django_db
 

@@ -3,13 +3,13 @@
 import pytest
 
 from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
     EscalationStep,
     SlaPolicy,
 )
-from reviewapp.review.sla.services import escalation_step_add, sla_policy_set
 from tests.review.settings.conftest import OFFICE_HOURS
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +210,19 @@ def test_others_cannot_touch_a_queues_ladder(api, reviewer, other_manager, demo)
         assert client.get(_steps_url(demo.queue)).status_code == 404
         assert client.delete(f"{_steps_url(demo.queue)}/{step.pk}").status_code == 404
     assert EscalationStep.objects.filter(pk=step.pk).exists()
+
+
+def test_the_api_refuses_a_queue_out_of_reach_in_the_words_of_the_settings_page(
+    api, manager, demo, other_team
+):
+    answer = api(manager).post(
+        _steps_url(demo.queue),
+        {"after_minutes": 5, "action": "move_to_queue", "target_queue": other_team["queue"].pk},
+        format="json",
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "detail": "The SLA settings are not valid.",
+        "errors": {"target_queue": ["Choose one of the queues you manage."]},
+    }
+    assert not EscalationStep.objects.exists()

@@ -9,8 +9,9 @@ from django.utils import timezone
 from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.accounts.services import reviewer_profile_set
 from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.assignments import review_tasks_bulk_assign
+from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.models import ReviewTask
-from reviewapp.review.reviews.services import review_task_claim, review_tasks_bulk_assign
 
 pytestmark = pytest.mark.django_db
 

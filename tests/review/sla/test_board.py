@@ -21,19 +21,18 @@ from django.test.utils import CaptureQueriesContext
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.corrections.services import reason_codes_for
 from reviewapp.review.quality.services import gold_item_add, queue_quality_set
-from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    CLAIM_ORDER,
-    ClaimLost,
+from reviewapp.review.reviews.assignments import (
     TaskActionInvalid,
     TaskStateConflict,
-    queue_create,
-    review_task_claim,
-    review_task_decide,
     review_task_reassign,
     review_task_unassign,
     review_tasks_bulk_assign,
 )
+from reviewapp.review.reviews.claims import ClaimLost, review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
+from reviewapp.review.reviews.eligibility import CLAIM_ORDER
+from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
+from reviewapp.review.reviews.queues import queue_create
 from reviewapp.review.sla.board import (
     HISTOGRAM_BOUNDS,
     OPEN_FIGURES_MAX_AGE,

@@ -8,13 +8,15 @@ import time_machine
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
-from reviewapp.review.reviews.services import queue_claim_settings_set, review_task_open
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_claim_settings_set
+from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
 from reviewapp.review.sla.models import (
     EscalationAction,
     WebhookNotification,
     WebhookNotificationStatus,
 )
-from reviewapp.review.sla.services import escalation_step_add, sla_policy_set, sla_sweep
+from reviewapp.review.sla.sweep import sla_sweep
 from reviewapp.review.sla.tasks import deliver_webhook_notification
 from tests.workflows.act.test_webhooks import Receiver
 from workflows.act.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_verify

@@ -7,20 +7,19 @@ import time_machine
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.assignments import review_tasks_bulk_assign
+from reviewapp.review.reviews.claims import review_task_claim, review_task_extend
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    review_task_claim,
-    review_task_extend,
-    review_task_open,
-    review_tasks_bulk_assign,
-)
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.sla.configuration import escalation_step_add
+from reviewapp.review.sla.errors import SlaInvalid
 from reviewapp.review.sla.models import (
     Escalation,
     EscalationAction,
     EscalationTrigger,
     Notification,
 )
-from reviewapp.review.sla.services import SlaInvalid, escalation_step_add, sla_sweep
+from reviewapp.review.sla.sweep import sla_sweep
 from workflows.models import Item
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -5,14 +5,14 @@ from django.db import IntegrityError, transaction
 
 from reviewapp.core.api import exception_handler
 from reviewapp.core.audit.models import AuditEvent
-from reviewapp.review.reviews.services import queue_create
-from reviewapp.review.sla.models import BusinessCalendar, EscalationStep, SlaPolicy
-from reviewapp.review.sla.services import (
-    SlaInvalid,
+from reviewapp.review.reviews.queues import queue_create
+from reviewapp.review.sla.configuration import (
     business_calendar_save,
     escalation_step_add,
     sla_policy_set,
 )
+from reviewapp.review.sla.errors import SlaInvalid
+from reviewapp.review.sla.models import BusinessCalendar, EscalationStep, SlaPolicy
 
 OFFICE = {"mon": [["09:00", "12:30"], ["13:30", "17:00"]], "fri": [["09:00", "15:00"]]}
 

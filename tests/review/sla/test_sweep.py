@@ -14,26 +14,22 @@ from django.contrib.auth import get_user_model
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.operations.demo import demo_items_submit
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import (
-    queue_create,
-    review_task_claim,
-    review_task_claim_score,
-    review_task_decide,
-    review_task_open,
-)
+from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.queues import queue_create
+from reviewapp.review.reviews.scoring import review_task_claim_score
 from reviewapp.review.reviews.tasks import release_expired_claims
-from reviewapp.review.sla.models import Escalation, Notification
-from reviewapp.review.sla.services import (
-    SlaConflict,
-    SlaInvalid,
+from reviewapp.review.sla.clock import review_task_pause, review_task_resume
+from reviewapp.review.sla.configuration import (
     business_calendar_save,
     escalation_step_add,
-    review_task_pause,
-    review_task_resume,
     sla_policy_set,
-    sla_sweep,
 )
+from reviewapp.review.sla.errors import SlaConflict, SlaInvalid
+from reviewapp.review.sla.models import Escalation, Notification
+from reviewapp.review.sla.sweep import sla_sweep
 from reviewapp.review.sla.tasks import sweep
 from workflows.models import Item, Prediction
 

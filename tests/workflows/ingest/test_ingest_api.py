@@ -6,7 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from reviewapp.core.audit.models import AuditEvent
-from reviewapp.review.reviews.services import review_task_claim, review_task_decide
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
 from workflows.models import Item, ItemStatus
 from workflows.pipeline.engine import item_resume_after_review
 

@@ -115,7 +115,8 @@ def test_an_item_whose_row_a_running_batch_has_locked_is_not_lost(demo, settings
 def test_settled_reviews_are_resumed_only_when_nothing_waits_and_no_worker_holds_them(
     demo, reviewer, routed_items, settings_for_reconciler
 ):
-    from reviewapp.review.reviews.services import review_task_claim, review_task_decide
+    from reviewapp.review.reviews.claims import review_task_claim
+    from reviewapp.review.reviews.decisions import review_task_decide
 
     item = routed_items(count=30, seed=3)[0]
     task = review_task_claim(queue=demo.queue, reviewer=reviewer)

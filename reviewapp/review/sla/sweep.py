@@ -8,259 +8,46 @@ escalations, notifications and audit events of a batch are inserted a statement 
 Escalation rungs are rows with a unique (task, step) pair: a rung fires once per task.
 """
 
-import logging
 from collections import defaultdict
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from reviewapp.core.accounts.models import Membership, Role
-from reviewapp.core.audit.services import AuditEntry, audit_record, audit_record_many
-from reviewapp.core.errors import Conflict, InvalidRequest
-from reviewapp.core.jobs import job_send, job_send_on_commit
+from reviewapp.core.audit.services import AuditEntry, audit_record_many
+from reviewapp.review.reviews.claims import review_task_reopen
+from reviewapp.review.reviews.events import task_audit_entry
 from reviewapp.review.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
-from reviewapp.review.reviews.services import _reopen, review_task_claim_score, task_audit_entry
-from reviewapp.review.sla.calendar import (
-    WorkingCalendar,
-    business_add,
-    business_deadline,
-    business_time_between,
-    calendar_errors,
-)
+from reviewapp.review.reviews.scoring import review_task_claim_score
+from reviewapp.review.sla.calendar import WorkingCalendar, business_deadline
 from reviewapp.review.sla.models import (
-    BusinessCalendar,
     Escalation,
     EscalationAction,
     EscalationStep,
     EscalationTrigger,
     Notification,
     NotificationKind,
-    SlaPolicy,
-    WebhookNotification,
-    WebhookNotificationStatus,
+)
+from reviewapp.review.sla.notifications import (
+    notifications_mail_pending,
+    webhook_notification_add,
+    webhook_notifications_enqueue_due,
 )
 from reviewapp.review.sla.selectors import queue_calendar
-from workflows.act.webhooks import attempt_claim, attempt_settle, signed_post
 
-DELIVER_NOTIFICATION_TASK = "sla.deliver_webhook_notification"
-
-logger = logging.getLogger(__name__)
-
-# Longest target a policy may set: beyond a year the number is a typo, not a service level.
-MAX_TARGET_MINUTES = 366 * 24 * 60
-MAX_REASON_LENGTH = 500
 # Rows per sweep transaction. Audit events of one workflow serialise on its chain lock, so a
 # smaller batch keeps reviewers' decisions from waiting long behind a sweep.
 SWEEP_BATCH = 200
 # Batches per phase per run: a backlog is worked off over a few beats instead of in one run.
 SWEEP_MAX_BATCHES = 50
-
-
-class SlaInvalid(InvalidRequest):
-    """A calendar, policy, ladder step or pause that makes no sense."""
-
-    detail = "The SLA settings are not valid."
-
-
-class SlaConflict(Conflict):
-    """The task is not in a state where its clock can change that way."""
-
-
-# --- configuration ------------------------------------------------------------------------------
-
-
-@transaction.atomic(durable=True)
-def business_calendar_save(
-    *,
-    name: str,
-    time_zone: str,
-    working_hours: dict,
-    holidays: list[str] | None = None,
-    calendar: BusinessCalendar | None = None,
-    acting_user=None,
-) -> BusinessCalendar:
-    """Create a calendar, or replace the settings of ``calendar``. Refuses nonsense."""
-    holidays = [] if holidays is None else holidays
-    errors = calendar_errors(time_zone=time_zone, working_hours=working_hours, holidays=holidays)
-    name = (name or "").strip()
-    if not name:
-        errors["name"] = ["Give the calendar a name."]
-    elif (
-        BusinessCalendar.objects.filter(name=name)
-        .exclude(pk=calendar.pk if calendar else 0)
-        .exists()
-    ):
-        errors["name"] = [f"There is already a calendar called {name!r}."]
-    if errors:
-        raise SlaInvalid(errors)
-    if calendar is None:
-        calendar = BusinessCalendar()
-    calendar.name = name
-    calendar.time_zone = time_zone
-    calendar.working_hours = {day: ranges for day, ranges in working_hours.items() if ranges}
-    calendar.holidays = sorted({date.fromisoformat(day).isoformat() for day in holidays})
-    calendar.save()
-    audit_record(
-        action="sla.calendar_saved",
-        obj=calendar,
-        actor=acting_user,
-        data={
-            "name": calendar.name,
-            "time_zone": calendar.time_zone,
-            "working_hours": calendar.working_hours,
-            "holidays": calendar.holidays,
-        },
-    )
-    return calendar
-
-
-def _whole_number(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@transaction.atomic(durable=True)
-def sla_policy_set(
-    *,
-    queue: Queue,
-    target_minutes: int,
-    warn_at_percent: int = 80,
-    calendar: BusinessCalendar | None = None,
-    acting_user=None,
-) -> SlaPolicy:
-    """Give ``queue`` its service level. Tasks opened from now on get deadlines from it."""
-    errors: dict[str, list[str]] = {}
-    if not _whole_number(target_minutes) or target_minutes <= 0:
-        errors["target_minutes"] = ["The target must be a whole number of minutes above zero."]
-    elif target_minutes > MAX_TARGET_MINUTES:
-        errors["target_minutes"] = [f"The target may be at most {MAX_TARGET_MINUTES} minutes."]
-    if not _whole_number(warn_at_percent) or not 1 <= warn_at_percent <= 99:
-        errors["warn_at_percent"] = ["Warn at a percentage of the target from 1 to 99."]
-    if errors:
-        raise SlaInvalid(errors)
-    policy, _ = SlaPolicy.objects.update_or_create(
-        queue=queue,
-        defaults={
-            "target_minutes": target_minutes,
-            "warn_at_percent": warn_at_percent,
-            "calendar": calendar,
-        },
-    )
-    audit_record(
-        action="sla.policy_set",
-        obj=policy,
-        actor=acting_user,
-        chain=queue.workflow.audit_chain,
-        data={
-            "queue": queue.slug,
-            "target_minutes": target_minutes,
-            "warn_at_percent": warn_at_percent,
-            "calendar": calendar.name if calendar else None,
-        },
-    )
-    return policy
-
-
-@transaction.atomic(durable=True)
-def escalation_step_add(
-    *,
-    queue: Queue,
-    after_minutes: int,
-    action: str,
-    priority_boost: int = 0,
-    target_queue: Queue | None = None,
-    recipient=None,
-    trigger: str = EscalationTrigger.BREACH,
-    acting_user=None,
-) -> EscalationStep:
-    """Append a rung to the queue's ladder.
-
-    A breach rung acts ``after_minutes`` business minutes past the breach; an idle-claim rung
-    acts on a claim whose holder showed no sign of life for ``after_minutes`` minutes.
-    """
-    last = EscalationStep.objects.filter(queue=queue).order_by("-position").first()
-    last_breach = (
-        EscalationStep.objects.filter(queue=queue, trigger=EscalationTrigger.BREACH)
-        .order_by("-position")
-        .first()
-    )
-    errors: dict[str, list[str]] = {}
-    if trigger not in EscalationTrigger.values:
-        errors["trigger"] = [f"Choose one of {', '.join(EscalationTrigger.values)}."]
-    elif trigger == EscalationTrigger.IDLE_CLAIM:
-        if not _whole_number(after_minutes) or after_minutes < 1:
-            errors["after_minutes"] = ["Give the idle minutes as a whole number of at least 1."]
-    elif not _whole_number(after_minutes) or after_minutes < 0:
-        errors["after_minutes"] = ["Give the minutes after the breach as a whole number >= 0."]
-    elif last_breach is not None and after_minutes < last_breach.after_minutes:
-        errors["after_minutes"] = [
-            f"A rung cannot come before the one above it ({last_breach.after_minutes} minutes)."
-        ]
-    if action not in EscalationAction.values:
-        errors["action"] = [f"Choose one of {', '.join(EscalationAction.values)}."]
-    if action == EscalationAction.RAISE_PRIORITY and (
-        not _whole_number(priority_boost) or priority_boost <= 0
-    ):
-        errors["priority_boost"] = ["Raise the priority by a whole number above zero."]
-    if action == EscalationAction.MOVE_TO_QUEUE:
-        if target_queue is None:
-            errors["target_queue"] = ["Name the queue to move the task to."]
-        elif target_queue.pk == queue.pk:
-            errors["target_queue"] = ["The escalation queue must be another queue."]
-        elif target_queue.workflow_id != queue.workflow_id:
-            errors["target_queue"] = ["The escalation queue must serve the same workflow."]
-    if action == EscalationAction.NOTIFY_MANAGER and recipient is None:
-        errors["recipient"] = ["Name the manager to notify."]
-    if errors:
-        raise SlaInvalid(errors)
-    step = EscalationStep.objects.create(
-        queue=queue,
-        position=(last.position + 1) if last else 1,
-        trigger=trigger,
-        after_minutes=after_minutes,
-        action=action,
-        priority_boost=priority_boost if action == EscalationAction.RAISE_PRIORITY else 0,
-        target_queue=target_queue if action == EscalationAction.MOVE_TO_QUEUE else None,
-        recipient=recipient,
-    )
-    # Tasks that breached before this rung existed have no next escalation; point them at
-    # their deadline and the sweep works out when this rung is due for them.
-    if trigger == EscalationTrigger.BREACH:
-        ReviewTask.objects.filter(
-            queue=queue,
-            status__in=LIVE_STATUSES,
-            breached_at__isnull=False,
-            next_escalation_at__isnull=True,
-        ).update(next_escalation_at=F("due_at"))
-    audit_record(
-        action="sla.escalation_step_added",
-        obj=step,
-        actor=acting_user,
-        chain=queue.workflow.audit_chain,
-        data={
-            "queue": queue.slug,
-            "position": step.position,
-            "trigger": trigger,
-            "after_minutes": after_minutes,
-            "action": action,
-            "priority_boost": step.priority_boost,
-            "target_queue": step.target_queue.slug if step.target_queue else None,
-            "recipient": recipient.get_username() if recipient is not None else None,
-        },
-    )
-    return step
-
-
-# --- pause and resume ---------------------------------------------------------------------------
-
 
 # Inside a sweep batch, task events are collected here and written at the end of the batch's
 # transaction with one audit_record_many per chain: one chain lock and one insert per batch
@@ -284,73 +71,6 @@ def _flush_sweep_audits(pending: list[tuple[str, AuditEntry]]) -> None:
     # Chains in name order, as the batch was sorted: two sweeps never wait in a circle.
     for chain, group in groupby(sorted(pending, key=lambda pair: pair[0]), key=lambda p: p[0]):
         audit_record_many([entry for _, entry in group], chain=chain)
-
-
-def _locked_task(task: ReviewTask) -> ReviewTask:
-    return (
-        ReviewTask.objects.select_for_update(of=("self",))
-        .select_related("queue__workflow")
-        .get(pk=task.pk)
-    )
-
-
-def _clean_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise SlaInvalid({"reason": ["Say why the clock stops (e.g. waiting for information)."]})
-    if len(reason) > MAX_REASON_LENGTH:
-        raise SlaInvalid({"reason": [f"Keep the reason under {MAX_REASON_LENGTH} characters."]})
-    return reason
-
-
-@transaction.atomic(durable=True)
-def review_task_pause(*, task: ReviewTask, acting_user, reason: str) -> ReviewTask:
-    """Stop the task's SLA clock (e.g. waiting for information from the customer)."""
-    reason = _clean_reason(reason)
-    task = _locked_task(task)
-    if task.status not in LIVE_STATUSES:
-        raise SlaConflict(f"The task is {task.status}; only open or claimed tasks can pause.")
-    if task.due_at is None:
-        raise SlaConflict("The task has no SLA clock to pause.")
-    if task.paused_at is not None:
-        raise SlaConflict("The task's clock is already paused.")
-    task.paused_at = timezone.now()
-    task.claim_score = review_task_claim_score(task)  # a stopped clock is not urgent
-    task.save(update_fields=["paused_at", "claim_score"])
-    _audit_task(task, "task.sla_paused", acting_user, reason=reason)
-    return task
-
-
-@transaction.atomic(durable=True)
-def review_task_resume(*, task: ReviewTask, acting_user, reason: str = "") -> ReviewTask:
-    """Restart the clock: every deadline moves on by the business time the pause lasted."""
-    task = _locked_task(task)
-    if task.paused_at is None:
-        raise SlaConflict("The task's clock is not paused.")
-    calendar = queue_calendar(task.queue_id)
-    now = timezone.now()
-    paused_for = max(business_time_between(task.paused_at, now, calendar), timedelta(0))
-    fields = ["paused_at"]
-    for column in ("due_at", "warn_at", "next_escalation_at"):
-        deadline = getattr(task, column)
-        if deadline is not None:
-            setattr(task, column, business_add(deadline, paused_for, calendar))
-            fields.append(column)
-    task.paused_at = None
-    task.claim_score = review_task_claim_score(task)
-    task.save(update_fields=[*fields, "claim_score"])
-    _audit_task(
-        task,
-        "task.sla_resumed",
-        acting_user,
-        reason=(reason or "").strip()[:MAX_REASON_LENGTH],
-        paused_business_minutes=round(paused_for / timedelta(minutes=1), 2),
-        due_at=task.due_at.isoformat() if task.due_at else None,
-    )
-    return task
-
-
-# --- the sweep ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -569,7 +289,7 @@ def _fire_idle(task: ReviewTask, step: EscalationStep, now: datetime, ladders: _
         queue=task.queue,
         claim_score=review_task_claim_score(task),
     )
-    _webhook_notification_add(escalation, task, step, source_queue, now)
+    webhook_notification_add(escalation, task, step, source_queue, now)
     return 1
 
 
@@ -642,7 +362,7 @@ def _advance(
     Escalation.objects.bulk_create([row[0] for row in fired.escalations])
     Notification.objects.bulk_create(fired.notifications)
     for escalation, task, step, source_queue, now_in_queue in fired.escalations:
-        _webhook_notification_add(escalation, task, step, source_queue, now, now_in=now_in_queue)
+        webhook_notification_add(escalation, task, step, source_queue, now, now_in=now_in_queue)
     return tally
 
 
@@ -777,13 +497,13 @@ def _act(
     if step.action == EscalationAction.UNCLAIM:
         holder = task.claimed_by_id if task.status == TaskStatus.CLAIMED else None
         if holder is not None:
-            _reopen(task)
+            review_task_reopen(task=task)
         return {"previous_holder": holder}
     if step.action == EscalationAction.MOVE_TO_QUEUE:
         assert step.target_queue is not None  # escalation_step_add insists on one
         holder = task.claimed_by_id if task.status == TaskStatus.CLAIMED else None
         if holder is not None:  # the holder may not review in the escalation queue
-            _reopen(task)
+            review_task_reopen(task=task)
         task.queue = step.target_queue
         return {"to_queue": step.target_queue.slug, "previous_holder": holder}
     recipients = ladders.recipients(task, step)
@@ -819,169 +539,3 @@ def _recipients(task: ReviewTask, step: EscalationStep) -> list:
         "user_id", flat=True
     )
     return list(get_user_model().objects.filter(pk__in=user_ids, is_active=True).order_by("pk"))
-
-
-# --- webhooks -----------------------------------------------------------------------------------
-
-
-def _webhook_notification_add(
-    escalation: Escalation,
-    task: ReviewTask,
-    step: EscalationStep,
-    queue: Queue,
-    now: datetime,
-    *,
-    now_in: Queue | None = None,
-) -> WebhookNotification | None:
-    """Runs in the escalation's transaction: the row commits with it, the send follows.
-
-    ``now_in`` is the queue the task is in after this rung (a later rung may move it on)."""
-    if not queue.notify_webhook_url:
-        return None
-    notification = WebhookNotification.objects.create(
-        escalation=escalation,
-        url=queue.notify_webhook_url,
-        secret_env=queue.notify_webhook_secret_env,
-        payload={
-            "event": "task.escalated",
-            "task": task.pk,
-            "item": task.item_id,
-            "queue": queue.slug,
-            "now_in_queue": (now_in or task.queue).slug,
-            "trigger": step.trigger,
-            "step": step.position,
-            "action": step.action,
-            "level": escalation.level,
-            "due_at": task.due_at.isoformat() if task.due_at else None,
-            "fired_at": now.isoformat(),
-            "detail": escalation.detail,
-        },
-        next_attempt_at=now,
-        created_at=now,
-    )
-    job_send_on_commit(DELIVER_NOTIFICATION_TASK, notification.pk)
-    return notification
-
-
-def webhook_notifications_enqueue_due(*, limit: int = 500) -> int:
-    """Re-enqueue deliveries that are due again: a retry after a failure, or a lost message."""
-    due = list(
-        WebhookNotification.objects.filter(
-            status=WebhookNotificationStatus.PENDING, next_attempt_at__lte=timezone.now()
-        ).values_list("pk", flat=True)[:limit]
-    )
-    for notification_id in due:
-        job_send(DELIVER_NOTIFICATION_TASK, notification_id)
-    return len(due)
-
-
-def webhook_notification_deliver(*, notification_id: int) -> WebhookNotification | None:
-    """One signed attempt, exactly like an item webhook (``workflows.act.webhooks``)."""
-    notification = attempt_claim(WebhookNotification.objects, notification_id)
-    if notification is None:
-        return None
-    attempt = signed_post(
-        notification.url,
-        notification.payload | {"notification_id": notification.pk},
-        notification.secret_env,
-    )
-    with transaction.atomic(durable=True):
-        notification = (
-            WebhookNotification.objects.select_for_update(of=("self",))
-            .select_related("escalation__task__queue__workflow")
-            .get(pk=notification_id)
-        )
-        notification.last_status_code = attempt.status_code
-        outcome = attempt_settle(notification, attempt.error)
-        notification.save()
-        if outcome:
-            task = notification.escalation.task
-            audit_record(
-                action=f"sla.webhook_{outcome}",
-                obj=notification,
-                chain=task.queue.workflow.audit_chain,
-                data={
-                    "task": task.pk,
-                    "escalation": notification.escalation_id,
-                    "attempts": notification.attempts,
-                    "status_code": attempt.status_code,
-                    "error": attempt.error[:200],
-                },
-            )
-    return notification
-
-
-# --- email --------------------------------------------------------------------------------------
-
-
-def notifications_mail_pending(*, limit: int = 200) -> int:
-    """Mail notifications that want an email, each claimed first so that it goes out once.
-
-    Runs after the sweep's transactions committed, so nothing is mailed for a change that rolled
-    back. A failed send gives the claim back and the next sweep tries again.
-    """
-    pending = list(
-        Notification.objects.filter(emailed_at__isnull=True)
-        .exclude(email_to="")
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    sent = 0
-    for notification_id in pending:
-        now = timezone.now()
-        claimed = Notification.objects.filter(pk=notification_id, emailed_at__isnull=True).update(
-            emailed_at=now
-        )
-        if not claimed:
-            continue
-        notification = Notification.objects.get(pk=notification_id)
-        try:
-            send_mail(
-                subject="[reviewapp] A review task was escalated",
-                message=notification.message,
-                from_email=None,
-                recipient_list=[notification.email_to],
-            )
-        except Exception:
-            logger.exception("mailing notification %s failed; will retry", notification_id)
-            Notification.objects.filter(pk=notification_id, emailed_at=now).update(emailed_at=None)
-            continue
-        sent += 1
-    return sent
-
-
-# --- ladder changes (settings page) -------------------------------------------------------------
-
-
-@transaction.atomic(durable=True)
-def escalation_step_remove(*, step: EscalationStep, acting_user=None) -> None:
-    """Take a rung off the queue's ladder, if it never fired.
-
-    A rung that fired is named by its Escalation rows (the record of what happened to those
-    tasks), so it stays. The row lock waits for a sweep that is firing this rung right now: the
-    sweep's insert holds a key-share lock on it, so the check below sees that escalation.
-    Tasks already pointed at this rung's time wake then, find the next rung and move on.
-    """
-    step = (
-        EscalationStep.objects.select_for_update().select_related("queue__workflow").get(pk=step.pk)
-    )
-    fired = Escalation.objects.filter(step=step).count()
-    if fired:
-        raise SlaConflict(
-            f"Step {step.position} already escalated {fired} task{'s' if fired != 1 else ''}; "
-            "it stays so that their history keeps its meaning."
-        )
-    audit_record(
-        action="sla.escalation_step_removed",
-        obj=step,
-        actor=acting_user,
-        chain=step.queue.workflow.audit_chain,
-        data={
-            "queue": step.queue.slug,
-            "position": step.position,
-            "trigger": step.trigger,
-            "after_minutes": step.after_minutes,
-            "action": step.action,
-        },
-    )
-    step.delete()
