@@ -1,16 +1,22 @@
 """A reviewer's decision: accept, correct or reject, fenced by the claim token."""
 
+import uuid
+
 from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.core.errors import InvalidRequest
 from reviewapp.review.corrections.services import correction_record, reason_codes_for
 from reviewapp.review.reviews import hooks
-from reviewapp.review.reviews.claims import locked_claim
+from reviewapp.review.reviews.claims import ClaimLost, locked_claim
 from reviewapp.review.reviews.events import task_audit
 from reviewapp.review.reviews.models import Decision, DecisionOutcome, ReviewTask, TaskStatus
 from workflows import seams
 from workflows.schemas import schema_errors
+
+
+class AlreadyDecided(ClaimLost):
+    """The reviewer decided this task already, otherwise than they now ask."""
 
 
 class DecisionInvalid(InvalidRequest):
@@ -37,7 +43,13 @@ def review_task_decide(
     related = ["item__prediction", "gold__gold_item"]
     if outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
         related.append("item__prediction__model_version")  # named in the Correction
-    task = locked_claim(task, reviewer, claim_token, *related)
+    try:
+        task = locked_claim(task, reviewer, claim_token, *related)
+    except ClaimLost:
+        replayed = _replayed(task, reviewer, claim_token, outcome)
+        if replayed is None:
+            raise
+        return replayed
     item = task.item
     prediction = item.prediction
     reason_codes = reason_codes or []
@@ -110,4 +122,30 @@ def review_task_decide(
     )
     if effects.resume:
         seams.item_review_decided(item_id=item.pk)
+    return decision
+
+
+def _replayed(task: ReviewTask, reviewer, claim_token, outcome: str) -> Decision | None:
+    """The decision this reviewer already made under this claim, when the same one is sent again.
+
+    A reviewer whose answer was lost (a timeout, a restart after the commit) sends it again; that
+    must find it saved, not "nothing was saved". Another outcome under the same claim is refused.
+    """
+    try:
+        token = uuid.UUID(str(claim_token))
+    except ValueError:
+        return None
+    decision = Decision.objects.filter(
+        task_id=task.pk,
+        reviewer_id=reviewer.pk,
+        task__status=TaskStatus.DECIDED,
+        task__claim_token=token,
+    ).first()
+    if decision is None:
+        return None
+    if decision.outcome != outcome:
+        raise AlreadyDecided(
+            f"You already decided this task ({decision.get_outcome_display().lower()}); "
+            "that decision stands."
+        )
     return decision

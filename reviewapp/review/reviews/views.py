@@ -26,7 +26,7 @@ from reviewapp.review.reviews.claims import (
     review_task_extend,
     review_task_skip,
 )
-from reviewapp.review.reviews.decisions import DecisionInvalid, review_task_decide
+from reviewapp.review.reviews.decisions import AlreadyDecided, DecisionInvalid, review_task_decide
 from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
 from reviewapp.review.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
 from reviewapp.review.reviews.schema_form import (
@@ -167,7 +167,13 @@ def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
             chosen_reject_reasons=request.POST.getlist("reason_codes_reject"),
         )
     except ClaimLost as lost:
-        return _render_review(request, task, status=409, claim_lost=str(lost))
+        return _render_review(
+            request,
+            task,
+            status=409,
+            claim_lost=str(lost),
+            decided_before=isinstance(lost, AlreadyDecided),
+        )
     return _next_after_decision(request, task)
 
 

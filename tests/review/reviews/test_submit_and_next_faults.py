@@ -93,3 +93,54 @@ def test_a_request_that_meets_a_database_restart_answers_503_with_retry_after(
     assert endpoint.json() == {
         "detail": "The database is not available right now. Try again in a moment."
     }
+
+
+def test_sending_the_same_decision_again_finds_it_saved_not_lost(reviewer, demo, in_review, api):
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    body = {"outcome": "accept", "claim_token": str(task.claim_token)}
+    first = api(reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    again = api(reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["outcome"] == "accept"
+    assert Decision.objects.filter(task=task).count() == 1
+
+    client = Client()
+    client.force_login(reviewer)
+    page = client.post(
+        f"/review/{task.pk}/decide", body | {"outcome": "accept"}, HTTP_HX_REQUEST="true"
+    )
+    assert page.status_code == 200
+    assert "nothing was saved" not in page.content.decode()
+
+
+def test_another_outcome_under_the_same_claim_is_refused_and_the_first_stands(
+    reviewer, demo, in_review, api
+):
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    token = str(task.claim_token)
+    api(reviewer).post(
+        f"/api/v1/tasks/{task.pk}/decision",
+        {"outcome": "accept", "claim_token": token},
+        format="json",
+    )
+    client = Client()
+    client.force_login(reviewer)
+    page = client.post(
+        f"/review/{task.pk}/decide",
+        {"outcome": "reject", "claim_token": token, "reason_codes_reject": ["other"]},
+        HTTP_HX_REQUEST="true",
+    )
+    assert page.status_code == 409
+    html = page.content.decode()
+    assert "You already decided this task (accept); that decision stands." in html
+    assert "nothing was saved" not in html
+    assert list(Decision.objects.filter(task=task).values_list("outcome", flat=True)) == ["accept"]
+
+
+def test_a_stolen_or_stale_token_is_still_refused(reviewer, second_reviewer, demo, in_review, api):
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    body = {"outcome": "accept", "claim_token": str(task.claim_token)}
+    api(reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    response = api(second_reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    assert response.status_code in (404, 409)
+    assert Decision.objects.filter(task=task).count() == 1
