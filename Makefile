@@ -26,7 +26,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports lint clean
+.PHONY: install run test bench bench-queues bench-exports bench-recovery lint clean
 
 install: $(STAMP)
 
@@ -69,6 +69,17 @@ bench-exports: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_EXPORTS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/exports.py $(BENCH_ARGS)
+
+# Fault drills on a stack of its own (PostgreSQL 15 cluster, redis-server, gunicorn, a Celery
+# worker and beat, all private, on free ports): whole-worker kill -9, a Redis outage and
+# PostgreSQL restarts. It ignores DATABASE_URL and CELERY_BROKER_URL: it never touches the
+# machine's servers. Needs Debian's postgresql (15) and redis-server, installed if missing.
+bench-recovery: install
+	test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] || { echo "install postgresql-15 and redis-server first"; exit 1; }; \
+		  apt-get update -qq && \
+		  apt-get install -y -qq --no-install-recommends postgresql-15 redis-server; }
+	$(BIN)/python tests/benchmarks/recovery.py $(BENCH_ARGS)
 
 # lint-imports checks the import rules of ARCHITECTURE.md (layers in pyproject.toml).
 lint: install
