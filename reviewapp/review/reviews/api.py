@@ -101,9 +101,11 @@ class TaskDecisionView(APIView):
 
 
 def _claim_next(request, task) -> dict:
-    """Submit and next: the decision is committed, so a failed claim never hides that."""
+    """Submit and next: the decision is committed, so a failure after it (the claim, or reading
+    the claimed task for the answer) never hides that."""
     try:
         next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+        return {"next": task_summary(next_task, viewer=request.user) if next_task else None}
     except (CapacityReached, SkillsMissing) as refused:
         return {"next": None, "next_error": str(refused)}
     except DatabaseError:
@@ -112,7 +114,6 @@ def _claim_next(request, task) -> dict:
             "next_error": "Your decision is saved; the next task could not be loaded. "
             "Claim again in a moment.",
         }
-    return {"next": task_summary(next_task, viewer=request.user) if next_task else None}
 
 
 class ClaimTokenSerializer(serializers.Serializer):

@@ -259,12 +259,18 @@ def _next_after_decision(
     """Submit and next: claim the following task of the same queue without a full reload.
 
     The decision is committed by now: if the next task cannot be loaded (the database went
-    away between the two), the reviewer reads that the decision is saved, not an error page."""
+    away between the two, in the claim or while the next task's page is read and rendered),
+    the reviewer reads that the decision is saved, not an error page."""
     try:
-        next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+        return _claim_and_show_next(request, task, done=done)
     except DatabaseError:
         logger.warning("decision on task %s saved; the next claim failed", task.pk, exc_info=True)
         return _render_empty(request, task.queue, next_unavailable=True, saved=f"{done}.")
+
+
+def _claim_and_show_next(request: HtmxHttpRequest, task: ReviewTask, *, done: str) -> HttpResponse:
+    try:
+        next_task = review_task_claim(queue=task.queue, reviewer=request.user)
     except (CapacityReached, SkillsMissing) as refused:
         messages.error(request, f"{done}. {refused}")
         return (

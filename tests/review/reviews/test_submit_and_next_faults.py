@@ -8,7 +8,7 @@ error a restarting server gives); ``make bench-recovery`` does it with a real re
 from contextlib import contextmanager
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 from django.test import Client
 
 from reviewapp.review.reviews.claims import review_task_claim
@@ -33,6 +33,24 @@ def claims_fail():
 
     with connection.execute_wrapper(wrapper):
         yield
+
+
+@contextmanager
+def database_gone_after_the_claim():
+    """The next claim commits, then every statement meets a database that went away: the
+    answer (the claimed task's item for the API, the next review page) cannot be read."""
+    gone = []
+
+    def wrapper(execute, sql, params, many, context):
+        if gone:
+            raise OperationalError("terminating connection due to administrator command")
+        result = execute(sql, params, many, context)
+        if "SKIP LOCKED" in sql:
+            transaction.on_commit(lambda: gone.append(True))
+        return result
+
+    with connection.execute_wrapper(wrapper):
+        yield gone
 
 
 def test_the_page_says_the_decision_is_saved_when_the_next_task_cannot_load(
@@ -91,7 +109,8 @@ def test_a_request_that_meets_a_database_restart_answers_503_with_retry_after(
     assert "Try again in a moment" in page.content.decode()
     assert (endpoint.status_code, endpoint["Retry-After"]) == (503, "5")
     assert endpoint.json() == {
-        "detail": "The database is not available right now. Try again in a moment."
+        "detail": "The database is not available right now, so nothing was saved. "
+        "Try again in a moment."
     }
 
 
@@ -144,3 +163,43 @@ def test_a_stolen_or_stale_token_is_still_refused(reviewer, second_reviewer, dem
     response = api(second_reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
     assert response.status_code in (404, 409)
     assert Decision.objects.filter(task=task).count() == 1
+
+
+# A commit must really happen before the fault: these run outside the test's transaction.
+@pytest.mark.django_db(transaction=True)
+def test_the_page_says_the_decision_is_saved_when_the_next_page_cannot_be_read(
+    reviewer, demo, in_review
+):
+    client = Client()
+    client.force_login(reviewer)
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    with database_gone_after_the_claim() as gone:
+        response = client.post(
+            f"/review/{task.pk}/decide",
+            {"outcome": "accept", "claim_token": str(task.claim_token)},
+            HTTP_HX_REQUEST="true",
+        )
+    assert gone, "the fault must come after the next claim committed"
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Decision saved." in page
+    assert "Your decision is safe" in page
+    assert Decision.objects.filter(task=task, outcome="accept").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_answers_201_when_the_claimed_task_cannot_be_read_for_the_answer(
+    reviewer, demo, in_review, api
+):
+    task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+    body = {"outcome": "accept", "claim_token": str(task.claim_token), "next": True}
+    with database_gone_after_the_claim() as gone:
+        response = api(reviewer).post(f"/api/v1/tasks/{task.pk}/decision", body, format="json")
+    assert gone, "the fault must come after the next claim committed"
+    assert response.status_code == 201
+    data = response.json()
+    assert (data["task"], data["next"]) == (task.pk, None)
+    assert data["next_error"].startswith("Your decision is saved")
+    # The claimed task stays the reviewer's: their next claim hands it over.
+    held = ReviewTask.objects.get(claimed_by=reviewer, status=TaskStatus.CLAIMED)
+    assert review_task_claim(queue=demo.queue, reviewer=reviewer) == held
