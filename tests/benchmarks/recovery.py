@@ -493,6 +493,7 @@ def ingest_findings(answers: list[Answer], drill: str) -> dict[str, int]:
     return {
         "requests": len(mine),
         "status": dict(Counter(a.status for a in mine)),
+        "slowest answer s": round(max((a.ended - a.started for a in mine), default=0.0), 2),
         "5xx for stored items": sum(1 for a in failed if a.status and a.key in stored_batches),
         "no answer": sum(1 for a in failed if a.status == 0),
         "items stored": len(stored_keys),
