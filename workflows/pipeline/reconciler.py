@@ -15,6 +15,11 @@ as the work was sent. The beat sweep ``resume_stuck_items`` sends such work agai
 - and the broker's queue is empty: while a backlog waits, the item's message is most likely in
   it. Past ``REVIEWAPP_RECONCILE_CEILING_SECONDS`` an item is sent again even behind a backlog.
 
+An item untouched since the broker (Redis) last started needs no grace period: a message sent
+before the restart went with it (unless the broker keeps its messages on disk, and then they
+wait in its queue, which holds the item back), and while it was down nothing left. So after a
+Redis outage lost work goes again at the first sweep, not a grace period later.
+
 Sending twice is harmless (each step runs once whatever the broker delivers); the sweep marks
 what it sent (``updated_at``), so behind a backlog an item goes again at most once per ceiling.
 """
@@ -25,7 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reviewapp.core.health.broker import broker_queue_depth
+from reviewapp.core.health.broker import broker_queue_depth, broker_started_at
 from reviewapp.core.health.selectors import held_item_ids
 from workflows import seams
 from workflows.models import Item
@@ -34,13 +39,20 @@ from workflows.pipeline.engine import IN_FLIGHT
 LIMIT = 5000
 
 
-def items_find_lost(*, now: datetime | None = None, queue_depth: int | None = None) -> list[int]:
+def items_find_lost(
+    *,
+    now: datetime | None = None,
+    queue_depth: int | None = None,
+    broker_started_at: datetime | None = None,
+) -> list[int]:
     """Items in flight whose pipeline message is lost; marks them as sent again."""
     now = now or timezone.now()
-    grace = timedelta(seconds=settings.REVIEWAPP_RECONCILE_GRACE_SECONDS)
+    quiet_since = now - timedelta(seconds=settings.REVIEWAPP_RECONCILE_GRACE_SECONDS)
+    if broker_started_at is not None:
+        quiet_since = max(quiet_since, min(broker_started_at, now))
     ceiling = now - timedelta(seconds=settings.REVIEWAPP_RECONCILE_CEILING_SECONDS)
     candidates = list(
-        Item.objects.filter(status__in=IN_FLIGHT, updated_at__lt=now - grace)
+        Item.objects.filter(status__in=IN_FLIGHT, updated_at__lt=quiet_since)
         .exclude(current_step="")
         .order_by("updated_at")
         .values_list("pk", "updated_at")[:LIMIT]
@@ -86,6 +98,5 @@ def lost_work() -> tuple[list[int], list[int]]:
     if depth is None:
         return [], []
     now = timezone.now()
-    return items_find_lost(now=now, queue_depth=depth), items_find_unresumed(
-        now=now, queue_depth=depth
-    )
+    lost = items_find_lost(now=now, queue_depth=depth, broker_started_at=broker_started_at())
+    return lost, items_find_unresumed(now=now, queue_depth=depth)

@@ -78,6 +78,32 @@ def test_behind_a_backlog_items_go_again_only_past_the_ceiling(received):
         assert items_find_lost(queue_depth=12) == [], "at most once per ceiling"
 
 
+def test_items_untouched_since_the_broker_restarted_go_again_without_a_grace_period(received):
+    # Redis restarted at +5 s: the items' messages went with it (or never left while it was
+    # down), so at +6 s they are lost although their grace period runs until +15 s.
+    restarted = NOW + timedelta(seconds=5)
+    with time_machine.travel(NOW + timedelta(seconds=6), tick=False):
+        assert items_find_lost(queue_depth=0, broker_started_at=restarted) == received
+    # Sent again at +6 s, after the restart: the new messages get their grace period.
+    with time_machine.travel(NOW + timedelta(seconds=12), tick=False):
+        assert items_find_lost(queue_depth=0, broker_started_at=restarted) == []
+
+
+def test_a_broker_up_since_before_the_items_leaves_them_their_grace_period(received):
+    with time_machine.travel(NOW + timedelta(seconds=10), tick=False):
+        long_ago = NOW - timedelta(hours=1)
+        assert items_find_lost(queue_depth=0, broker_started_at=long_ago) == []
+
+
+def test_after_a_broker_restart_a_holder_and_a_backlog_still_hold_items_back(received):
+    restarted = NOW + timedelta(seconds=5)
+    worker_holding(received[:1], at=restarted)
+    with time_machine.travel(NOW + timedelta(seconds=6), tick=False):
+        # A broker that kept its messages on disk has them queued again: wait for them.
+        assert items_find_lost(queue_depth=3, broker_started_at=restarted) == []
+        assert items_find_lost(queue_depth=0, broker_started_at=restarted) == received[1:]
+
+
 def test_finished_items_are_never_lost(received):
     Item.objects.filter(pk=received[0]).update(status=ItemStatus.COMPLETED)
     with time_machine.travel(NOW + timedelta(seconds=16), tick=False):
