@@ -1072,7 +1072,8 @@ def report(
         print(f"  CPU seconds during the drill: {cpu}")
     restarts = {s.name: len(s.restarts) for s in (stack.web, stack.worker, stack.beat)}
     print(f"\nSupervisor restarts: {restarts}")
-    print(f"Logs: {stack.root}")
+    kept = "kept" if not ok else "removed at the end unless --keep"
+    print(f"Logs: {stack.root} and {stack.postgres.log_path} ({kept})")
     return ok
 
 
@@ -1144,7 +1145,7 @@ def main() -> int:
             stack.close()
         if redis is not None:
             redis.close()
-        postgres.close(keep=args.keep)
+        postgres.close(keep=args.keep or not ok)
         if not args.keep and ok:
             shutil.rmtree(root, ignore_errors=True)
     return 0 if ok else 1
