@@ -959,8 +959,10 @@ class Stack:
         self.web.start()
         return first_answer(self.web, self.base)
 
-    def first_request_of_one_worker(self) -> float:
-        """A gunicorn of one worker started beside the stack's (nothing else warms it up)."""
+    def first_request_of_one_worker(self) -> tuple[float, float]:
+        """A gunicorn of one worker started beside the stack's (nothing else warms it up):
+        seconds to its first answer, and the CPU seconds it used by then (what a busy machine
+        does not change)."""
         port = free_port()
         alone = Service(
             "gunicorn-1",
@@ -970,7 +972,9 @@ class Stack:
         )  # fmt: skip
         alone.start()
         try:
-            return first_answer(alone, f"http://127.0.0.1:{port}")
+            took = first_answer(alone, f"http://127.0.0.1:{port}")
+            alone.sample_cpu(children_of())
+            return took, alone.cpu()
         finally:
             alone.stop()
 
@@ -1019,7 +1023,7 @@ def shown_settings() -> dict[str, object]:
 
 
 def report(
-    results: list[dict], first_request_s: tuple[float, float], settings_shown: dict, stack
+    results: list[dict], first_request_s: tuple[float, float, float], settings_shown: dict, stack
 ) -> bool:
     ok = True
     print("\nSettings (defaults unless said):")
@@ -1028,7 +1032,8 @@ def report(
     print(
         "\nFirst request of a fresh gunicorn, start -> first 200 of /accounts/login/: "
         f"{first_request_s[0]:.2f} s with 3 sync workers (the stack's), "
-        f"{first_request_s[1]:.2f} s with one worker"
+        f"{first_request_s[1]:.2f} s with one worker (its master and worker used "
+        f"{first_request_s[2]:.2f} s of CPU by then)"
     )
     for result in results:
         took = result["settled_s"]
@@ -1135,11 +1140,14 @@ def main() -> int:
         if not wait_until(lambda: ping(app), 60):
             raise RuntimeError(f"the worker never answered; see {stack.worker.log_path}")
         log("worker and beat are up")
-        one_worker = stack.first_request_of_one_worker()
-        log(f"a gunicorn of one worker answers after {one_worker:.2f} s")
+        one_worker, one_worker_cpu = stack.first_request_of_one_worker()
+        log(
+            f"a gunicorn of one worker answers after {one_worker:.2f} s "
+            f"({one_worker_cpu:.2f} s CPU)"
+        )
         drills = {"kill": drill_kill, "redis": drill_redis, "postgres": drill_postgres}
         results = [drills[name](stack, args) for name in args.drills]
-        ok = report(results, (first_request, one_worker), settings_shown, stack)
+        ok = report(results, (first_request, one_worker, one_worker_cpu), settings_shown, stack)
     finally:
         from django.db import connections
 
