@@ -531,7 +531,7 @@ def drill_kill(stack, args) -> dict:
 
     before = stack.supervisor.cpu()
     post_burst(
-        stack.http("integrator"), workflow=stack.workflow, token=stack.token, drill="d1",
+        stack.http(), workflow=stack.workflow, token=stack.token, drill="d1",
         items=args.items, batch=args.batch, on_batch=on_batch, seed=11,
     )  # fmt: skip
     marks["posted"] = time.monotonic()
@@ -579,7 +579,7 @@ def drill_redis(stack, args) -> dict:
 
     before = stack.supervisor.cpu()
     post_burst(
-        stack.http("integrator"), workflow=stack.workflow, token=stack.token, drill="d2",
+        stack.http(), workflow=stack.workflow, token=stack.token, drill="d2",
         items=args.items, batch=args.batch, on_batch=on_batch, seed=22,
     )  # fmt: skip
     if "up" not in marks:
@@ -625,7 +625,7 @@ class Reviewer(threading.Thread):
         self.username = username
         self.mode = mode  # "api", "page" or "htmx"
         self.stop_event = stop
-        self.http = stack.http(username)
+        self.http = stack.http()
         self.decided = 0
         self.error: str = ""
 
@@ -816,7 +816,7 @@ def ensure_open_tasks(stack, args, *, wanted: int = 600) -> None:
         return
     log(f"drill 3: ingesting {args.items} items first, to have tasks to review")
     post_burst(
-        stack.http("integrator"), workflow=stack.workflow, token=stack.token, drill="d3",
+        stack.http(), workflow=stack.workflow, token=stack.token, drill="d3",
         items=args.items, batch=args.batch, seed=33,
     )  # fmt: skip
     wait_settled(time.monotonic(), args.ceiling)
@@ -951,7 +951,8 @@ class Stack:
         self.tokens: dict[str, str] = {}
         self.queue_id = 0
 
-    def http(self, _who: str) -> Http:
+    def http(self) -> Http:
+        """A client of its own (cookies: a session per reviewer), recording into the answers."""
         return Http(self.base, self.answers, self.answers_lock)
 
     def start_web(self) -> float:
