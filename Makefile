@@ -26,7 +26,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-recovery lint clean
+.PHONY: install run test bench bench-queues bench-exports bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -89,6 +89,18 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# The versions a deployment installs (the Dockerfile, .ci/runtime-imports), with hashes. Run it
+# after changing the dependencies in pyproject.toml, and commit requirements.lock.
+lock: install
+	$(BIN)/pip-compile --quiet --strip-extras --extra labelstudio --generate-hashes \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		-o requirements.lock pyproject.toml
+
+# Only the runtime dependencies, from the lock, in a clean venv: every module and every package
+# the code imports must load.
+runtime-check:
+	.ci/runtime-imports
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

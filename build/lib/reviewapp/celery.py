@@ -1,0 +1,105 @@
+import contextlib
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings")
+
+app = Celery("reviewapp")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+# Each Django app's tasks module, and those of the stages that are packages inside an app.
+app.autodiscover_tasks()
+app.autodiscover_tasks(["workflows.pipeline", "workflows.act", "reviewapp.learn.training"])
+
+
+def ensure_broker_folders() -> None:
+    """kombu's filesystem transport raises FileNotFoundError unless its folders exist."""
+    options = app.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
+        if key in options:
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+ensure_broker_folders()
+
+
+# Seconds a worker that hit an unrecoverable error gets to stop cleanly before it is ended.
+UNRECOVERABLE_GRACE_SECONDS = 10.0
+
+
+class ExitOnUnrecoverableError(logging.Handler):
+    """End a worker whose consumer died, so its supervisor starts a fresh one.
+
+    Celery logs "Unrecoverable error" and then stops the worker cleanly, but that stop can hang
+    for ever on a broken broker connection (seen after a Redis restart: the main process stays
+    alive, answers no ping and takes no message). Compose's ``restart: unless-stopped`` only
+    helps a process that exits, so after a grace period we end the pool and exit.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.CRITICAL and "Unrecoverable error" in record.getMessage():
+            timer = threading.Timer(UNRECOVERABLE_GRACE_SECONDS, _end_worker)
+            timer.daemon = True
+            timer.start()
+
+
+def _end_worker() -> None:
+    me = os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may contain spaces, so split after its ")".
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == me:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+    os._exit(1)
+
+
+@signals.worker_init.connect
+def _watch_for_unrecoverable_errors(**_) -> None:
+    logging.getLogger("celery.worker").addHandler(ExitOnUnrecoverableError())
+
+
+# --- heartbeats and sweep runs (reviewapp.heartbeats) ----------------------------------------
+# Imported inside the handlers: this module loads before Django's apps are ready.
+
+
+@signals.worker_ready.connect
+def _worker_heartbeat_start(sender=None, **_) -> None:
+    from reviewapp.heartbeats import worker_started
+
+    worker_started(sender.hostname)
+
+
+@signals.worker_shutdown.connect
+def _worker_heartbeat_stop(sender=None, **_) -> None:
+    from reviewapp.heartbeats import heartbeat_stop
+
+    heartbeat_stop(name=sender.hostname)
+
+
+@signals.beat_init.connect
+def _beat_heartbeat_start(**_) -> None:
+    from reviewapp.heartbeats import beat_started
+
+    beat_started()
+
+
+@signals.task_prerun.connect
+def _sweep_started(task=None, **_) -> None:
+    from reviewapp.heartbeats import sweep_started
+
+    sweep_started(task.name)
+
+
+@signals.task_postrun.connect
+def _sweep_finished(task=None, retval=None, state=None, **_) -> None:
+    from reviewapp.heartbeats import describe, sweep_finished
+
+    sweep_finished(task.name, succeeded=state == "SUCCESS", summary=describe(retval))

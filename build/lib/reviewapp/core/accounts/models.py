@@ -1,0 +1,68 @@
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+
+
+class Role(models.TextChoices):
+    REVIEWER = "reviewer", "Reviewer"
+    MANAGER = "manager", "Manager"
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+    INTEGRATOR = "integrator", "Integrator"
+    ADMIN = "admin", "Admin"
+
+
+class Team(models.Model):
+    """A group of people who own workflows and queues.
+
+    Each (team, role) pair is one auth Group; object permissions are granted to those groups,
+    so a membership change is a group change and guardian does the rest.
+    """
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=120)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def group_name(self, role: str) -> str:
+        return f"team:{self.slug}:{role}"
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    group = models.ForeignKey(Group, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user", "role"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} in {self.team}"
+
+
+class ReviewerProfile(models.Model):
+    """What a reviewer can take on: skills, languages and how many claims at once.
+
+    Written only by ``reviewer_profile_set``. The claim reads it under ``FOR UPDATE``: that row
+    lock is what serialises one reviewer's concurrent claims, so a capacity cap holds.
+    A reviewer without a profile has no skills, no languages and no personal cap.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviewer_profile"
+    )
+    # Lower-case tags, e.g. ["billing", "legal"]; a queue's required skills must all be here.
+    skills = models.JSONField(default=list, blank=True)
+    # Lower-case language codes, e.g. ["en", "de"]; tasks in other languages never reach them.
+    languages = models.JSONField(default=list, blank=True)
+    # Most tasks held at once over all queues; empty: no personal cap.
+    max_claims = models.PositiveSmallIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"

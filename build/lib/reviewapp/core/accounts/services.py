@@ -1,0 +1,80 @@
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+
+from reviewapp.core.accounts.inputs import ReviewerProfileInput
+from reviewapp.core.accounts.models import Membership, ReviewerProfile, Role, Team
+from reviewapp.core.audit.services import audit_record
+from reviewapp.core.permissions import team_role_group
+
+User = get_user_model()
+# "Leave as it is", where None means "no cap".
+UNCHANGED = object()
+
+
+@transaction.atomic
+def team_create(*, slug: str, name: str, acting_user=None) -> Team:
+    team = Team.objects.create(slug=slug, name=name)
+    audit_record(action="team.created", obj=team, actor=acting_user, data={"slug": slug})
+    return team
+
+
+@transaction.atomic
+def membership_add(*, team: Team, user, role: str, acting_user=None) -> Membership:
+    """Give ``user`` a role in ``team``: they join the (team, role) group that holds the perms."""
+    group = team_role_group(team, role)
+    membership, created = Membership.objects.get_or_create(
+        team=team, user=user, role=role, defaults={"group": group}
+    )
+    if created:
+        user.groups.add(group)
+        audit_record(
+            action="membership.added",
+            obj=membership,
+            actor=acting_user,
+            data={"team": team.slug, "user": user.get_username(), "role": role},
+        )
+    return membership
+
+
+@transaction.atomic(durable=True)
+def reviewer_profile_set(
+    *,
+    user,
+    acting_user,
+    skills: list[str] | None = None,
+    languages: list[str] | None = None,
+    max_claims: int | object | None = UNCHANGED,
+) -> ReviewerProfile:
+    """Set what a reviewer can take on; arguments left out keep their value.
+
+    Only a manager of a team the reviewer belongs to (or a superuser) may change it.
+    """
+    if not (acting_user.is_superuser or _manages_a_team_of(acting_user, user)):
+        raise PermissionDenied("You do not manage a team of this reviewer.")
+    given = {"skills": skills, "languages": languages, "max_claims": max_claims}
+    changes = ReviewerProfileInput.checked(
+        {
+            name: value
+            for name, value in given.items()
+            if value is not UNCHANGED and (value is not None or name == "max_claims")
+        },
+        partial=True,
+    )
+    profile, _ = ReviewerProfile.objects.select_for_update().get_or_create(user=user)
+    before = {name: getattr(profile, name) for name in changes}
+    for name, value in changes.items():
+        setattr(profile, name, value)
+    profile.save()
+    audit_record(
+        action="reviewer_profile.changed",
+        obj=profile,
+        actor=acting_user,
+        data={"user": user.get_username(), "before": before, "after": changes},
+    )
+    return profile
+
+
+def _manages_a_team_of(manager, user) -> bool:
+    teams = Membership.objects.filter(user=user).values("team_id")
+    return Membership.objects.filter(user=manager, role=Role.MANAGER, team_id__in=teams).exists()

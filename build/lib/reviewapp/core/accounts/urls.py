@@ -1,0 +1,14 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from reviewapp.core.accounts import api as accounts_api
+
+urlpatterns = [
+    path(
+        "api/v1/reviewers/<str:username>/profile",
+        accounts_api.ReviewerProfileView.as_view(),
+        name="api-reviewer-profile",
+    ),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

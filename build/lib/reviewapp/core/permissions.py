@@ -1,0 +1,128 @@
+"""The only door to django-guardian.
+
+Roles are granted per team: each (team, role) pair is an auth Group, and this module grants those
+groups object permissions on the team's workflows and queues. Views and endpoints fetch protected
+objects only through the ``get_<thing>_for_user`` helpers below; a user without the permission
+gets a 404, so nobody can learn that another team's queue or item exists.
+"""
+
+from collections.abc import Iterable
+from typing import TypeVar, cast
+
+from django.contrib.auth.models import AbstractUser, AnonymousUser, Group
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from guardian.shortcuts import assign_perm, get_objects_for_user, get_users_with_perms
+
+from reviewapp.core.accounts.models import Role, Team
+
+User = AbstractUser | AnonymousUser
+M = TypeVar("M", bound=Model)
+
+VIEW_WORKFLOW = "workflows.view_workflow"
+SUBMIT_ITEMS = "workflows.submit_items"
+REQUEST_EXPORT = "workflows.request_export"
+APPROVE_EXPORT = "workflows.approve_export"
+RELEASE_MODELS = "workflows.release_models"
+REVIEW_QUEUE = "reviews.review_queue"
+MANAGE_QUEUE = "reviews.manage_queue"
+
+# What each role may do on its own team's workflows and queues.
+ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    Role.REVIEWER: {"workflow": (), "queue": (REVIEW_QUEUE,)},
+    Role.MANAGER: {"workflow": (VIEW_WORKFLOW,), "queue": (REVIEW_QUEUE, MANAGE_QUEUE)},
+    Role.ML_ENGINEER: {
+        "workflow": (VIEW_WORKFLOW, REQUEST_EXPORT, APPROVE_EXPORT, RELEASE_MODELS),
+        "queue": (),
+    },
+    Role.INTEGRATOR: {"workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS), "queue": ()},
+    Role.ADMIN: {
+        "workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS, REQUEST_EXPORT, APPROVE_EXPORT, RELEASE_MODELS),
+        "queue": (REVIEW_QUEUE, MANAGE_QUEUE),
+    },
+}
+
+
+def team_role_group(team: Team, role: str) -> Group:
+    group, _ = Group.objects.get_or_create(name=team.group_name(role))
+    return group
+
+
+def team_grant_object_permissions(
+    *, team: Team, workflows: Iterable[Model] = (), queues: Iterable[Model] = ()
+) -> None:
+    """Grant every role group of ``team`` its permissions on the given objects."""
+    workflows, queues = list(workflows), list(queues)
+    for role, perms in ROLE_PERMISSIONS.items():
+        group = team_role_group(team, role)
+        for perm in perms["workflow"]:
+            for workflow in workflows:
+                assign_perm(perm, group, workflow)
+        for perm in perms["queue"]:
+            for queue in queues:
+                assign_perm(perm, group, queue)
+
+
+def user_can(user: User, perm: str, obj: Model) -> bool:
+    return bool(user.is_authenticated and user.has_perm(perm, obj))
+
+
+def objects_for_user(user: User, perm: str, model: type[M]) -> QuerySet[M]:
+    """Every ``model`` object ``user`` holds ``perm`` on, through a team role or directly."""
+    if not user.is_authenticated:
+        return model._default_manager.none()
+    return get_objects_for_user(user, perm, klass=model, accept_global_perms=False)
+
+
+def users_with_perm(obj: Model, perm: str) -> QuerySet:
+    """Active people who hold ``perm`` on ``obj`` (directly or through a team role), by name."""
+    users = cast(
+        QuerySet,
+        get_users_with_perms(obj, only_with_perms_in=[perm.split(".")[1]], with_group_users=True),
+    )
+    return users.filter(is_active=True).order_by("username")
+
+
+# Roles whose people keep work moving: they see the stall banner and the processes' health.
+OPERATOR_ROLES = (Role.MANAGER, Role.ML_ENGINEER, Role.ADMIN)
+
+
+def is_operator(user: User) -> bool:
+    from reviewapp.core.accounts.models import Membership
+
+    return bool(
+        user.is_authenticated
+        and (
+            user.is_staff
+            or Membership.objects.filter(user_id=user.pk, role__in=OPERATOR_ROLES).exists()
+        )
+    )
+
+
+def manages_a_team(user: User) -> bool:
+    from reviewapp.core.accounts.models import Membership
+
+    return bool(
+        user.is_authenticated
+        and Membership.objects.filter(user_id=user.pk, role=Role.MANAGER).exists()
+    )
+
+
+def reviewers_managed_by(user: User) -> QuerySet:
+    """Active reviewers of the teams ``user`` manages (whose profiles they may edit)."""
+    from django.contrib.auth import get_user_model
+
+    from reviewapp.core.accounts.models import Membership
+
+    if not user.is_authenticated:
+        return get_user_model().objects.none()
+    teams = Membership.objects.filter(user_id=user.pk, role=Role.MANAGER).values("team_id")
+    reviewers = Membership.objects.filter(team_id__in=teams, role=Role.REVIEWER).values("user_id")
+    return get_user_model().objects.filter(pk__in=reviewers, is_active=True).order_by("username")
+
+
+def get_reviewer_for_user(user: User, username: str):
+    reviewer = reviewers_managed_by(user).filter(username=username).first()
+    if reviewer is None:
+        raise Http404("No such reviewer.")
+    return reviewer

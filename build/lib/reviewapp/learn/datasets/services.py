@@ -1,0 +1,649 @@
+"""Correction datasets: request -> approval by someone else -> build -> release -> download.
+
+An approved export becomes release v<N> of its workflow: an immutable folder under
+``MEDIA_ROOT/datasets/<workflow>/v<N>/`` with the data file, ``manifest.json`` (counts, filters,
+versions, checksums, the approval chain) and a data card.
+"""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from operator import itemgetter
+from pathlib import Path
+from typing import cast
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from reviewapp.core.audit.services import audit_record
+from reviewapp.core.checksums import file_sha256
+from reviewapp.core.errors import Conflict, Forbidden
+from reviewapp.core.jobs import job_send_on_commit
+from reviewapp.learn.datasets.exporters import (
+    EXPORT_FIELDS,
+    EXTENSIONS,
+    LINE_FORMATS,
+    WRITERS,
+    ExportRow,
+    Line,
+    hf_front_matter,
+    write_hf_splits,
+    zip_folder,
+)
+from reviewapp.learn.datasets.models import (
+    DatasetExport,
+    ExportApproval,
+    ExportFormat,
+    ExportStatus,
+)
+from reviewapp.learn.datasets.specs import (
+    SPLITS,
+    TALLY_SEPARATOR,
+    RowEncoder,
+    SpecInvalid,
+    output_class,
+    sensitive_fields,
+    spec_filters_parse,
+    spec_lines_counted,
+    spec_matching,
+    spec_rows_counted,
+)
+
+BUILD_TASK = "datasets.build_export"
+
+# A progress report is one UPDATE: every 5,000 rows keeps the bar moving several times a second
+# without the database round trips showing in the export's speed.
+PROGRESS_EVERY = 5000
+FETCH_ROWS = 5000  # rows per fetch from the server-side cursor
+FIELD_NOTES = {
+    "item_id": "id of the item in reviewapp",
+    "input": "the item's input as submitted (sensitive fields redacted or pseudonymised)",
+    "model_output": "what the model answered",
+    "human_output": "what the reviewer decided instead (the label to learn)",
+    "diff": "field-level changes from model_output to human_output",
+    "reason_codes": "why the reviewer changed or refused the output (workflow taxonomy)",
+    "comment": "the reviewer's free-text comment",
+    "model_version": "the model (name@version) that produced model_output",
+    "reviewer": "pseudonymous reviewer id, stable per deployment",
+    "corrected_at": "when the decision was made (ISO 8601)",
+    "split": "train / validation / test, 80/10/10 by SHA-256 of the canonical input",
+    "disagreement": (
+        "empty, or the two independent answers of a four-eyes review that disagreed"
+        " (outcome, output, pseudonymous reviewer); human_output is then the senior's answer"
+    ),
+}
+
+
+class ExportConflict(Conflict):
+    """The export is not in a state that allows this step."""
+
+
+class ExportForbidden(Forbidden):
+    """The user may not take this step on this export."""
+
+
+class ExportInvalid(SpecInvalid):
+    detail = "The export request is not valid."
+
+
+def workflow_is_sensitive(workflow) -> bool:
+    version = workflow.current_version
+    return bool(version and version.definition.get("sensitive"))
+
+
+def _audit(export: DatasetExport, action: str, actor=None, **data) -> None:
+    audit_record(
+        action=action,
+        obj=export,
+        actor=actor,
+        chain=export.workflow.audit_chain,
+        data={"format": export.format, **data},
+    )
+
+
+def _parse(workflow, filters) -> dict:
+    try:
+        return spec_filters_parse(workflow=workflow, filters=filters)
+    except SpecInvalid as invalid:
+        raise ExportInvalid(invalid.errors) from None
+
+
+@transaction.atomic(durable=True)
+def dataset_export_request(
+    *,
+    workflow,
+    requested_by,
+    export_format: str = ExportFormat.JSONL,
+    filters: dict | None = None,
+    note: str = "",
+    include_sensitive: bool = False,
+) -> DatasetExport:
+    if export_format not in ExportFormat.values:
+        raise ExportInvalid({"format": [f"Choose one of {', '.join(ExportFormat.values)}."]})
+    clean = _parse(workflow, filters if filters is not None else {})
+    if not spec_matching(workflow=workflow, filters=clean).exists():
+        raise ExportInvalid({"filters": ["This spec matches 0 rows; widen the filters."]})
+    export = DatasetExport.objects.create(
+        workflow=workflow,
+        format=export_format,
+        filters=clean,
+        requested_by=requested_by,
+        requested_at=timezone.now(),
+        note=note,
+        include_sensitive=include_sensitive,
+        approvals_required=2 if workflow_is_sensitive(workflow) else 1,
+    )
+    _audit(
+        export,
+        "export.requested",
+        requested_by,
+        filters=export.filters,
+        include_sensitive=include_sensitive,
+        approvals_required=export.approvals_required,
+    )
+    return export
+
+
+def _locked(export: DatasetExport) -> DatasetExport:
+    return (
+        DatasetExport.objects.select_for_update(of=("self",))
+        .select_related("workflow")
+        .get(pk=export.pk)
+    )
+
+
+def _waiting(export: DatasetExport) -> None:
+    if export.status != ExportStatus.REQUESTED:
+        raise ExportConflict(
+            f"This export is {export.get_status_display().lower()}, not waiting for approval."
+        )
+
+
+@transaction.atomic(durable=True)
+def dataset_export_approve(
+    *, export: DatasetExport, approver, allow_sensitive: bool = False
+) -> DatasetExport:
+    """Record one approval; the last one needed publishes the release and enqueues the build."""
+    export = _locked(export)
+    if export.requested_by_id == approver.pk:
+        raise ExportForbidden("The requester of an export cannot approve it; ask a colleague.")
+    _waiting(export)
+    if export.approvals.filter(approver=approver).exists():
+        raise ExportConflict(
+            "You already approved this export; a different colleague must give the second approval."
+        )
+    now = timezone.now()
+    ExportApproval.objects.create(
+        export=export, approver=approver, approved_at=now, allowed_sensitive=allow_sensitive
+    )
+    given = export.approvals.count()
+    if given < export.approvals_required:
+        _audit(
+            export,
+            "export.approval_added",
+            approver,
+            approvals=given,
+            approvals_required=export.approvals_required,
+            allowed_sensitive=allow_sensitive,
+        )
+        return export
+    # The workflow row lock serialises release numbering between concurrent approvals.
+    type(export.workflow).objects.select_for_update().filter(pk=export.workflow_id).first()
+    last = DatasetExport.objects.filter(workflow_id=export.workflow_id).aggregate(
+        last=Max("release_version")
+    )["last"]
+    export.status = ExportStatus.APPROVED
+    export.decided_by = approver
+    export.decided_at = now
+    export.heartbeat_at = now
+    export.release_version = (last or 0) + 1
+    export.sensitive_included = (
+        export.include_sensitive and not export.approvals.filter(allowed_sensitive=False).exists()
+    )
+    export.save(
+        update_fields=[
+            "status",
+            "decided_by",
+            "decided_at",
+            "heartbeat_at",
+            "release_version",
+            "sensitive_included",
+        ]
+    )
+    _audit(
+        export,
+        "export.approved",
+        approver,
+        release=export.release_name,
+        approvals=given,
+        allowed_sensitive=allow_sensitive,
+        sensitive_included=export.sensitive_included,
+    )
+    job_send_on_commit(BUILD_TASK, export.pk)
+    return export
+
+
+@transaction.atomic(durable=True)
+def dataset_export_reject(*, export: DatasetExport, approver, reason: str) -> DatasetExport:
+    if not reason.strip():
+        raise ExportInvalid({"reason": ["Say why the export is rejected."]})
+    export = _locked(export)
+    if export.requested_by_id == approver.pk:
+        raise ExportForbidden("The requester of an export cannot decide on it.")
+    _waiting(export)
+    export.status = ExportStatus.REJECTED
+    export.decided_by = approver
+    export.decided_at = timezone.now()
+    export.decision_reason = reason.strip()
+    export.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    _audit(export, "export.rejected", approver, reason=export.decision_reason)
+    return export
+
+
+# --- build ------------------------------------------------------------------------------------
+
+
+def release_dir(export: DatasetExport) -> Path:
+    return Path(settings.MEDIA_ROOT) / "datasets" / export.workflow.slug / export.release_name
+
+
+def export_path(export: DatasetExport) -> Path:
+    """The file a download hands out: the data file, or the zip of a Hugging Face folder."""
+    if export.release_version is None:
+        # Built before releases existed (see migration 0003): the old flat location.
+        legacy = f"export-{export.pk}.{EXTENSIONS[export.format]}"
+        return Path(settings.MEDIA_ROOT) / "exports" / legacy
+    name = (
+        "dataset.zip"
+        if export.format == ExportFormat.HF_DATASET
+        else (f"data.{EXTENSIONS[export.format]}")
+    )
+    return release_dir(export) / name
+
+
+_split_of, _key_of = itemgetter(0), itemgetter(1)
+
+
+class _Tally:
+    """Counts gathered while rows stream past, for the manifest and the data card.
+
+    Outputs and reason lists repeat and arrive as shared ``Encoded`` values, so rows are
+    counted per distinct value and turned into classes and reasons in bulk (``_fold``), at the
+    end or whenever the distinct values pile up (free-text outputs), so memory stays flat.
+    """
+
+    DISTINCT_LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.by_split: dict[str, int] = {}
+        self.by_output: dict[str, list] = {}  # compact JSON -> [value, rows]
+        self.by_reasons: dict[str, list] = {}
+        self.by_class: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.workflow_versions: set[int] = set()
+        self.model_versions: set[str] = set()
+
+    def _fold(self) -> None:
+        for output, rows in self.by_output.values():
+            self.by_class[output_class(output)] += rows
+        for reasons, rows in self.by_reasons.values():
+            for reason in reasons:
+                self.by_reason[reason] += rows
+        self.by_output.clear()
+        self.by_reasons.clear()
+
+    def rows(self, values, encoder: RowEncoder) -> Iterator[ExportRow]:
+        by_split, by_output, by_reasons = self.by_split, self.by_output, self.by_reasons
+        for value in values:
+            row, version = encoder.row(value)
+            by_split[row.split] = by_split.get(row.split, 0) + 1
+            output, reasons = row.human_output, row.reason_codes
+            counted = by_output.get(output.compact)
+            if counted is None:
+                by_output[output.compact] = [output.value, 1]
+            else:
+                counted[1] += 1
+            counted = by_reasons.get(reasons.compact)
+            if counted is None:
+                by_reasons[reasons.compact] = [reasons.value, 1]
+            else:
+                counted[1] += 1
+            if version is not None:
+                self.workflow_versions.add(version)
+            self.model_versions.add(row.model_version.value)
+            if len(by_output) + len(by_reasons) > self.DISTINCT_LIMIT:
+                self._fold()
+            yield row
+
+    def lines(self, chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
+        """Counts lines by ``(split, tally key)`` as they pass; folded like the rows above."""
+        keys: Counter[tuple[str, str]] = Counter()
+        for lines in chunks:
+            keys.update(zip(map(_split_of, lines), map(_key_of, lines), strict=True))
+            if len(keys) > self.DISTINCT_LIMIT:
+                self._fold_keys(keys)
+            yield lines
+        self._fold_keys(keys)
+
+    def _fold_keys(self, keys: Counter[tuple[str, str]]) -> None:
+        for (split, key), rows in keys.items():
+            label, reasons, version, model = key.split(TALLY_SEPARATOR, 3)
+            self.by_split[split] = self.by_split.get(split, 0) + rows
+            self.by_class[output_class({"label": json.loads(label)} if label else None)] += rows
+            for reason in json.loads(reasons):
+                self.by_reason[reason] += rows
+            if version:
+                self.workflow_versions.add(int(version))
+            self.model_versions.add(model)
+        keys.clear()
+
+    def counts(self) -> dict:
+        self._fold()
+        return {
+            "by_split": {name: self.by_split.get(name, 0) for name, _ in SPLITS},
+            "by_class": dict(sorted(self.by_class.items())),
+            "by_reason": dict(sorted(self.by_reason.items())),
+        }
+
+
+class _Superseded(Exception):
+    """A newer build attempt took over this export; this one stops without publishing."""
+
+
+def _beat(export: DatasetExport, attempt: int, **fields) -> None:
+    updated = DatasetExport.objects.filter(
+        pk=export.pk, status=ExportStatus.BUILDING, build_attempt=attempt
+    ).update(heartbeat_at=timezone.now(), **fields)
+    if not updated:
+        raise _Superseded
+
+
+def dataset_export_build(*, export_id: int) -> DatasetExport | None:
+    """Write the release, streaming rows, with progress. Safe to run again after a crash.
+
+    A rerun starts over with a new attempt number and its own partial files; rows stream from
+    the database in a fixed order, so the finished release is the same whichever run wins.
+    """
+    with transaction.atomic(durable=True):
+        export = (
+            DatasetExport.objects.select_for_update(of=("self",))
+            .select_related("workflow", "requested_by", "decided_by")
+            .filter(pk=export_id, status__in=[ExportStatus.APPROVED, ExportStatus.BUILDING])
+            .first()
+        )
+        if export is None:
+            return None  # already built, failed or never approved
+        restarted = export.status == ExportStatus.BUILDING
+        export.status = ExportStatus.BUILDING
+        export.rows_total = None  # known once the rows are read (spec_rows_counted)
+        export.rows_done = 0
+        export.build_attempt += 1
+        export.heartbeat_at = timezone.now()
+        export.save(
+            update_fields=["status", "rows_total", "rows_done", "build_attempt", "heartbeat_at"]
+        )
+        _audit(
+            export,
+            "export.build_restarted" if restarted else "export.building",
+            attempt=export.build_attempt,
+        )
+    attempt = export.build_attempt
+    sensitive = {} if export.sensitive_included else sensitive_fields(export.workflow)
+    tally = _Tally()
+    spec = {"workflow": export.workflow, "filters": export.filters, "chunk": FETCH_ROWS}
+    # JSONL (and the Hugging Face folder, made of JSONL) arrive as ready lines; the other
+    # formats need each row's values.
+    lines = export.format in LINE_FORMATS
+    try:
+        with (
+            spec_lines_counted(**spec, sensitive=sensitive) if lines else spec_rows_counted(**spec)
+        ) as (total, values):
+            _beat(export, attempt, rows_total=total)
+            stream = (
+                tally.lines(cast(Iterator[list[Line]], values))
+                if lines
+                else tally.rows(values, RowEncoder(sensitive))
+            )
+            files, written = _write_release(export, attempt, stream, tally, sensitive)
+    except _Superseded:
+        return None
+    with transaction.atomic(durable=True):
+        export = _locked(export)
+        if export.status != ExportStatus.BUILDING or export.build_attempt != attempt:
+            return None
+        path = export_path(export)
+        export.status = ExportStatus.READY
+        export.rows_done = written
+        export.rows_total = written
+        export.file_name = path.name
+        # The data file was hashed for the manifest already; only the HF zip is new here.
+        export.sha256 = files.get(path.name) or file_sha256(path)
+        export.size_bytes = path.stat().st_size
+        export.built_at = timezone.now()
+        export.expires_at = export.built_at + settings.REVIEWAPP_EXPORT_LINK_TTL
+        export.manifest = json.loads((release_dir(export) / "manifest.json").read_text())
+        export.save()
+        _audit(
+            export,
+            "export.ready",
+            rows=written,
+            sha256=export.sha256,
+            release=export.release_name,
+            files=files,
+        )
+    return export
+
+
+def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str, str], int]:
+    directory = release_dir(export)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = 0
+
+    def progress(counts):
+        # Writers count row by row, or list by list for lines (see exporters.LINE_FORMATS).
+        nonlocal written
+        reported = 0
+        for written in counts:
+            if written - reported >= PROGRESS_EVERY:
+                _beat(export, attempt, rows_done=written)
+                reported = written
+
+    if export.format == ExportFormat.HF_DATASET:
+        # A private working folder per attempt; the published files appear only by rename.
+        work = directory / f".attempt-{attempt}"
+        progress(write_hf_splits(stream, work))
+        data_files = sorted(p.relative_to(work).as_posix() for p in (work / "data").glob("*"))
+    else:
+        work = directory
+        final = export_path(export)
+        partial = final.with_name(f"{final.name}.part-{attempt}")
+        with partial.open("wb") as handle:
+            progress(WRITERS[export.format](stream, handle))
+        _beat(export, attempt)  # still ours? then publish
+        partial.replace(final)
+        data_files = [final.name]
+    files = {name: file_sha256(work / name) for name in data_files}
+    manifest = _manifest(export, written, tally, files, sensitive)
+    card = _data_card(export, manifest)
+    if export.format == ExportFormat.HF_DATASET:
+        splits = [Path(name).stem for name in data_files]
+        (work / "README.md").write_text(hf_front_matter(_ordered(splits)) + card)
+        _write_json(work / "manifest.json", manifest)
+        archive = work / "dataset.zip"
+        with archive.open("wb") as handle:
+            zip_folder(work, ["README.md", "manifest.json", *data_files], handle)
+        _beat(export, attempt)
+        for name in ["README.md", "manifest.json", "dataset.zip", *data_files]:
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            (work / name).replace(directory / name)
+    else:
+        _write_json(directory / "manifest.json", manifest)
+        (directory / "DATACARD.md").write_text(card)
+    return files, written
+
+
+def _ordered(splits: list[str]) -> list[str]:
+    order = [name for name, _ in SPLITS]
+    return sorted(splits, key=order.index)
+
+
+def _write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _manifest(export, written: int, tally: _Tally, files: dict, sensitive: dict) -> dict:
+    approvals = [
+        {
+            "approver": a.approver.get_username(),
+            "approved_at": a.approved_at.isoformat(),
+            "allowed_sensitive": a.allowed_sensitive,
+        }
+        for a in export.approvals.select_related("approver")
+    ]
+    return {
+        "dataset": f"{export.workflow.slug}-corrections",
+        "workflow": export.workflow.slug,
+        "release": export.release_name,
+        "export_id": export.pk,
+        "format": export.format,
+        "filters": export.filters,
+        "rows": written,
+        "counts": tally.counts(),
+        "split_rule": "sha256(canonical input) % 100: <80 train, <90 validation, else test",
+        "deduplicated_by": "input content; the latest correction of each input is kept",
+        "fields": list(EXPORT_FIELDS),
+        "workflow_versions": sorted(tally.workflow_versions),
+        "model_versions": sorted(tally.model_versions),
+        "sensitive": {
+            "fields": sensitive_fields(export.workflow),
+            "included": export.sensitive_included,
+        },
+        "files": [{"path": name, "sha256": digest} for name, digest in sorted(files.items())],
+        # The data file's checksum (single-file formats), as before releases had folders.
+        "sha256": next(iter(files.values())) if len(files) == 1 else None,
+        "requested_by": export.requested_by.get_username(),
+        "approved_by": export.decided_by.get_username() if export.decided_by else None,
+        "approval_chain": {
+            "requested_by": export.requested_by.get_username(),
+            "requested_at": export.requested_at.isoformat(),
+            "purpose": export.note,
+            "include_sensitive_requested": export.include_sensitive,
+            "approvals": approvals,
+        },
+    }
+
+
+def _data_card(export, manifest: dict) -> str:
+    counts = manifest["counts"]
+    sensitive = manifest["sensitive"]["fields"]
+    lines = [
+        f"# {export.workflow.name}: corrections dataset {manifest['release']}",
+        "",
+        "## Purpose",
+        export.note or "(The requester gave no purpose.)",
+        "",
+        "## Source",
+        f"Human corrections from the review queues of workflow `{export.workflow.slug}` "
+        f"(workflow versions {', '.join(map(str, manifest['workflow_versions'])) or '-'}; "
+        f"models {', '.join(manifest['model_versions']) or '-'}).",
+        f"Filters: `{json.dumps(export.filters, sort_keys=True)}`. Rows: {manifest['rows']} "
+        f"(train {counts['by_split']['train']}, validation {counts['by_split']['validation']}, "
+        f"test {counts['by_split']['test']}).",
+        "",
+        "## Fields",
+        *[f"- `{name}`: {FIELD_NOTES[name]}" for name in EXPORT_FIELDS],
+        "",
+        "## Known limitations",
+        "- Only items a human reviewed are here: confident auto-accepted items are missing "
+        "(except QA samples), so the class balance is not the production balance.",
+        "- Each label comes from one reviewer's decision and may itself be wrong.",
+        "- Inputs seen more than once keep only their latest correction.",
+    ]
+    if sensitive and not manifest["sensitive"]["included"]:
+        lines.append(
+            "- Sensitive input fields are altered: "
+            + ", ".join(f"`{name}` ({mode}ed)" for name, mode in sensitive.items())
+            + "."
+        )
+    elif sensitive:
+        lines.append(
+            "- Contains sensitive input fields in clear ("
+            + ", ".join(sensitive)
+            + "), approved for inclusion."
+        )
+    chain = manifest["approval_chain"]
+    lines += [
+        "",
+        "## Approval",
+        f"Requested by {chain['requested_by']} at {chain['requested_at']}; approved by "
+        + ", ".join(f"{a['approver']} at {a['approved_at']}" for a in chain["approvals"])
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def dataset_exports_resume_stalled(*, stalled_after: timedelta | None = None) -> list[int]:
+    """Re-enqueue builds that made no progress for ``stalled_after`` (e.g. a worker restart).
+
+    The compare-and-swap on ``heartbeat_at`` lets overlapping sweeps each claim a stalled export
+    at most once; the rebuild itself is fenced by ``build_attempt``.
+    """
+    stalled_after = stalled_after or settings.REVIEWAPP_EXPORT_STALLED_AFTER
+    now = timezone.now()
+    cutoff = now - stalled_after
+    resumed: list[int] = []
+    candidates = DatasetExport.objects.filter(
+        status__in=[ExportStatus.APPROVED, ExportStatus.BUILDING], heartbeat_at__lt=cutoff
+    ).values_list("pk", "heartbeat_at")
+    for export_id, seen in candidates:
+        with transaction.atomic(durable=True):
+            claimed = DatasetExport.objects.filter(
+                pk=export_id,
+                status__in=[ExportStatus.APPROVED, ExportStatus.BUILDING],
+                heartbeat_at=seen,
+            ).update(heartbeat_at=now)
+            if not claimed:
+                continue
+            export = DatasetExport.objects.select_related("workflow").get(pk=export_id)
+            _audit(
+                export,
+                "export.build_resumed",
+                status=export.status,
+                rows_done=export.rows_done,
+                last_heartbeat=seen.isoformat() if seen else None,
+            )
+            job_send_on_commit(BUILD_TASK, export_id)
+        resumed.append(export_id)
+    return resumed
+
+
+@transaction.atomic(durable=True)
+def dataset_export_download(*, export: DatasetExport, user) -> Path:
+    """Check that the file may be handed out now, audit the download, return its path."""
+    export = _locked(export)
+    if export.status != ExportStatus.READY:
+        raise ExportConflict("This export has no file to download yet.")
+    if export.expires_at is not None and export.expires_at <= timezone.now():
+        raise ExportConflict("This download link has expired; request the export again.")
+    _audit(export, "export.downloaded", user)
+    return export_path(export)
+
+
+def dataset_export_fail(*, export_id: int, error: str) -> None:
+    with transaction.atomic(durable=True):
+        export = (
+            DatasetExport.objects.select_for_update(of=("self",))
+            .select_related("workflow")
+            .filter(pk=export_id, status=ExportStatus.BUILDING)
+            .first()
+        )
+        if export is None:
+            return
+        export.status = ExportStatus.FAILED
+        export.error = error
+        export.save(update_fields=["status", "error"])
+        _audit(export, "export.failed", error=error)

@@ -1,0 +1,84 @@
+"""Canaries, retraining runs and their status over the API."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from reviewapp.core.permissions import RELEASE_MODELS
+from reviewapp.learn.datasets.access import get_export_for_user
+from reviewapp.learn.training.canary import canary_start, canary_stop
+from reviewapp.learn.training.selectors import canary_summary, training_run_summary
+from reviewapp.learn.training.services import model_retrain
+from workflows.access import get_workflow_for_user
+from workflows.models import ModelVersion, TrainingRun
+
+
+class CanarySerializer(serializers.Serializer):
+    candidate = serializers.RegexField(r"^[^@]+@[^@]+$", help_text="name@version")
+    percent = serializers.IntegerField()
+    min_sample = serializers.IntegerField(default=50)
+    gates = serializers.DictField(required=False)
+
+
+class CanaryView(APIView):
+    """The workflow's canaries, newest first, with their last evaluation; POST starts one."""
+
+    @extend_schema(responses=dict)
+    def get(self, request, slug: str):
+        workflow = get_workflow_for_user(request.user, slug)
+        return Response({"canaries": [canary_summary(c) for c in workflow.canaries.all()[:20]]})
+
+    @extend_schema(request=CanarySerializer, responses={201: dict})
+    def post(self, request, slug: str):
+        workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
+        serializer = CanarySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        name, version = data["candidate"].split("@")
+        candidate = ModelVersion.objects.filter(name=name, version=version).first()
+        if candidate is None:
+            raise ValidationError({"candidate": [f"No model {data['candidate']} is registered."]})
+        canary = canary_start(
+            workflow=workflow,
+            candidate=candidate,
+            percent=data["percent"],
+            min_sample=data["min_sample"],
+            gates=data.get("gates"),
+            acting_user=request.user,
+        )
+        return Response(canary_summary(canary), status=status.HTTP_201_CREATED)
+
+
+class CanaryStopView(APIView):
+    @extend_schema(request=None, responses=dict)
+    def post(self, request, slug: str, canary_id: int):
+        workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
+        canary = get_object_or_404(workflow.canaries, pk=canary_id)
+        return Response(canary_summary(canary_stop(canary=canary, acting_user=request.user)))
+
+
+class ReleaseRetrainView(APIView):
+    """Train a candidate model on a ready release; 202 with the queued run."""
+
+    @extend_schema(request=None, responses={202: dict})
+    def post(self, request, export_id: int):
+        release = get_export_for_user(request.user, export_id)
+        run = model_retrain(release=release, acting_user=request.user)
+        return Response(training_run_summary(run), status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunView(APIView):
+    @extend_schema(responses=dict)
+    def get(self, request, run_id: int):
+        run = get_object_or_404(
+            TrainingRun.objects.select_related(
+                "workflow", "release", "base", "candidate", "requested_by"
+            ),
+            pk=run_id,
+        )
+        # Whoever may see the workflow may follow its training runs; others get the same 404.
+        get_workflow_for_user(request.user, run.workflow.slug)
+        return Response(training_run_summary(run))

@@ -1,0 +1,29 @@
+from django.core.management.base import BaseCommand
+
+from reviewapp.operations.demo import DEMO_PEOPLE, demo_install, demo_items_submit, demo_sla_install
+
+
+class Command(BaseCommand):
+    help = "Install the demo team, users, ticket-triage workflow and model; submit demo items."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--items", type=int, default=300, help="Demo tickets to submit.")
+        parser.add_argument(
+            "--password", help="One password for every demo user (default: a new random one each)."
+        )
+
+    def handle(self, *args, items: int, password: str | None, **options):
+        demo = demo_install(password=password)
+        demo_sla_install(demo)
+        if items:
+            demo_items_submit(demo, count=items)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo workflow '{demo.workflow.slug}' ready; {items} tickets submitted."
+            )
+        )
+        self.stdout.write("Sign in as (username / password / role):")
+        roles = {username: label for username, _, label in DEMO_PEOPLE} | {"admin": "Admin"}
+        for username, secret in demo.passwords.items():
+            self.stdout.write(f"  {username:<11} {secret:<16} {roles[username]}")
+        self.stdout.write(f"API token for api-client: {demo.api_token}")

@@ -1,0 +1,118 @@
+"""Pages operators use: an item's story across every stage, dead letters, redelivery."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from reviewapp.core.audit.selectors import events_for_chains, events_for_object
+from reviewapp.core.audit.services import SYSTEM_CHAIN, audit_verify
+from reviewapp.core.errors import refusal_message
+from reviewapp.core.humanize import duration_text
+from reviewapp.core.permissions import is_operator
+from reviewapp.operations.selectors import dead_letters, item_decision, pipeline_health
+from reviewapp.operations.stalls import stalls
+from reviewapp.review.reviews.access import get_item_for_user
+from workflows.access import workflows_for_user
+from workflows.act.webhooks import webhook_redeliver
+from workflows.pipeline.breaker import breakers
+from workflows.pipeline.engine import (
+    ItemActionInvalid,
+    ItemStateConflict,
+    item_dead_letter_discard,
+    item_dead_letter_retry,
+)
+from workflows.selectors import item_input_fields, item_prediction, items_waiting
+
+
+@require_GET
+@login_required
+def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
+    item = get_item_for_user(request.user, item_id)
+    return render(
+        request,
+        "workflows/item.html",
+        {
+            "item": item,
+            "input_fields": item_input_fields(item),
+            "prediction": item_prediction(item),
+            "decision": item_decision(item),
+            "step_runs": item.step_runs.all(),
+            "tasks": item.tasks.select_related("queue", "claimed_by"),
+            "events": events_for_object(item),
+            "deliveries": item.deliveries.prefetch_related("attempt_log"),
+        },
+    )
+
+
+@require_POST
+@login_required
+def item_redeliver(request: HttpRequest, item_id: int, delivery_id: int) -> HttpResponse:
+    item = get_item_for_user(request.user, item_id)
+    delivery = get_object_or_404(item.deliveries, pk=delivery_id)
+    webhook_redeliver(delivery=delivery, acting_user=request.user)
+    messages.success(request, "The webhook will be sent again in a moment.")
+    return redirect("item-detail", item_id=item.pk)
+
+
+@require_GET
+@login_required
+def dead_letter_list(request: HttpRequest) -> HttpResponse:
+    """The Pipeline page: processes and sweeps (for operators), items waiting, endpoints, dead
+    letters."""
+    workflows = workflows_for_user(request.user)
+    now = timezone.now()
+    context = {
+        "items": dead_letters(workflows),
+        "breakers": breakers(),
+        "workflows": workflows,
+        "waiting": [(row, duration_text(now - row.oldest)) for row in items_waiting(workflows)],
+    }
+    if is_operator(request.user):
+        context |= {"health": pipeline_health()}
+    return render(request, "workflows/dead_letters.html", context)
+
+
+@require_GET
+@login_required
+def stall_banner(request: HttpRequest) -> HttpResponse:
+    """The banner every page asks for: stalls, to managers and operators. Others are told to
+    stop asking (htmx stops polling on 286)."""
+    if not is_operator(request.user):
+        return HttpResponse(status=286)
+    return render(request, "operations/_stall_banner.html", {"stalls": stalls()})
+
+
+@require_POST
+@login_required
+def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResponse:
+    item = get_item_for_user(request.user, item_id)
+    try:
+        if action == "retry":
+            item_dead_letter_retry(item=item, acting_user=request.user)
+            messages.success(request, f"Item {item.pk} is running again.")
+        else:
+            item_dead_letter_discard(
+                item=item, acting_user=request.user, reason=request.POST.get("reason", "")
+            )
+            messages.success(request, f"Item {item.pk} was discarded.")
+    except (ItemStateConflict, ItemActionInvalid) as refused:
+        messages.error(request, refusal_message(refused))
+    return redirect("dead-letter-list")
+
+
+@require_GET
+@login_required
+def audit_list(request: HttpRequest) -> HttpResponse:
+    """Events of the workflows the user may see; the system chain only for superusers."""
+    chains = [workflow.audit_chain for workflow in workflows_for_user(request.user)]
+    if request.user.is_superuser:
+        chains.append(SYSTEM_CHAIN)
+    report = audit_verify(chains) if request.GET.get("verify") else None
+    return render(
+        request,
+        "audit/audit_list.html",
+        {"events": events_for_chains(chains), "report": report, "chains": chains},
+    )

@@ -1,0 +1,81 @@
+"""Queues, tasks and items a user may see or act on (through ``reviewapp.core.permissions``).
+
+A user without the permission gets a 404, so nobody can learn that another team's queue, task or
+item exists.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from reviewapp.core.permissions import (
+    MANAGE_QUEUE,
+    REVIEW_QUEUE,
+    VIEW_WORKFLOW,
+    User,
+    objects_for_user,
+    user_can,
+    users_with_perm,
+)
+from reviewapp.review.reviews.models import Queue, ReviewTask
+from workflows.models import Item
+
+
+def queues_for_user(user: User, perm: str = REVIEW_QUEUE) -> QuerySet[Queue]:
+    return objects_for_user(user, perm, Queue)
+
+
+def get_queue_for_user(user: User, queue_id: int, perm: str = REVIEW_QUEUE) -> Queue:
+    try:
+        queue = Queue.objects.select_related("workflow").get(pk=queue_id)
+    except (Queue.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such queue.") from None
+    if not user_can(user, perm, queue):
+        raise Http404("No such queue.")
+    return queue
+
+
+def require_queue_manager(user: User, queue: Queue) -> None:
+    """For services a manager calls: refuse (403) anyone who does not manage ``queue``."""
+    if not user_can(user, MANAGE_QUEUE, queue):
+        raise PermissionDenied("You do not manage this queue.")
+
+
+def get_task_for_user(user: User, task_id: int, perm: str = REVIEW_QUEUE) -> ReviewTask:
+    try:
+        task = ReviewTask.objects.select_related(
+            "queue", "queue__workflow", "item", "item__prediction"
+        ).get(pk=task_id)
+    except (ReviewTask.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such task.") from None
+    if not user_can(user, perm, task.queue):
+        raise Http404("No such task.")
+    return task
+
+
+def can_view_item(user: User, item: Item) -> bool:
+    """Whoever may see the workflow, or review in a queue that holds the item, may see it."""
+    if user_can(user, VIEW_WORKFLOW, item.workflow):
+        return True
+    reviewable = queues_for_user(user, REVIEW_QUEUE)
+    return item.tasks.filter(queue__in=reviewable).exists()
+
+
+def get_item_for_user(user: User, item_id: int) -> Item:
+    try:
+        item = Item.objects.select_related("workflow", "workflow_version").get(pk=item_id)
+    except (Item.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such item.") from None
+    if not can_view_item(user, item):
+        raise Http404("No such item.")
+    return item
+
+
+def queue_reviewers(queue: Queue) -> QuerySet:
+    """Active people who may review the queue (directly or through a team role), by name."""
+    return users_with_perm(queue, REVIEW_QUEUE)
+
+
+def queue_managers(queue: Queue) -> QuerySet:
+    """Active people who manage the queue (an escalation may notify one of them), by name."""
+    return users_with_perm(queue, MANAGE_QUEUE)

@@ -1,0 +1,132 @@
+"""Reads for reviewers and their queues."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import CharField, Count, Q, QuerySet, Subquery
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from reviewapp.core.audit.models import AuditEvent
+from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    queue: Queue
+    open: int
+    claimed: int
+    mine: int
+
+
+def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> list[QueueCounts]:
+    """Each queue with its open tasks, live claims and the reviewer's own, in one query."""
+    now = timezone.now()
+    annotated = (
+        queues.select_related("workflow", "team")
+        .annotate(
+            open_count=Count("tasks", filter=Q(tasks__status=TaskStatus.OPEN)),
+            claimed_count=Count(
+                "tasks", filter=Q(tasks__status=TaskStatus.CLAIMED, tasks__lease_expires_at__gt=now)
+            ),
+            mine_count=Count(
+                "tasks",
+                filter=Q(
+                    tasks__status=TaskStatus.CLAIMED,
+                    tasks__claimed_by=reviewer,
+                    tasks__lease_expires_at__gt=now,
+                ),
+            ),
+        )
+        .order_by("name")
+    )
+    return [
+        QueueCounts(queue=q, open=q.open_count, claimed=q.claimed_count, mine=q.mine_count)
+        for q in annotated
+    ]
+
+
+def task_summary(task: ReviewTask, *, viewer) -> dict:
+    item = task.item
+    prediction = item.prediction
+    holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == viewer.pk
+    return {
+        "id": task.pk,
+        "queue": task.queue_id,
+        "status": task.status,
+        "priority": task.priority,
+        "item": {"id": item.pk, "input": item.input},
+        "prediction": {
+            "output": prediction.output,
+            "confidence": prediction.confidence,
+            "probabilities": prediction.probabilities,
+        },
+        "routing": item.routing,
+        "claim_token": str(task.claim_token) if holds_claim else None,
+        "lease_expires_at": task.lease_expires_at.isoformat()
+        if holds_claim and task.lease_expires_at
+        else None,
+    }
+
+
+# What the review page's history says for each task event, and which detail it may show. Only
+# these: four-eyes and gold events stay off the page (a pair reviewer must not see the other
+# answer, and nothing may tell a gold task apart), and a decision shows who, never what.
+HISTORY_EVENTS = {
+    "task.opened": ("Sent to {queue}", None),
+    "task.claimed": ("Claimed", None),
+    "task.released": ("Released", None),
+    "task.skipped": ("Skipped", "reason"),
+    "task.lease_expired": ("Claim expired", None),
+    "task.reassigned": ("Assigned", None),
+    "task.unassigned": ("Unassigned", None),
+    "task.sla_paused": ("SLA clock paused", "reason"),
+    "task.sla_resumed": ("SLA clock resumed", "reason"),
+    "task.at_risk": ("At risk", None),
+    "task.breached": ("SLA breached", None),
+    "task.escalated": ("Escalated", "action"),
+    "task.decided": ("Decided", None),
+}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    occurred_at: datetime
+    what: str
+    who: str
+    note: str
+
+
+def item_history(item, *, only_task=None, limit: int = 50) -> list[HistoryEntry]:
+    """What happened to the item's review tasks, oldest first, in one query.
+
+    Everything a reviewer needs to pick up where a colleague left off (skips and their reasons,
+    pauses, escalations, earlier decisions by whom), read from the audit trail. ``only_task``
+    narrows it to one task: a four-eyes pair reviewer does not learn who the other one is.
+    """
+    tasks = ReviewTask.objects.filter(item=item)
+    if only_task is not None:
+        tasks = tasks.filter(pk=only_task.pk)
+    task_ids = tasks.annotate(key=Cast("pk", output_field=CharField())).values("key")
+    events = (
+        AuditEvent.objects.filter(
+            object_type=ReviewTask._meta.label_lower,
+            object_id__in=Subquery(task_ids),
+            action__in=list(HISTORY_EVENTS),
+        )
+        .order_by("-occurred_at", "-id")
+        .values("occurred_at", "action", "actor_label", "data")[:limit]
+    )
+    entries = []
+    for event in reversed(list(events)):
+        label, detail = HISTORY_EVENTS[event["action"]]
+        data = event["data"] or {}
+        entries.append(
+            HistoryEntry(
+                occurred_at=event["occurred_at"],
+                what=label.format(queue=data.get("queue") or "the queue"),
+                who=event["actor_label"],
+                note=str(data.get(detail) or "") if detail else "",
+            )
+        )
+    return entries

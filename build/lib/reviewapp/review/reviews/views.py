@@ -1,0 +1,289 @@
+"""Reviewer pages: my queues, review next, the review page (with its correction form generated
+from the output schema and the live changes panel), submit and next, the claim's heartbeat
+and skip."""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, push_url
+
+from reviewapp.core.http import HtmxHttpRequest
+from reviewapp.review.corrections.selectors import reason_choices
+from reviewapp.review.corrections.services import output_diff
+from reviewapp.review.quality.selectors import four_eyes_for_task
+from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.review.reviews.claims import (
+    SKIP_REASON_MAX_LENGTH,
+    ClaimLost,
+    SkipInvalid,
+    review_task_claim,
+    review_task_extend,
+    review_task_skip,
+)
+from reviewapp.review.reviews.decisions import AlreadyDecided, DecisionInvalid, review_task_decide
+from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
+from reviewapp.review.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
+from reviewapp.review.reviews.schema_form import (
+    PREFIX,
+    form_fields,
+    form_parse,
+    submitted_fields,
+    value_text,
+)
+from reviewapp.review.reviews.selectors import item_history, queues_with_counts
+from workflows.selectors import item_field_confidence, item_input_fields
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+@login_required
+def queue_list(request: HtmxHttpRequest) -> HttpResponse:
+    queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
+    return render(request, "reviews/queue_list.html", {"queues": queues})
+
+
+def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict:
+    item = task.item
+    definition = item.workflow_version.definition
+    holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == request.user.pk
+    prediction = item.prediction
+    # Below the workflow's review threshold the model was unsure: those fields are flagged.
+    low_below = definition.get("routing", {}).get("threshold")
+    field_confidence = item_field_confidence(item)
+    fields = form_fields(
+        definition=definition,
+        item_input=item.input,
+        output=prediction.output,
+        errors=extra.get("errors"),
+        confidence=field_confidence,
+        low_below=low_below,
+    )
+    reasons = reason_choices(workflow=item.workflow)
+    # Only a four-eyes item can have a pair's answers to show (to its senior reviewer).
+    four_eyes = four_eyes_for_task(task) if item.routing.get("action") == "four_eyes" else None
+    submitted = extra.get("submitted")
+    if submitted is not None and submitted.get("outcome") == DecisionOutcome.CORRECT:
+        fields = submitted_fields(fields, submitted)
+    return {
+        "task": task,
+        "queue": task.queue,
+        "item": item,
+        "input_fields": item_input_fields(item),
+        "prediction": prediction,
+        "low_confidence": low_below is not None and prediction.confidence < low_below,
+        "low_below": low_below,
+        "probabilities": sorted(
+            prediction.probabilities.items(), key=lambda pair: pair[1], reverse=True
+        ),
+        "fields": fields,
+        "low_fields": [field for field in fields if field.low_confidence],
+        "reasons_correct": reasons[DecisionOutcome.CORRECT],
+        "reasons_reject": reasons[DecisionOutcome.REJECT],
+        "holds_claim": holds_claim,
+        "four_eyes": four_eyes,
+        "history": item_history(
+            item, only_task=task if four_eyes and four_eyes.role != "senior" else None
+        ),
+        "outcomes": DecisionOutcome,
+        "skip_reason_max_length": SKIP_REASON_MAX_LENGTH,
+        **extra,
+    }
+
+
+def _render_review(request, task, *, status=200, **extra) -> HttpResponse:
+    template = "reviews/review.html#panel" if request.htmx else "reviews/review.html"
+    return render(request, template, _review_context(task, request, **extra), status=status)
+
+
+def _render_empty(request, queue, *, status=200, **context) -> HttpResponse:
+    template = "reviews/review.html#empty" if request.htmx else "reviews/empty.html"
+    return render(request, template, {"queue": queue, **context}, status=status)
+
+
+@require_POST
+@login_required
+def queue_next(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
+    queue = get_queue_for_user(request.user, queue_id)
+    try:
+        task = review_task_claim(queue=queue, reviewer=request.user)
+    except (CapacityReached, SkillsMissing) as refused:
+        messages.error(request, str(refused))
+        return redirect("queue-list")
+    if task is None:
+        return _render_empty(request, queue)
+    return redirect("review-task", task_id=task.pk)
+
+
+@require_GET
+@login_required
+def review_task(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    task = get_task_for_user(request.user, task_id)
+    return _render_review(request, task)
+
+
+@require_POST
+@login_required
+def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    task = get_task_for_user(request.user, task_id)
+    outcome = request.POST.get("outcome", "")
+    reason_field = "reason_codes_reject" if outcome == DecisionOutcome.REJECT else "reason_codes"
+    output = None
+    try:
+        if outcome == DecisionOutcome.CORRECT:
+            output, form_errors = form_parse(
+                definition=task.item.workflow_version.definition,
+                item_input=task.item.input,
+                data=request.POST,
+            )
+            if form_errors:
+                raise DecisionInvalid(form_errors)
+        review_task_decide(
+            task=task,
+            reviewer=request.user,
+            claim_token=request.POST.get("claim_token", ""),
+            outcome=outcome,
+            output=output or None,
+            reason_codes=request.POST.getlist(reason_field),
+            comment=request.POST.get("comment", "").strip(),
+            time_spent_ms=_int_or_none(request.POST.get("time_spent_ms")),
+        )
+    except DecisionInvalid as invalid:
+        # What the reviewer chose comes back checked: only the mistake is left to fix.
+        return _render_review(
+            request,
+            task,
+            status=422,
+            errors=invalid.errors,
+            submitted=request.POST,
+            changes=_changes(task, request.POST) if outcome == DecisionOutcome.CORRECT else None,
+            chosen_reasons=request.POST.getlist("reason_codes"),
+            chosen_reject_reasons=request.POST.getlist("reason_codes_reject"),
+        )
+    except ClaimLost as lost:
+        return _render_review(
+            request,
+            task,
+            status=409,
+            claim_lost=str(lost),
+            decided_before=isinstance(lost, AlreadyDecided),
+        )
+    return _next_after_decision(request, task)
+
+
+@require_POST
+@login_required
+def review_changes(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """The changes panel: what the correction form would change in the model's output.
+
+    Asked by the page (htmx) as the reviewer edits; saves nothing."""
+    task = get_task_for_user(request.user, task_id)
+    return render(
+        request,
+        "reviews/review.html#changes",
+        {"task": task, "changes": _changes(task, request.POST)},
+    )
+
+
+def _changes(task: ReviewTask, data) -> dict:
+    """The field-level diff the correction would record (the corrections' own diff), leaving
+    out fields that do not parse yet, which are listed apart."""
+    item = task.item
+    output, errors = form_parse(
+        definition=item.workflow_version.definition, item_input=item.input, data=data
+    )
+    unparsed = sorted(key.removeprefix(PREFIX) for key in errors)
+    diff = output_diff(item.prediction.output, output)
+    return {
+        "fields": {
+            name: {"before": value_text(change["before"]), "after": value_text(change["after"])}
+            for name, change in diff.items()
+            if name not in unparsed
+        },
+        "unparsed": unparsed,
+    }
+
+
+@require_POST
+@login_required
+def review_heartbeat(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """Extend the claim: polled by the open page (htmx), or its "Extend" button without JS."""
+    task = get_task_for_user(request.user, task_id)
+    try:
+        task = review_task_extend(
+            task=task, reviewer=request.user, claim_token=request.POST.get("claim_token", "")
+        )
+    except ClaimLost as lost:
+        if request.htmx:
+            # The lease line turns into an alert and, without its trigger, polling stops.
+            context = {"task": task, "claim_lost": str(lost)}
+            return render(request, "reviews/review.html#lease", context, status=409)
+        return _render_review(request, task, status=409, claim_lost=str(lost))
+    if request.htmx:
+        return render(request, "reviews/review.html#lease", {"task": task, "holds_claim": True})
+    messages.success(request, f"Claim extended until {task.lease_expires_at:%H:%M} UTC.")
+    return redirect("review-task", task_id=task.pk)
+
+
+@require_POST
+@login_required
+def review_skip(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """Skip with a reason, then on to the next task (never the skipped one) as after a decision."""
+    task = get_task_for_user(request.user, task_id)
+    reason = request.POST.get("reason", "")
+    try:
+        review_task_skip(
+            task=task,
+            reviewer=request.user,
+            claim_token=request.POST.get("claim_token", ""),
+            reason=reason,
+        )
+    except SkipInvalid as invalid:
+        return _render_review(
+            request, task, status=422, skip_errors=invalid.errors, skip_reason=reason
+        )
+    except ClaimLost as lost:
+        return _render_review(request, task, status=409, claim_lost=str(lost))
+    return _next_after_decision(request, task, done="Task skipped")
+
+
+def _next_after_decision(
+    request: HtmxHttpRequest, task: ReviewTask, *, done: str = "Decision saved"
+) -> HttpResponse:
+    """Submit and next: claim the following task of the same queue without a full reload.
+
+    The decision is committed by now: if the next task cannot be loaded (the database went
+    away between the two), the reviewer reads that the decision is saved, not an error page."""
+    try:
+        next_task = review_task_claim(queue=task.queue, reviewer=request.user)
+    except DatabaseError:
+        logger.warning("decision on task %s saved; the next claim failed", task.pk, exc_info=True)
+        return _render_empty(request, task.queue, next_unavailable=True, saved=f"{done}.")
+    except (CapacityReached, SkillsMissing) as refused:
+        messages.error(request, f"{done}. {refused}")
+        return (
+            HttpResponseClientRedirect(reverse("queue-list"))
+            if request.htmx
+            else redirect("queue-list")
+        )
+    if not request.htmx:
+        if next_task is None:
+            messages.success(request, f"{done}. {task.queue.name} is empty for now.")
+            return redirect("queue-list")
+        messages.success(request, f"{done}.")
+        return redirect("review-task", task_id=next_task.pk)
+    if next_task is None:
+        return _render_empty(request, task.queue)
+    next_task = get_task_for_user(request.user, next_task.pk)
+    response = _render_review(request, next_task, saved=done)
+    return push_url(response, reverse("review-task", args=[next_task.pk]))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None

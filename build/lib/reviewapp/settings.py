@@ -1,0 +1,341 @@
+"""Settings for reviewapp, driven entirely by the environment.
+
+The defaults run the embedded quick start (SQLite file, Celery on kombu's filesystem transport,
+no servers). Production hardening switches on with ``DEBUG=false``; ``SECRET_KEY`` is then
+required. See the configuration table in README.md.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from reviewapp.core.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", default=True)
+
+if DEBUG:
+    SECRET_KEY = env_str("SECRET_KEY", "insecure-quick-start-key-do-not-use-in-production")
+else:
+    SECRET_KEY = env_str("SECRET_KEY")
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("insecure"):
+        raise ImproperlyConfigured("SECRET_KEY must be at least 50 random characters.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "guardian",
+    "django_htmx",
+    "template_partials",
+    "reviewapp.core.accounts",
+    "reviewapp.core.audit",
+    "reviewapp.core.health",
+    "workflows",
+    "reviewapp.review.reviews",
+    "reviewapp.review.sla",
+    "reviewapp.review.corrections",
+    "reviewapp.learn.datasets",
+    "reviewapp.review.quality",
+    "reviewapp.operations",
+]
+
+MIDDLEWARE = [
+    # /healthz and /readyz: before host checks, HTTPS redirects and sessions (see the module).
+    "reviewapp.core.health.middleware.HealthProbeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "reviewapp.core.logs.CorrelationMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "reviewapp.core.health.middleware.DatabaseUnavailableMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "reviewapp.urls"
+WSGI_APPLICATION = "reviewapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+# The quick start uses a SQLite file. WAL + IMMEDIATE transactions + a busy timeout are what let
+# the web process and a worker process write side by side without "database is locked", and
+# IMMEDIATE is also what serialises claims there (select_for_update is a no-op on SQLite).
+_default_sqlite = f"sqlite:///{VAR_DIR / 'reviewapp.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous requests get nothing
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "queue-list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "reviewapp.core.api.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "reviewapp API",
+    "DESCRIPTION": "Ingest items, review them, export corrections.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Largest ingest request body; larger ones are refused with 413 before parsing.
+REVIEWAPP_MAX_BODY_BYTES = env_int("REVIEWAPP_MAX_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REVIEWAPP_MAX_BODY_BYTES
+REVIEWAPP_MAX_BATCH = env_int("REVIEWAPP_MAX_BATCH", 1000, minimum=1)
+REVIEWAPP_LEASE = timedelta(seconds=env_int("REVIEWAPP_LEASE_SECONDS", 600, minimum=10))
+REVIEWAPP_STEP_MAX_ATTEMPTS = env_int("REVIEWAPP_STEP_MAX_ATTEMPTS", 3, minimum=1)
+# Circuit breaker per model endpoint: opens after this many failures in a row, then lets one
+# probe call through after the cool-down.
+REVIEWAPP_BREAKER_FAILURES = env_int("REVIEWAPP_BREAKER_FAILURES", 5, minimum=1)
+REVIEWAPP_BREAKER_COOLDOWN_SECONDS = env_int("REVIEWAPP_BREAKER_COOLDOWN_SECONDS", 30, minimum=1)
+# Execution budget per item (a workflow definition's `budget` overrides): step runs, wall time.
+REVIEWAPP_ITEM_MAX_STEP_RUNS = env_int("REVIEWAPP_ITEM_MAX_STEP_RUNS", 20, minimum=4)
+REVIEWAPP_ITEM_MAX_SECONDS = env_int("REVIEWAPP_ITEM_MAX_SECONDS", 86400, minimum=60)
+# Items per pipeline message, run through all steps in one transaction: large batches let the
+# built-in model predict many items in one call; endpoints called once per item (chat models)
+# hold the batch's transaction for every call, so give those deployments less.
+REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
+# Hash chains per workflow: concurrent writers append to different shards instead of queueing.
+# About one per concurrent writer of a workflow (reviewers and pipeline workers): with fewer,
+# writers wait for a free shard (see the README's benchmark notes).
+REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 32, minimum=1)
+REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
+# Label Studio server that dataset releases can be pushed to (empty: pushing is off).
+LABEL_STUDIO_URL = env_str("LABEL_STUDIO_URL", "")
+LABEL_STUDIO_API_KEY = env_str("LABEL_STUDIO_API_KEY", "")
+# A dataset build with no progress for this long is taken for dead (worker restart) and resumed.
+REVIEWAPP_EXPORT_STALLED_AFTER = timedelta(
+    seconds=env_int("REVIEWAPP_EXPORT_STALLED_SECONDS", 600, minimum=60)
+)
+# A training run with no new stage for this long lost its worker (one stage, the fit, can take
+# long on a big release): queued runs are enqueued again, running ones failed with a reason.
+REVIEWAPP_TRAINING_STALLED_AFTER = timedelta(
+    seconds=env_int("REVIEWAPP_TRAINING_STALLED_SECONDS", 1800, minimum=60)
+)
+# Key for pseudonymous reviewer ids in exports: stable per deployment, never the user id.
+REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
+# Webhooks: private, loopback and link-local destinations are refused unless listed here
+# (comma-separated CIDRs, e.g. "10.20.0.0/16" for a receiver inside the cluster).
+REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS = env_list("REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS", [])
+REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS = env_int("REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+REVIEWAPP_WEBHOOK_MAX_ATTEMPTS = env_int("REVIEWAPP_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+# Workflow definitions (policy as code), published by `manage.py sync_workflows`.
+REVIEWAPP_WORKFLOWS_DIR = Path(
+    env_str("REVIEWAPP_WORKFLOWS_DIR", str(BASE_DIR / "workflows" / "definitions"))
+)
+
+# --- Celery ---------------------------------------------------------------------------------
+# Default: a filesystem transport, a real broker between processes with no server.
+_broker_dir = VAR_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's own filesystem transport can hand a consumer a message file before it is written,
+    # losing the message and stopping the worker; ours moves only whole files into the queue.
+    # kombu takes a transport class only from this setting, never from the URL's scheme.
+    CELERY_BROKER_TRANSPORT = "reviewapp.core.filesystem_broker:Transport"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (control) exchanges; the default is ./control in the current directory.
+        "control_folder": str(_broker_dir / "control"),
+        # Files in the queue folder that are not messages are moved here, with a log line.
+        "rejected_folder": str(_broker_dir / "rejected"),
+        "store_processed": False,
+        # The transport polls its folder; the default 1 s makes every step wait a second.
+        "polling_interval": 0.05,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A task whose worker dies mid-run comes back instead of vanishing; tasks are idempotent.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    # Re-enqueues dataset builds stuck without a heartbeat; safe to overlap (compare-and-swap).
+    "resume-stalled-builds": {
+        "task": "datasets.resume_stalled_builds",
+        "schedule": env_int("REVIEWAPP_EXPORT_SWEEP_SECONDS", 120, minimum=10),
+    },
+    "resume-stalled-training": {
+        "task": "workflows.resume_stalled_training",
+        "schedule": env_int("REVIEWAPP_TRAINING_SWEEP_SECONDS", 300, minimum=10),
+    },
+    "release-expired-claims": {
+        "task": "reviews.release_expired_claims",
+        "schedule": env_int("REVIEWAPP_LEASE_SWEEP_SECONDS", 30, minimum=1),
+    },
+    # Marks tasks at risk and breached and climbs the escalation ladders; safe to overlap.
+    "sla-sweep": {
+        "task": "sla.sweep",
+        "schedule": env_int("REVIEWAPP_SLA_SWEEP_SECONDS", 30, minimum=1),
+    },
+    "deliver-due-webhooks": {
+        "task": "workflows.deliver_due_webhooks",
+        "schedule": env_int("REVIEWAPP_WEBHOOK_SWEEP_SECONDS", 15, minimum=1),
+    },
+    "judge-canaries": {
+        "task": "workflows.judge_canaries",
+        "schedule": env_int("REVIEWAPP_CANARY_SWEEP_SECONDS", 60, minimum=1),
+    },
+    # Finds pipeline work whose message was lost (see "Recovery" below); safe to overlap.
+    "resume-stuck-items": {
+        "task": "workflows.resume_stuck_items",
+        "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 10, minimum=1),
+    },
+    "prune-heartbeats": {"task": "health.prune_heartbeats", "schedule": 3600},
+}
+
+# --- health and recovery ----------------------------------------------------------------------
+# Workers and beat write a heartbeat this often; one silent for the stale limit is taken for dead
+# (its work is no longer held, /readyz says so, the stall banner shows).
+REVIEWAPP_HEARTBEAT_SECONDS = env_int("REVIEWAPP_HEARTBEAT_SECONDS", 5, minimum=1)
+REVIEWAPP_HEARTBEAT_STALE_SECONDS = env_int("REVIEWAPP_HEARTBEAT_STALE_SECONDS", 20, minimum=2)
+if REVIEWAPP_HEARTBEAT_STALE_SECONDS <= REVIEWAPP_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "REVIEWAPP_HEARTBEAT_STALE_SECONDS must be longer than REVIEWAPP_HEARTBEAT_SECONDS."
+    )
+# The reconciler sends pipeline work again when the evidence says its message is lost: the item
+# has not moved for the grace period, no live worker holds it, no transaction has its row locked,
+# and the broker's queue is empty (a backlog is still being worked through). Past the ceiling an
+# item is sent again even behind a backlog, once per ceiling, in case its message alone was lost.
+REVIEWAPP_RECONCILE_GRACE_SECONDS = env_int("REVIEWAPP_RECONCILE_GRACE_SECONDS", 15, minimum=1)
+REVIEWAPP_RECONCILE_CEILING_SECONDS = env_int(
+    "REVIEWAPP_RECONCILE_CEILING_SECONDS", 300, minimum=10
+)
+# Managers and operators see a banner while an item has waited longer than this in the pipeline,
+# or while no worker or beat reports.
+REVIEWAPP_STALL_AFTER_SECONDS = env_int("REVIEWAPP_STALL_AFTER_SECONDS", 300, minimum=10)
+# /readyz fails while no worker (or beat) heartbeat is fresh; a web tier that should take
+# traffic whatever the workers do sets these to false.
+REVIEWAPP_READY_NEEDS_WORKER = env_bool("REVIEWAPP_READY_NEEDS_WORKER", default=True)
+REVIEWAPP_READY_NEEDS_BEAT = env_bool("REVIEWAPP_READY_NEEDS_BEAT", default=True)
+
+# --- mail, logging ----------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "reviewapp@localhost")
+
+_LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if _LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={_LOG_FORMAT!r} must be plain or json.")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "reviewapp.core.logs.CorrelationFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
+        "json": {"()": "reviewapp.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": _LOG_FORMAT,
+            "filters": ["correlation"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- production hardening -------------------------------------------------------------------
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    X_FRAME_OPTIONS = "DENY"

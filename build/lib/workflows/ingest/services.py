@@ -1,0 +1,124 @@
+"""Ingest: items arrive, are validated, stored once per idempotency key, and start the pipeline."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from reviewapp.core.audit.services import AuditEntry, audit_record_many
+from reviewapp.core.errors import Conflict, InvalidRequest
+from workflows.models import Item, ItemStatus, Workflow
+from workflows.pipeline.engine import enqueue_items
+from workflows.pipeline.order import FIRST_STEP
+from workflows.schemas import schema_errors
+
+
+class IngestInvalid(InvalidRequest):
+    detail = "The input does not match the workflow's input schema."
+
+
+class IdempotencyConflict(Conflict):
+    def __init__(self, key: str):
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body.")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Submission:
+    input: object
+    idempotency_key: str | None = None
+
+
+def request_hash(payload: object) -> str:
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def items_ingest(
+    *,
+    workflow: Workflow,
+    submissions: list[Submission],
+    submitted_by=None,
+    correlation_id: str = "",
+    error_prefix: str = "",
+) -> list[tuple[Item, bool]]:
+    """Store every submission or none of them; returns ``(item, created)`` in input order.
+
+    ``error_prefix`` locates a submission in the request (``"items.{index}."`` for a batch), so
+    field errors read ``items.3.input.subject`` or ``items.3.idempotency_key``.
+
+    A replay with the same idempotency key and the same input returns the stored item; the same
+    key with another input is a conflict. The pipeline starts after the transaction commits.
+    """
+    version = workflow.current_version
+    assert version is not None, "a workflow without a version cannot take items"
+    errors: dict[str, list[str]] = {}
+    for index, submission in enumerate(submissions):
+        prefix = error_prefix.format(index=index)
+        for path, messages in schema_errors(
+            version.definition["input_schema"], submission.input
+        ).items():
+            errors[f"{prefix}input.{path}"] = messages
+    seen: set[str] = set()
+    for index, submission in enumerate(submissions):
+        key = submission.idempotency_key
+        if key and key in seen:
+            errors[f"{error_prefix.format(index=index)}idempotency_key"] = [
+                "This key is used by another item of the same batch."
+            ]
+        seen.add(key or "")
+    if errors:
+        raise IngestInvalid(errors)
+    try:
+        return _store(workflow, submissions, submitted_by, correlation_id)
+    except IntegrityError:
+        # A concurrent request stored the same key between our lookup and insert: replay now.
+        return _store(workflow, submissions, submitted_by, correlation_id)
+
+
+def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[Item, bool]]:
+    version = workflow.current_version
+    with transaction.atomic():
+        keys = [s.idempotency_key for s in submissions if s.idempotency_key]
+        existing = {
+            item.idempotency_key: item
+            for item in Item.objects.filter(workflow=workflow, idempotency_key__in=keys)
+        }
+        results: list[tuple[Item, bool]] = []
+        new_items: list[Item] = []
+        for submission in submissions:
+            digest = request_hash(submission.input)
+            stored = existing.get(submission.idempotency_key or "")
+            if stored is not None:
+                if stored.request_hash != digest:
+                    raise IdempotencyConflict(submission.idempotency_key or "")
+                results.append((stored, False))
+                continue
+            item = Item(
+                workflow=workflow,
+                workflow_version=version,
+                status=ItemStatus.RECEIVED,
+                current_step=FIRST_STEP,
+                input=submission.input,
+                idempotency_key=submission.idempotency_key,
+                request_hash=digest,
+                correlation_id=correlation_id,
+                submitted_by=submitted_by,
+            )
+            new_items.append(item)
+            results.append((item, True))
+        Item.objects.bulk_create(new_items)
+        received = {"workflow_version": version.number, "correlation_id": correlation_id}
+        audit_record_many(
+            [
+                AuditEntry(action="item.received", obj=item, actor=submitted_by, data=received)
+                for item in new_items
+            ],
+            chain=workflow.audit_chain,
+        )
+        item_ids = [item.pk for item in new_items]
+        # One pipeline message per batch of items, not one per item and step.
+        transaction.on_commit(lambda: enqueue_items(item_ids))
+    return results
