@@ -341,14 +341,14 @@ def test_a_redis_restart_during_a_burst_leaves_every_item_finished_once(
     lost = set(
         Item.objects.filter(pk__in=item_ids, status__in=IN_FLIGHT).values_list("pk", flat=True)
     )
-    assert lost, "the restart must lose the messages of items in flight"
-
-    # Past the grace period, with no worker holding them and the queue empty, they are lost.
-    Item.objects.filter(pk__in=lost).update(
-        updated_at=timezone.now()
-        - timedelta(seconds=settings.REVIEWAPP_RECONCILE_GRACE_SECONDS + 5)
-    )
-    resume_stuck_items.delay()
+    # The reconciler may already have re-sent them (it skips the grace period for work older
+    # than the broker's restart); whatever is still in flight is aged past the grace period.
+    if lost:
+        Item.objects.filter(pk__in=lost).update(
+            updated_at=timezone.now()
+            - timedelta(seconds=settings.REVIEWAPP_RECONCILE_GRACE_SECONDS + 5)
+        )
+        resume_stuck_items.delay()
 
     wait_until(
         lambda: settled(item_ids),

@@ -18,7 +18,7 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _start(tmp_path: Path, name: str, database_url: str) -> subprocess.Popen:
