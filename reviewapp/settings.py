@@ -243,6 +243,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Any number of beat processes may run; the one holding the lease sends the sweeps and a standby
+# takes over within one lease period after the leader dies.
+CELERY_BEAT_SCHEDULER = "reviewapp.core.health.scheduler:LeaderScheduler"
+REVIEWAPP_BEAT_LEASE_SECONDS = env_int("REVIEWAPP_BEAT_LEASE_SECONDS", 15, minimum=3)
+# The name beat reports under (its heartbeat, the lease holder); unique per beat process.
+REVIEWAPP_BEAT_NAME = env_str("REVIEWAPP_BEAT_NAME", "")
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueues dataset builds stuck without a heartbeat; safe to overlap (compare-and-swap).
     "resume-stalled-builds": {
