@@ -184,6 +184,12 @@ REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
 # About one per concurrent writer of a workflow (reviewers and pipeline workers): with fewer,
 # writers wait for a free shard (see the README's benchmark notes).
 REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 32, minimum=1)
+# Signs the audit heads files (`manage.py audit_heads`). A key of its own, kept away from the
+# database's owners, means a heads file cannot be forged by whoever can rewrite the table.
+REVIEWAPP_AUDIT_HEADS_KEY = env_str("REVIEWAPP_AUDIT_HEADS_KEY", "") or SECRET_KEY
+# With a role named here, every migrate (run as the tables' owner) grants this role what the
+# application needs and no more: on the audit table only SELECT and INSERT.
+REVIEWAPP_DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
 # Label Studio server that dataset releases can be pushed to (empty: pushing is off).
 LABEL_STUDIO_URL = env_str("LABEL_STUDIO_URL", "")
