@@ -8,4 +8,9 @@ urlpatterns = [
         monitoring_views.monitoring_page,
         name="monitoring-page",
     ),
+    path(
+        "workflows/<slug:slug>/monitoring/costs.csv",
+        monitoring_views.costs_csv,
+        name="monitoring-costs-csv",
+    ),
 ]
