@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.core.spreadsheets import neutralise_formula
 from reviewapp.learn.monitoring.costs import CostLine, outcome_costs
+from reviewapp.learn.monitoring.drift import recent_checks
 from reviewapp.learn.monitoring.selectors import auto_accept_accuracy, reviewed_calibration
 from reviewapp.learn.monitoring.services import (
     DEFAULT_MIN_SAMPLES,
@@ -20,7 +21,7 @@ from reviewapp.learn.monitoring.services import (
     accuracy_floor,
     qa_sample_rate_reset,
 )
-from reviewapp.review.sla.charts import Series, bar_chart, legend
+from reviewapp.review.sla.charts import Series, bar_chart, legend, line_chart
 from workflows.access import get_workflow_for_user
 from workflows.models import ItemOutcome
 
@@ -57,6 +58,15 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
     cost_series = [
         Series("model", [round(costs.by_day[d].model, 4) for d in days_shown]),
         Series("review", [round(costs.by_day[d].human, 4) for d in days_shown], "series-2"),
+    ]
+    checks = [check for check in recent_checks(workflow) if check.features]
+    drift_series = [
+        Series("largest PSI", [max(_psis(check), default=0.0) for check in checks]),
+        Series(
+            "predicted label PSI",
+            [_psis(check, "label")[0] if _psis(check, "label") else 0.0 for check in checks],
+            "series-2",
+        ),
     ]
     floor = accuracy_floor(workflow)
     current = workflow.current_version.number if workflow.current_version else None
@@ -95,8 +105,29 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
             if days_shown
             else None,
             "cost_legend": legend(cost_series),
+            "drift": checks[-1] if checks else None,
+            "drift_chart": line_chart(
+                title="Drift of the recent window, check by check",
+                labels=[f"{check.checked_at:%m-%d %H:%M}" for check in checks],
+                series=drift_series,
+            )
+            if len(checks) > 1
+            else None,
+            "drift_legend": legend(drift_series),
+            "psi_alarm": settings.REVIEWAPP_DRIFT_PSI_ALARM,
+            "drift_hours": settings.REVIEWAPP_DRIFT_WINDOW_HOURS,
+            "drift_days": settings.REVIEWAPP_DRIFT_REFERENCE_DAYS,
+            "drift_min_items": settings.REVIEWAPP_DRIFT_MIN_ITEMS,
         },
     )
+
+
+def _psis(check, kind: str | None = None) -> list[float]:
+    return [
+        feature["value"]
+        for feature in check.features
+        if feature["statistic"] == "PSI" and (kind is None or feature["kind"] == kind)
+    ]
 
 
 @require_GET
