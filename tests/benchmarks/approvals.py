@@ -94,6 +94,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def bench(args, web: Gunicorn) -> dict:
     from django.db import connection
+    from django.db.models import Max
     from rest_framework.authtoken.models import Token
 
     from reviewapp.core.accounts.models import Role
@@ -173,6 +174,15 @@ def bench(args, web: Gunicorn) -> dict:
         next_at += interval
     for thread in agents:
         thread.join(timeout=150)
+    # The worker's share: from the decision's commit to the item's (both stamped by the server).
+    from workflows.models import Item
+
+    settled = [
+        (item.completed_at - item.decided).total_seconds()
+        for item in Item.objects.filter(
+            pk__in=list(decided_at), completed_at__isnull=False
+        ).annotate(decided=Max("tasks__decided_at"))
+    ]
     connection.close()
     latencies = [answered[pk][0] - at for pk, at in decided_at.items() if pk in answered]
     return {
@@ -181,6 +191,7 @@ def bench(args, web: Gunicorn) -> dict:
         "approved": sum(1 for _, status in answered.values() if status == "approved"),
         "errors": errors,
         "latencies": latencies,
+        "settled": settled,
     }
 
 
@@ -228,6 +239,13 @@ def main() -> None:
             f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, "
             f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
             f"max {max(latencies) * 1000:.0f} ms (target p95 < 1000 ms)"
+        )
+    if result["settled"]:
+        settled = result["settled"]
+        print(
+            "of which decision -> settled by the worker: "
+            f"p50 {statistics.median(settled) * 1000:.0f} ms, "
+            f"p95 {percentile(settled, 0.95) * 1000:.0f} ms"
         )
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*load_before))
     print(
