@@ -1,6 +1,8 @@
 """Asking for an approval and reading it through the API: /api/v1/approvals[/<id>[/wait]]."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.approvals.models import Approval
@@ -165,3 +167,28 @@ def test_the_wait_answers_pending_when_its_timeout_passes(api, integrator, agent
 
     assert response.status_code == 200
     assert response.json()["status"] == "pending"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(
+    ["workflow", "tool", "arguments", "context", "risk_level", "requested_by", "deadline_seconds"]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(changes=st.dictionaries(FIELDS, JSON, max_size=4), dropped=st.sets(FIELDS, max_size=2))
+def test_no_request_body_gets_a_server_error(api, integrator, agent_actions, changes, dropped):
+    body = {k: v for k, v in (ASK | changes).items() if k not in dropped}
+
+    response = ask(api(integrator), body)
+
+    assert response.status_code in (200, 201, 400, 404), (body, response.content)
+    assert isinstance(response.json(), dict)

@@ -310,3 +310,18 @@ def test_the_approval_is_one_row_per_item(agent_actions):
     approval = request(agent_actions, key="k")
     assert request(agent_actions, key="k").pk == approval.pk
     assert Approval.objects.count() == 1
+
+
+def test_a_claim_held_past_the_deadline_is_cancelled_when_its_lease_runs_out(
+    agent_actions, reviewer
+):
+    from reviewapp.review.reviews.claims import review_tasks_release_expired
+
+    approval = request(agent_actions, deadline=60)
+    task = claim(reviewer, approval)
+    with time_machine.travel(approval.deadline_at + timedelta(seconds=1), tick=False):
+        sweep()
+    with time_machine.travel(task.lease_expires_at + timedelta(seconds=1), tick=False):
+        assert review_tasks_release_expired() == 0
+
+    assert ReviewTask.objects.get(pk=task.pk).status == TaskStatus.CANCELLED
