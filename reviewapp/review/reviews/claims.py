@@ -255,7 +255,7 @@ def review_tasks_release_expired() -> int:
             if task is None:  # decided, renewed or claimed by someone else meanwhile
                 continue
             holder = task.claimed_by_id
-            if task.item.status != ItemStatus.AWAITING_REVIEW:
+            if task.item.status == ItemStatus.COMPLETED:
                 # The item was settled without this review (an approval's deadline passed while
                 # it was held): returning it to the queue would ask someone for a wasted answer.
                 task.status = TaskStatus.CANCELLED
