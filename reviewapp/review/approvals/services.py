@@ -48,6 +48,8 @@ from workflows.pipeline.engine import item_complete_by_policy
 from workflows.schemas import schema_errors
 
 FOUR_EYES = "four_eyes"
+# The routing "rule" of an approval's item: how a review hook tells approvals apart.
+APPROVAL_RULE = "approval"
 
 
 class ApprovalInvalid(InvalidRequest):
@@ -155,7 +157,7 @@ def _store(workflow: Workflow, ask: ApprovalAsk, submitted_by, correlation_id: s
         routing={
             "action": FOUR_EYES if four_eyes else "review",
             "queue": queue_slug,
-            "rule": "approval",
+            "rule": APPROVAL_RULE,
             "explanation": f"An agent asks to run {ask.tool} ({ask.risk_level} risk)"
             + (": two reviewers must agree." if four_eyes else "."),
         },
@@ -220,6 +222,9 @@ def _store(workflow: Workflow, ask: ApprovalAsk, submitted_by, correlation_id: s
 def approval_task_decided(*, task: ReviewTask, decision) -> DecisionEffects:
     """Review hook, in the decision's transaction: a decision after the deadline is recorded
     (the decision row stays) and never applied; the deadline policy decides instead."""
+    # Read from the item the decision already loaded: other items cost no query here.
+    if (task.item.routing or {}).get("rule") != APPROVAL_RULE:
+        return DecisionEffects()
     approval = Approval.objects.select_for_update().filter(pk=task.item_id).first()
     if approval is None:
         return DecisionEffects()
