@@ -184,6 +184,8 @@ REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
 # Hash chains per workflow: concurrent writers append to different shards instead of queueing.
 # About one per concurrent writer of a workflow (reviewers and pipeline workers): with fewer,
 # writers wait for a free shard (see the README's benchmark notes).
+# The accuracy of auto-accepted answers and the calibration are estimated over this many days.
+REVIEWAPP_ACCURACY_WINDOW_DAYS = env_int("REVIEWAPP_ACCURACY_WINDOW_DAYS", 30, minimum=1)
 REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 32, minimum=1)
 # Signs the audit heads files (`manage.py audit_heads`). A key of its own, kept away from the
 # database's owners, means a heads file cannot be forged by whoever can rewrite the table.
@@ -287,6 +289,11 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stuck-items": {
         "task": "workflows.resume_stuck_items",
         "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 10, minimum=1),
+    },
+    # Raises a workflow's QA sample rate when its auto-accepted answers fall below the floor.
+    "check-accuracy-floors": {
+        "task": "monitoring.check_accuracy_floors",
+        "schedule": env_int("REVIEWAPP_ACCURACY_SWEEP_SECONDS", 600, minimum=10),
     },
     "prune-heartbeats": {"task": "health.prune_heartbeats", "schedule": 3600},
 }

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("workflows", "0009_agent_proposals"),
+        ("workflows", "0010_agent_proposals"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0008_trainingrun_heartbeat"),
+        ("workflows", "0009_qa_sample_rate_raised"),
     ]
 
     operations = [
