@@ -84,3 +84,60 @@ def calibration(pairs: Iterable[tuple[float, bool]], *, bins: int = 10) -> Calib
     ]
     error = sum(b.count * abs(b.gap) for b in result) / total if total else None
     return Calibration(bins=result, count=total, expected_error=error)
+
+
+# --- distribution drift ----------------------------------------------------------------------
+# The population stability index: sum over bins of (current - reference) * ln(current /
+# reference) of the shares. Below 0.1 the populations are alike, 0.1 to 0.2 they moved, above
+# 0.2 they differ. Empty bins get a small share so that a value new in one window counts
+# instead of dividing by zero.
+
+EMPTY_SHARE = 1e-4
+
+
+def psi_shares(reference: dict[str, float], current: dict[str, float]) -> float:
+    total = 0.0
+    for key in reference.keys() | current.keys():
+        ref = max(reference.get(key, 0.0), EMPTY_SHARE)
+        cur = max(current.get(key, 0.0), EMPTY_SHARE)
+        total += (cur - ref) * math.log(cur / ref)
+    return total
+
+
+def shares(values: Iterable[object]) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    total = sum(counts.values())
+    return {key: count / total for key, count in counts.items()} if total else {}
+
+
+def psi_categorical(reference: Iterable[object], current: Iterable[object]) -> float:
+    return psi_shares(shares(reference), shares(current))
+
+
+def psi_numeric(
+    reference: list[float],
+    current: list[float],
+    *,
+    bins: int = 10,
+    edges: list[float] | None = None,
+) -> float:
+    """PSI over bins: given ``edges``, or the reference's deciles (each holds a tenth of it)."""
+    if not reference or not current:
+        return 0.0
+    if edges is None:
+        ordered = sorted(reference)
+        edges = sorted({ordered[len(ordered) * step // bins] for step in range(1, bins)})
+
+    def bin_of(value: float) -> str:
+        return str(sum(value >= edge for edge in edges))
+
+    return psi_categorical(map(bin_of, reference), map(bin_of, current))
+
+
+def new_token_share(reference: Iterable[str], current: Iterable[str]) -> float:
+    """The share of the current texts' words that never occur in the reference texts."""
+    vocabulary = {word for text in reference for word in text.lower().split()}
+    words = [word for text in current for word in text.lower().split()]
+    return sum(word not in vocabulary for word in words) / len(words) if words else 0.0

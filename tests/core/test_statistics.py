@@ -1,10 +1,18 @@
 """The interval and calibration figures, checked against SciPy's own Wilson interval and
 against hand-worked examples."""
 
+import math
+
 import pytest
 from scipy.stats import binomtest
 
-from reviewapp.core.statistics import calibration, wilson_interval
+from reviewapp.core.statistics import (
+    calibration,
+    new_token_share,
+    psi_categorical,
+    psi_numeric,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize(
@@ -37,3 +45,22 @@ def test_calibration_bins_and_the_expected_error_by_hand():
     # (2 * |0.55 - 0.5| + 5 * |0.96 - 0.8|) / 7
     assert result.expected_error == pytest.approx((2 * 0.05 + 5 * 0.16) / 7)
     assert calibration([]).expected_error is None
+
+
+def test_the_population_stability_index_by_hand_and_at_rest():
+    reference = ["a"] * 50 + ["b"] * 50
+    current = ["a"] * 90 + ["b"] * 10
+    # (0.9 - 0.5) ln(0.9 / 0.5) + (0.1 - 0.5) ln(0.1 / 0.5)
+    expected = 0.4 * math.log(1.8) + (-0.4) * math.log(0.2)
+    assert psi_categorical(reference, current) == pytest.approx(expected)
+    assert psi_categorical(reference, list(reversed(reference))) == 0
+    numbers = [float(n % 37) for n in range(1000)]
+    assert psi_numeric(numbers, list(reversed(numbers))) == pytest.approx(0)
+    assert psi_numeric(numbers, [n + 30 for n in numbers]) > 1
+    # A value the reference never had counts (a small share instead of a division by zero).
+    assert psi_categorical(["a"] * 10, ["a"] * 9 + ["c"]) > 0.2
+
+
+def test_the_share_of_new_words():
+    assert new_token_share(["the cat sat"], ["The cat ran away"]) == pytest.approx(2 / 4)
+    assert new_token_share(["x"], []) == 0.0

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("workflows", "0009_qa_sample_rate_raised"),
+        ("workflows", "0009_qa_sample_raised_and_shadows"),
     ]
 
     operations = [
