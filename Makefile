@@ -18,6 +18,7 @@ TEST_BROKER_URL := redis://127.0.0.1:6379/15
 BENCH_BROKER_URL := redis://127.0.0.1:6379/14
 BENCH_QUEUES_BROKER_URL := redis://127.0.0.1:6379/13
 BENCH_EXPORTS_BROKER_URL := redis://127.0.0.1:6379/12
+BENCH_APPROVALS_BROKER_URL := redis://127.0.0.1:6379/11
 
 # Production-shaped settings for `check --deploy`; the key is only good for the check.
 DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
@@ -26,7 +27,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-recovery lint lock runtime-check clean
+.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -70,6 +71,14 @@ bench-exports: install
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_EXPORTS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/exports.py $(BENCH_ARGS)
 
+# Approvals: decision-to-agent latency through the long poll, with gunicorn and a real worker
+# (its own database reviewapp_bench_approvals).
+bench-approvals: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_APPROVALS_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/approvals.py $(BENCH_ARGS)
+
 # Fault drills on a stack of its own (PostgreSQL 15 cluster, redis-server, gunicorn, a Celery
 # worker and beat, all private, on free ports): whole-worker kill -9, a Redis outage and
 # PostgreSQL restarts. It ignores DATABASE_URL and CELERY_BROKER_URL: it never touches the
@@ -93,7 +102,7 @@ lint: install
 # The versions a deployment installs (the Dockerfile, .ci/runtime-imports), with hashes. Run it
 # after changing the dependencies in pyproject.toml, and commit requirements.lock.
 lock: install
-	$(BIN)/pip-compile --quiet --strip-extras --extra labelstudio --generate-hashes \
+	$(BIN)/pip-compile --quiet --strip-extras --extra labelstudio --extra mcp --generate-hashes \
 		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
 		-o requirements.lock pyproject.toml
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "reviewapp.learn.datasets",
     "reviewapp.learn.monitoring",
     "reviewapp.review.quality",
+    "reviewapp.review.approvals",
     "reviewapp.operations",
 ]
 
@@ -309,6 +310,15 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-heartbeats": {"task": "health.prune_heartbeats", "schedule": 3600},
 }
+
+# Where a settled item is announced to callers waiting on it (an agent's long poll for its
+# approval). Empty: waiters poll the database, as with the quick start's filesystem broker.
+REVIEWAPP_PUBSUB_URL = env_str(
+    "REVIEWAPP_PUBSUB_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+# The longest an agent's long poll waits for a decision, in seconds.
+REVIEWAPP_APPROVAL_MAX_WAIT_SECONDS = env_int("REVIEWAPP_APPROVAL_MAX_WAIT_SECONDS", 60, minimum=1)
 
 # --- health and recovery ----------------------------------------------------------------------
 # Workers and beat write a heartbeat this often; one silent for the stale limit is taken for dead

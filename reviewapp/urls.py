@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("reviewapp.review.reviews.urls")),
     path("", include("reviewapp.review.sla.urls")),
     path("", include("reviewapp.review.quality.urls")),
+    path("", include("reviewapp.review.approvals.urls")),
     # learn: corrections become datasets and models
     path("", include("reviewapp.learn.datasets.urls")),
     path("", include("reviewapp.learn.training.urls")),

@@ -4,6 +4,8 @@ The suite runs on PostgreSQL (claims, locks and the audit trigger depend on it) 
 run elsewhere instead of skipping what matters.
 """
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -12,8 +14,10 @@ from rest_framework.test import APIClient
 
 from reviewapp.core.accounts.models import Role, Team
 from reviewapp.core.accounts.services import membership_add
+from reviewapp.operations.configuration import workflow_sync
 from reviewapp.operations.demo import demo_install, demo_items_submit
 from reviewapp.review.reviews.queues import queue_create
+from workflows.definitions import workflow_file_load
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.models import Item
 from workflows.pipeline.engine import item_run_step
@@ -21,6 +25,8 @@ from workflows.pipeline.order import FIRST_STEP
 from workflows.services import workflow_publish
 
 PASSWORD = "correct-horse-battery-staple"
+DEFINITION_EXAMPLES = Path(__file__).resolve().parents[1] / "workflows" / "definitions" / "examples"
+AGENT_ACTIONS_FILE = DEFINITION_EXAMPLES / "agent-actions.yaml"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,6 +103,12 @@ def other_team(demo):
     membership_add(team=team, user=outsider, role=Role.REVIEWER)
     membership_add(team=team, user=outsider, role=Role.ML_ENGINEER)
     return {"team": team, "workflow": workflow, "queue": queue, "outsider": outsider}
+
+
+@pytest.fixture
+def agent_actions(demo):
+    """The example approval workflow (agents ask before they act), on the demo's support team."""
+    return workflow_sync(source=workflow_file_load(AGENT_ACTIONS_FILE))
 
 
 @pytest.fixture

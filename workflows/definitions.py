@@ -97,6 +97,20 @@ FILE_SCHEMA: dict[str, Any] = {
                 "queue": SLUG,
                 # Dataset releases of a sensitive workflow need two different approvers.
                 "sensitive": {"type": "boolean"},
+                # An approval workflow: agents ask before they act (reviewapp/review/approvals).
+                "approval": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "deadline_seconds": {"type": "integer", "minimum": 1},
+                        "max_deadline_seconds": {"type": "integer", "minimum": 1},
+                        "on_deadline": {"enum": ["deny", "approve", "escalate"]},
+                        "four_eyes_risk": {
+                            "type": "array",
+                            "items": {"enum": ["low", "medium", "high", "critical"]},
+                        },
+                    },
+                },
             },
         },
     },

@@ -74,6 +74,8 @@ class ModelAdapterKind(models.TextChoices):
     SKLEARN = "sklearn", "Built-in scikit-learn model"
     OPENAI = "openai", "OpenAI-compatible chat completions endpoint"
     LABEL_STUDIO_ML = "label_studio_ml", "Label Studio ML backend"
+    # An approval's proposal comes from the agent that asks; nothing is ever called.
+    AGENT = "agent", "An agent's proposed action (approvals)"
 
 
 class ModelVersion(models.Model):

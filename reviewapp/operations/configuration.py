@@ -18,9 +18,17 @@ def workflow_sync(*, source, acting_user=None) -> Workflow:
     from reviewapp.review.corrections.services import reason_codes_sync
     from reviewapp.review.reviews.queues import queue_create
     from workflows.definitions import DefinitionInvalid
-    from workflows.models import ModelVersion
+    from workflows.models import ModelAdapterKind, ModelVersion
 
     binding = source.definition["model"]
+    if "approval" in source.definition:
+        # In an approval workflow the agent's proposal stands where a model's output would:
+        # nothing to register beforehand, nothing is ever called.
+        ModelVersion.objects.get_or_create(
+            name=binding["name"],
+            version=binding["version"],
+            defaults={"adapter": ModelAdapterKind.AGENT, "labels": []},
+        )
     if not ModelVersion.objects.filter(name=binding["name"], version=binding["version"]).exists():
         raise DefinitionInvalid(
             [

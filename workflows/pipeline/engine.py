@@ -34,6 +34,7 @@ from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.jobs import job_send
 from reviewapp.core.logs import correlation_id
 from workflows import seams
+from workflows.act.announce import item_settled_announce_on_commit
 from workflows.act.webhooks import webhook_enqueue
 from workflows.models import (
     Item,
@@ -557,4 +558,19 @@ def item_resume_after_review(*, item_id: int) -> bool:
         )
         audit_record_many([entry], chain=item.workflow.audit_chain)
         item.save(update_fields=["status", "outcome", "final_output", "completed_at", "updated_at"])
+        item_settled_announce_on_commit(item.pk)
         return True
+
+
+def item_complete_by_policy(*, item: Item, outcome: str, output: dict, reason: str) -> None:
+    """Finish an item awaiting review without a reviewer, because a policy says so (an
+    approval's deadline passed). Runs in the caller's transaction, which holds the item's row
+    locked and has checked that it still awaits review."""
+    assert item.status == ItemStatus.AWAITING_REVIEW, item.status
+    entry = _complete(item, outcome=outcome, output=output)
+    entry = AuditEntry(
+        action=entry.action, obj=item, actor=None, data={**entry.data, "by_policy": reason}
+    )
+    audit_record_many([entry], chain=item.workflow.audit_chain)
+    item.save(update_fields=["status", "outcome", "final_output", "completed_at", "updated_at"])
+    item_settled_announce_on_commit(item.pk)

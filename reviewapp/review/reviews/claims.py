@@ -24,6 +24,7 @@ from reviewapp.review.reviews.eligibility import (
 )
 from reviewapp.review.reviews.events import task_audit
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskSkip, TaskStatus
+from workflows.models import ItemStatus
 
 
 class ClaimLost(Conflict):
@@ -247,13 +248,21 @@ def review_tasks_release_expired() -> int:
         with transaction.atomic(durable=True):
             task = (
                 ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("queue__workflow")
+                .select_related("queue__workflow", "item")
                 .filter(pk=task_id, status=TaskStatus.CLAIMED, lease_expires_at__lte=now)
                 .first()
             )
             if task is None:  # decided, renewed or claimed by someone else meanwhile
                 continue
             holder = task.claimed_by_id
+            if task.item.status == ItemStatus.COMPLETED:
+                # The item was settled without this review (an approval's deadline passed while
+                # it was held): returning it to the queue would ask someone for a wasted answer.
+                task.status = TaskStatus.CANCELLED
+                task.lease_expires_at = None
+                task.save(update_fields=["status", "lease_expires_at"])
+                task_audit(task, "task.cancelled", reason="item settled", previous_holder=holder)
+                continue
             review_task_reopen(task=task)
             task_audit(task, "task.lease_expired", previous_holder=holder)
             released += 1

@@ -2,6 +2,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from reviewapp.review.approvals.services import approvals_deadline_sweep
 from reviewapp.review.sla.notifications import (
     DELIVER_NOTIFICATION_TASK,
     webhook_notification_deliver,
@@ -11,8 +12,13 @@ from reviewapp.review.sla.sweep import sla_sweep
 
 @shared_task(name="sla.sweep")
 def sweep() -> dict[str, int]:
-    """Beat runs this every 30 s; overlapping or redelivered runs are safe (see the service)."""
-    return asdict(sla_sweep())
+    """Beat runs this every 30 s; overlapping or redelivered runs are safe (see the services).
+
+    Approval deadlines first: an ``escalate`` deadline makes its tasks due, and the SLA sweep
+    right after breaches them and climbs their ladder in the same run.
+    """
+    approvals = approvals_deadline_sweep()
+    return approvals | asdict(sla_sweep())
 
 
 @shared_task(name=DELIVER_NOTIFICATION_TASK)

@@ -368,6 +368,9 @@ def test_the_beat_task_runs_the_sweep(open_at_now):
         result = sweep()
 
     assert result == {
+        "approvals_deadline_applied": 0,
+        "approvals_escalated": 0,
+        "approvals_decided_in_time": 0,
         "at_risk": 3,
         "breached": 3,
         "escalated": 3,
