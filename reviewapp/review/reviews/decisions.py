@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.core.errors import InvalidRequest
+from reviewapp.core.metrics import count, observe, series
 from reviewapp.review.corrections.services import correction_record, reason_codes_for
 from reviewapp.review.reviews import hooks
 from reviewapp.review.reviews.claims import ClaimLost, locked_claim
@@ -122,6 +123,14 @@ def review_task_decide(
     )
     if effects.resume:
         seams.item_review_decided(item_id=item.pk)
+    labels = {
+        "workflow": item.workflow_id,
+        "version": item.workflow_version_id,
+        "queue": task.queue.slug,
+    }
+    count(series.REVIEW_DECISIONS, 1, **labels, outcome=outcome)
+    if task.claimed_at is not None:
+        observe(series.REVIEW_DECIDE_SECONDS, (now - task.claimed_at).total_seconds(), **labels)
     return decision
 
 
