@@ -17,7 +17,7 @@ from reviewapp.core.metrics.store import Increments, store_add
 _local = threading.local()
 
 
-class _Pending:
+class CountsOnCommit:
     """The counts of one transaction, sent by its on-commit callback."""
 
     def __init__(self) -> None:
@@ -71,7 +71,7 @@ def _record(increments: Increments) -> None:
         pending.increments[key] += amount
 
 
-def _pending_of(connection) -> _Pending:
+def _pending_of(connection) -> CountsOnCommit:
     """This transaction's counts: the ones registered at this savepoint level or above it.
 
     Django keeps each on-commit callback with the savepoints open when it was registered, and
@@ -84,7 +84,7 @@ def _pending_of(connection) -> _Pending:
         for savepoints, callback, *_ in connection.run_on_commit:
             if callback is pending and savepoints <= open_savepoints:
                 return pending
-    pending = _Pending()
+    pending = CountsOnCommit()
     transaction.on_commit(pending)
     _local.pending = pending
     return pending
