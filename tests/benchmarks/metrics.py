@@ -118,8 +118,8 @@ def main() -> None:
         ReviewTask.objects.filter(status=TaskStatus.OPEN).count()
         count_ms = (time.perf_counter() - started) * 1000
         print(
-            f"(2) recount (beat, every 30 s): {recount_ms:.0f} ms for {len(snapshot.values)} "
-            f"gauges over {open_tasks:,} open tasks; a plain COUNT of the open tasks: "
+            f"(2) recount (beat, every 30 s): {recount_ms:.0f} ms, {len(snapshot.values)} "
+            f"gauge rows over {open_tasks:,} open tasks; a plain COUNT of the open tasks: "
             f"{count_ms:.0f} ms",
             flush=True,
         )

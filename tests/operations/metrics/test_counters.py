@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.db import transaction
 
+from reviewapp.core.health.models import MetricTotal
 from reviewapp.core.metrics import count, observe, series
 from reviewapp.operations.demo import demo_items_submit
 from reviewapp.operations.tasks import recount_metrics
@@ -14,6 +15,7 @@ from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask
 from reviewapp.review.reviews.tasks import release_expired_claims
 from tests.conftest import run_pipeline
+from tests.support.redis_server import free_port
 from workflows.models import Item, ItemOutcome, ItemStatus
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -138,3 +140,30 @@ def test_it_counts_celery_tasks_by_state_with_their_duration(scrape):
     for name in ("reviews.release_expired_claims", "operations.recount_metrics"):
         assert metrics.value("reviewapp_celery_tasks_total", task=name, state="success") == 1
         assert metrics.value("reviewapp_celery_task_duration_seconds_count", task=name) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_redis_the_counts_are_kept_in_the_database(settings, scrape):
+    settings.REVIEWAPP_METRICS_REDIS_URL = ""  # the embedded quick start
+    count(series.CELERY_TASKS, task="t", state="success")
+    count(series.CELERY_TASKS, 2, task="t", state="success")
+    observe(series.CELERY_TASK_SECONDS, 0.3, task="t")
+
+    metrics = scrape()
+
+    assert MetricTotal.objects.filter(series="reviewapp_celery_tasks").count() == 1
+    assert metrics.value("reviewapp_celery_tasks_total", task="t", state="success") == 3
+    assert metrics.value("reviewapp_celery_task_duration_seconds_bucket", task="t", le="0.5") == 1
+    assert metrics.value("reviewapp_celery_task_duration_seconds_sum", task="t") == 0.3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_store_that_is_down_loses_counts_but_never_fails_the_work(settings, scrape, caplog):
+    settings.REVIEWAPP_METRICS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody there
+
+    count(series.CELERY_TASKS, task="t", state="success")
+    metrics = scrape()
+
+    assert "could not record 1 metric counts" in caplog.text
+    assert metrics.value("reviewapp_metrics_store_up") == 0
+    assert "reviewapp_metrics_recount_timestamp_seconds" in metrics.text
