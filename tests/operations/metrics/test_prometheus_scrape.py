@@ -52,3 +52,15 @@ def test_prometheus_without_the_token_is_refused(live_server):
 
     assert down
     assert "403" in targets["data"]["activeTargets"][0]["lastError"]
+
+
+def test_the_alerts_fire_on_the_series_the_app_exposes():
+    """promtool's rule unit tests: each alert against series shaped like the app's."""
+    tests = Path(__file__).with_name("alerts_test.yml")
+
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(tests)], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
