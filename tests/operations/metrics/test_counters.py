@@ -16,7 +16,9 @@ from reviewapp.review.reviews.models import ReviewTask
 from reviewapp.review.reviews.tasks import release_expired_claims
 from tests.conftest import run_pipeline
 from tests.support.redis_server import free_port
-from workflows.models import Item, ItemOutcome, ItemStatus
+from workflows.ingest.services import Submission, items_ingest
+from workflows.models import Item, ItemOutcome, ItemStatus, ModelVersion
+from workflows.pipeline.engine import item_run_step
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -167,3 +169,29 @@ def test_a_store_that_is_down_loses_counts_but_never_fails_the_work(settings, sc
     assert "could not record 1 metric counts" in caplog.text
     assert metrics.value("reviewapp_metrics_store_up") == 0
     assert "reviewapp_metrics_recount_timestamp_seconds" in metrics.text
+
+
+def test_it_counts_dead_letters_by_the_step_that_gave_up(
+    demo, integrator, settings, scrape, django_capture_on_commit_callbacks
+):
+    settings.REVIEWAPP_STEP_MAX_ATTEMPTS = 1
+    ModelVersion.objects.filter(pk=demo.model_version.pk).update(artefact="models/missing.skops")
+    with django_capture_on_commit_callbacks(execute=True):
+        ((item, _),) = items_ingest(
+            workflow=demo.workflow,
+            submissions=[Submission(input={"subject": "Refund", "body": "charged twice"})],
+            submitted_by=integrator,
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        item_run_step(item_id=item.pk, step="validate")
+    with django_capture_on_commit_callbacks(execute=True):
+        item_run_step(item_id=item.pk, step="infer")
+
+    metrics = scrape()
+
+    workflow = demo.workflow.slug
+    dead = "reviewapp_items_dead_lettered_total"
+    assert Item.objects.get().status == ItemStatus.DEAD_LETTERED
+    assert metrics.value(dead, workflow=workflow, step="infer") == 1
+    assert metrics.value(dead, step="validate") == 0
+    assert metrics.value("reviewapp_model_predictions_total") == 0
