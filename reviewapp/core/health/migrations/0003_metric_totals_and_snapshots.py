@@ -4,32 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('health', '0002_beat_lease'),
+        ("health", "0002_beat_lease"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MetricsSnapshot',
+            name="MetricsSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('taken_at', models.DateTimeField()),
-                ('duration_ms', models.FloatField()),
-                ('values', models.JSONField(default=list)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("taken_at", models.DateTimeField()),
+                ("duration_ms", models.FloatField()),
+                ("values", models.JSONField(default=list)),
             ],
         ),
         migrations.CreateModel(
-            name='MetricTotal',
+            name="MetricTotal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('series', models.CharField(max_length=200)),
-                ('field', models.CharField(max_length=500)),
-                ('value', models.FloatField(default=0.0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("series", models.CharField(max_length=200)),
+                ("field", models.CharField(max_length=500)),
+                ("value", models.FloatField(default=0.0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('series', 'field'), name='metric_total_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("series", "field"), name="metric_total_unique")
+                ],
             },
         ),
     ]
