@@ -68,6 +68,12 @@ REVIEW_DECIDE_SECONDS = Series(
     ("workflow", "version", "queue"),
     HUMAN_BUCKETS,
 )
+REVIEW_HUMAN_COST = Series(
+    "reviewapp_review_human_cost",
+    "Review time cost: each decision's time (as the client measured it, else claim to decision)"
+    " at the queue's hourly cost.",
+    ("workflow", "version", "queue"),
+)
 CELERY_TASKS = Series(
     "reviewapp_celery_tasks",
     "Celery tasks finished, by task name and state (success, failure, retry).",
@@ -90,6 +96,7 @@ ALL: tuple[Series, ...] = (
     REVIEW_CLAIMS,
     REVIEW_DECISIONS,
     REVIEW_DECIDE_SECONDS,
+    REVIEW_HUMAN_COST,
     CELERY_TASKS,
     CELERY_TASK_SECONDS,
 )

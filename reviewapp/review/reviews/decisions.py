@@ -129,8 +129,12 @@ def review_task_decide(
         "queue": task.queue.slug,
     }
     count(series.REVIEW_DECISIONS, 1, **labels, outcome=outcome)
+    held = (now - task.claimed_at).total_seconds() if task.claimed_at is not None else 0.0
     if task.claimed_at is not None:
-        observe(series.REVIEW_DECIDE_SECONDS, (now - task.claimed_at).total_seconds(), **labels)
+        observe(series.REVIEW_DECIDE_SECONDS, held, **labels)
+    # The same review time as the monitoring page's cost per outcome.
+    spent = time_spent_ms / 1000 if time_spent_ms is not None else held
+    count(series.REVIEW_HUMAN_COST, spent / 3600 * task.queue.review_hourly_cost, **labels)
     return decision
 
 

@@ -76,6 +76,8 @@ def test_it_counts_what_routing_did_with_each_item(
 def test_it_times_the_claim_and_the_decision_and_counts_the_outcome(
     demo, reviewer, routed_items, scrape, django_capture_on_commit_callbacks
 ):
+    demo.queue.review_hourly_cost = 60.0
+    demo.queue.save(update_fields=["review_hourly_cost"])
     with time_machine.travel(NOW, tick=False):
         assert routed_items(count=20)  # opens their review tasks at NOW
     with (
@@ -104,6 +106,7 @@ def test_it_times_the_claim_and_the_decision_and_counts_the_outcome(
     assert metrics.value("reviewapp_review_decide_seconds_bucket", **queue, le="120.0") == 1
     assert metrics.value("reviewapp_review_decide_seconds_bucket", **queue, le="+Inf") == 1
     assert metrics.value("reviewapp_review_decide_seconds_count", **queue) == 1
+    assert metrics.value("reviewapp_review_human_cost_total", **queue) == 1.5  # 90 s at 60/h
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 SERIES = re.compile(r"\breviewapp[a-z0-9_:]*")
-# Added by the drift job, a later change (the rule says so in a comment).
+# Published by a later change from the drift checks (the rule says so in a comment).
 NOT_YET = {"reviewapp_drift_score"}
 
 pytestmark = pytest.mark.django_db
