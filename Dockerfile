@@ -45,5 +45,5 @@ USER app
 VOLUME ["/data"]
 EXPOSE 8000
 
-CMD ["gunicorn", "reviewapp.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", \
-     "--access-logfile", "-"]
+CMD ["gunicorn", "reviewapp.wsgi", "--config", "python:reviewapp.gunicorn_config", \
+     "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

@@ -3,6 +3,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from celery import Celery, signals
@@ -110,3 +111,25 @@ def _sweep_finished(task=None, retval=None, state=None, **_) -> None:
     from reviewapp.heartbeats import describe, sweep_finished
 
     sweep_finished(task.name, succeeded=state == "SUCCESS", summary=describe(retval))
+
+
+# --- task metrics (reviewapp.core.metrics) ----------------------------------------------------
+# Start times by task id, in the process that runs the task (a pool child).
+_task_started: dict[str, float] = {}
+
+
+@signals.task_prerun.connect
+def _task_clock_start(task_id=None, **_) -> None:
+    if task_id:
+        _task_started[task_id] = time.perf_counter()
+
+
+@signals.task_postrun.connect
+def _task_clock_stop(task_id=None, task=None, state=None, **_) -> None:
+    from reviewapp.core.metrics import count, observe, series
+
+    started = _task_started.pop(task_id, None) if task_id else None
+    name = getattr(task, "name", "unknown")
+    count(series.CELERY_TASKS, task=name, state=str(state or "unknown").lower())
+    if started is not None:
+        observe(series.CELERY_TASK_SECONDS, time.perf_counter() - started, task=name)

@@ -6,6 +6,7 @@ required. See the configuration table in README.md.
 """
 
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
@@ -59,6 +60,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # /healthz and /readyz: before host checks, HTTPS redirects and sessions (see the module).
     "reviewapp.core.health.middleware.HealthProbeMiddleware",
+    # /metrics: answered early for the same reasons; then every other request is counted.
+    "reviewapp.operations.metrics.endpoint.MetricsEndpointMiddleware",
+    "reviewapp.core.metrics.http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "reviewapp.core.logs.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -309,6 +313,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("REVIEWAPP_ACCURACY_SWEEP_SECONDS", 600, minimum=10),
     },
     "prune-heartbeats": {"task": "health.prune_heartbeats", "schedule": 3600},
+    # The gauges /metrics shows (open tasks by SLA state, backlogs): a scrape never counts rows.
+    "recount-metrics": {
+        "task": "operations.recount_metrics",
+        "schedule": env_int("REVIEWAPP_METRICS_RECOUNT_SECONDS", 30, minimum=5),
+    },
 }
 
 # Where a settled item is announced to callers waiting on it (an agent's long poll for its
@@ -344,6 +353,27 @@ REVIEWAPP_STALL_AFTER_SECONDS = env_int("REVIEWAPP_STALL_AFTER_SECONDS", 300, mi
 # traffic whatever the workers do sets these to false.
 REVIEWAPP_READY_NEEDS_WORKER = env_bool("REVIEWAPP_READY_NEEDS_WORKER", default=True)
 REVIEWAPP_READY_NEEDS_BEAT = env_bool("REVIEWAPP_READY_NEEDS_BEAT", default=True)
+
+# --- metrics (Prometheus) -------------------------------------------------------------------
+# /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>` or comes from one
+# of METRICS_ALLOWED_NETWORKS (comma-separated CIDRs, e.g. "10.0.0.0/8"); with neither set it is
+# off (404). Anyone else gets 401 (no token sent) or 403.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters.")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from _exc
+# Counts recorded as work happens go to this Redis (by default the broker's, when it is Redis;
+# without Redis, the database). Every web process, worker and beat must share it.
+REVIEWAPP_METRICS_REDIS_URL = env_str(
+    "REVIEWAPP_METRICS_REDIS_URL",
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+REVIEWAPP_METRICS_KEY_PREFIX = env_str("REVIEWAPP_METRICS_KEY_PREFIX", "reviewapp:metrics:")
 
 # --- mail, logging ----------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

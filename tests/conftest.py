@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from reviewapp.core.accounts.models import Role, Team
 from reviewapp.core.accounts.services import membership_add
+from reviewapp.core.metrics.recording import CountsOnCommit
 from reviewapp.operations.configuration import workflow_sync
 from reviewapp.operations.demo import demo_install, demo_items_submit
 from reviewapp.review.reviews.queues import queue_create
@@ -124,6 +125,12 @@ def api():
         return client
 
     return client_for
+
+
+def work_callbacks(callbacks):
+    """The on-commit callbacks that send work, without the metrics' (a transaction that counted
+    something sends its counts after commit too)."""
+    return [callback for callback in callbacks if not isinstance(callback, CountsOnCommit)]
 
 
 def run_pipeline(item_ids):

@@ -109,6 +109,16 @@ def test_web_is_probed_on_the_health_endpoints_scaled_by_cpu_and_kept_up_in_disr
     assert service["spec"]["selector"] == web["spec"]["selector"]["matchLabels"]
 
 
+def test_web_sums_its_gunicorn_workers_metrics_in_a_folder_of_its_own():
+    web = by_kind(render(), "Deployment")["review-reviewapp-web"]
+    [container] = containers(web)
+    assert "--config=python:reviewapp.gunicorn_config" in container["command"]
+    folder = env_of(container)["PROMETHEUS_MULTIPROC_DIR"]
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == folder]
+    volumes = {v["name"]: v for v in web["spec"]["template"]["spec"]["volumes"]}
+    assert volumes[mount["name"]] == {"name": mount["name"], "emptyDir": {}}
+
+
 def test_one_worker_deployment_per_queue_entry_with_a_keda_scaler_on_its_backlog():
     documents = render(TWO_QUEUES)
     deployments = by_kind(documents, "Deployment")
@@ -132,6 +142,7 @@ def test_one_worker_deployment_per_queue_entry_with_a_keda_scaler_on_its_backlog
         volume["persistentVolumeClaim"]["claimName"]
         for name in ("review-reviewapp-web", "review-reviewapp-worker-pipeline")
         for volume in deployments[name]["spec"]["template"]["spec"]["volumes"]
+        if volume["name"] == "data"
     }
     assert claims == {"reviewapp-data"}
 

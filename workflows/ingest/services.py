@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from reviewapp.core.audit.services import AuditEntry, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.metrics import count, series
 from workflows.models import Item, ItemStatus, Workflow
 from workflows.pipeline.engine import enqueue_items
 from workflows.pipeline.order import FIRST_STEP
@@ -118,6 +119,7 @@ def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[It
             ],
             chain=workflow.audit_chain,
         )
+        count(series.ITEMS_RECEIVED, len(new_items), workflow=workflow.pk, version=version.pk)
         item_ids = [item.pk for item in new_items]
         # One pipeline message per batch of items, not one per item and step.
         transaction.on_commit(lambda: enqueue_items(item_ids))

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Field, Sum
 from django.utils import timezone
 
+from reviewapp.core import metrics
 from reviewapp.core.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.jobs import job_send
@@ -224,6 +225,7 @@ def _run_step(
         if isinstance(result, StepFailed):
             _record_failure(batch, item, run, result)
             cost[item.pk] = cost.get(item.pk, 0.0) + run.cost
+            _count_model_cost(item, run)
             continue
         run.status = StepRunStatus.SUCCEEDED
         run.output = result
@@ -232,10 +234,23 @@ def _run_step(
             run.prompt_version = result.get("prompt_version", "")
             run.cost = result.get("cost") or 0.0
             cost[item.pk] = cost.get(item.pk, 0.0) + run.cost
+            metrics.count(
+                metrics.series.MODEL_PREDICTIONS, **_labels(item), model=run.model_version
+            )
+            _count_model_cost(item, run)
         previous[item.pk][step] = result
         succeeded.append((item, result, context))
     _apply(batch, step, succeeded)
     return len(contexts), duration_ms
+
+
+def _labels(item: Item) -> dict[str, int]:
+    return {"workflow": item.workflow_id, "version": item.workflow_version_id}
+
+
+def _count_model_cost(item: Item, run: StepRun) -> None:
+    # Failed calls that were billed count too: the money is spent either way.
+    metrics.count(metrics.series.MODEL_COST, run.cost, **_labels(item), model=run.model_version)
 
 
 def _locked_on_steps(item_ids: Sequence[int], steps: Sequence[str]) -> list[Item]:
@@ -332,6 +347,7 @@ def _apply(batch: _Batch, step: str, succeeded: list[tuple[Item, dict, StepConte
     for item, output, context in succeeded:
         item.routing = output["reason"]
         if output["action"] == "auto_accept":
+            metrics.count(metrics.series.ITEMS_AUTO_ACCEPTED, **_labels(item))
             entry = _complete(
                 item,
                 outcome=ItemOutcome.AUTO_ACCEPTED,
@@ -344,6 +360,9 @@ def _apply(batch: _Batch, step: str, succeeded: list[tuple[Item, dict, StepConte
         # The item's own events come before its review task's.
         for item, output in routed:
             item.status = ItemStatus.AWAITING_REVIEW
+            metrics.count(
+                metrics.series.ITEMS_SENT_TO_REVIEW, **_labels(item), queue=output["queue"]
+            )
             batch.audit(item, "item.sent_to_review", queue=output["queue"], routing=item.routing)
         batch.write_audit()
         _send_to_review(routed)
@@ -455,6 +474,7 @@ def _budget_exhausted(item: Item, *, runs: int, cost: float) -> str:
 def _dead_letter(batch: _Batch, item: Item, step: str, reason: str) -> None:
     item.status = ItemStatus.DEAD_LETTERED
     item.dead_letter_reason = reason
+    metrics.count(metrics.series.ITEMS_DEAD_LETTERED, **_labels(item), step=step)
     batch.outcomes[item.pk] = StepOutcome()
     batch.audit(item, "item.dead_lettered", step=step, reason=reason)
 

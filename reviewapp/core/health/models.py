@@ -78,3 +78,37 @@ class BeatLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder or 'nobody'}"
+
+
+class MetricTotal(models.Model):
+    """A Prometheus counter's running total where there is no Redis (the embedded quick start).
+
+    ``series`` and ``field`` are what ``reviewapp.core.metrics.store`` keys a count by.
+    """
+
+    series = models.CharField(max_length=200)
+    field = models.CharField(max_length=500)
+    value = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "field"], name="metric_total_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series}{self.field}"
+
+
+class MetricsSnapshot(models.Model):
+    """The gauges a beat task recounts (open tasks by SLA state, backlogs): one row per kind.
+
+    A scrape reads this row instead of counting a million tasks itself.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    taken_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+    values = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.name

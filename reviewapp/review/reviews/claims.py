@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.metrics import observe, series
 from reviewapp.review.reviews.compiled import MARKER_IDS, MARKER_TIME, compiled, hot_cursor
 from reviewapp.review.reviews.eligibility import (
     CLAIM_FIELDS,
@@ -163,6 +164,12 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
             setattr(task, name, value)
         task.save(update_fields=CLAIM_FIELDS)
     task.queue = queue
+    observe(
+        series.REVIEW_CLAIMS,
+        (now - task.created_at).total_seconds(),
+        workflow=queue.workflow_id,
+        queue=queue.slug,
+    )
     task_audit(
         task,
         "task.claimed",

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.core.errors import InvalidRequest
+from reviewapp.core.metrics import count, observe, series
 from reviewapp.review.corrections.services import correction_record, reason_codes_for
 from reviewapp.review.reviews import hooks
 from reviewapp.review.reviews.claims import ClaimLost, locked_claim
@@ -122,6 +123,18 @@ def review_task_decide(
     )
     if effects.resume:
         seams.item_review_decided(item_id=item.pk)
+    labels = {
+        "workflow": item.workflow_id,
+        "version": item.workflow_version_id,
+        "queue": task.queue.slug,
+    }
+    count(series.REVIEW_DECISIONS, 1, **labels, outcome=outcome)
+    held = (now - task.claimed_at).total_seconds() if task.claimed_at is not None else 0.0
+    if task.claimed_at is not None:
+        observe(series.REVIEW_DECIDE_SECONDS, held, **labels)
+    # The same review time as the monitoring page's cost per outcome.
+    spent = time_spent_ms / 1000 if time_spent_ms is not None else held
+    count(series.REVIEW_HUMAN_COST, spent / 3600 * task.queue.review_hourly_cost, **labels)
     return decision
 
 

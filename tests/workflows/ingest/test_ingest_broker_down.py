@@ -7,6 +7,7 @@ import time_machine
 from django.utils import timezone
 
 from reviewapp.core.health.broker import broker_queue_depth
+from tests.conftest import work_callbacks
 from tests.support.redis_server import RedisServer, celery_app_on_broker
 from workflows.models import Item, ItemStatus
 from workflows.pipeline.tasks import resume_stuck_items
@@ -31,7 +32,7 @@ def test_items_stored_while_the_broker_is_down_are_answered_201_and_sent_later(
                     url, body, format="json", HTTP_IDEMPOTENCY_KEY="outage-1"
                 )
             assert response.status_code == 201, response.content
-            assert len(sent) == 1, "the pipeline message is sent after commit"
+            assert len(work_callbacks(sent)) == 1, "the pipeline message is sent after commit"
             assert "could not send workflows.run_items" in caplog.text
             items = response.json()["items"]
             assert [item["status"] for item in items] == ["received", "received"]

@@ -1,0 +1,30 @@
+"""gunicorn settings for the web tier: ``gunicorn -c python:reviewapp.gunicorn_config ...``.
+
+Prometheus in gunicorn's multi-process mode: every worker writes its request metrics to files
+in ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` sums them. The directory must be set before
+prometheus-client is first imported (it picks its storage at import time), emptied when the
+server starts (files of an earlier run would add to today's counts) and told when a worker
+exits (its live gauges must go). prometheus-client is imported only inside the hooks, so the
+master process never loads it before the directory is set.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="reviewapp-prometheus-")
+
+
+def on_starting(server) -> None:
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    # Only prometheus-client's own files: the directory may be one the operator shares.
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
