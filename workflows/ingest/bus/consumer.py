@@ -32,12 +32,14 @@ from workflows.ingest.services import (
     IngestInvalid,
     Submission,
     items_ingest,
+    request_hash,
 )
 from workflows.models import Workflow
 
 logger = logging.getLogger(__name__)
 
 KEY_MAX_LENGTH = 200
+KEY_REUSED = "its idempotency key was already used with a different input"
 
 
 class BusMessageSerializer(SubmissionSerializer):
@@ -51,9 +53,10 @@ class BatchResult:
     created: int = 0
     replayed: int = 0
     dead_lettered: int = 0
-    # Handed back for redelivery because the database failed.
-    retried: int = 0
     errors: list[str] = field(default_factory=list)
+    to_ack: list[BusMessage] = field(default_factory=list)
+    # Handed back for redelivery because the database failed.
+    to_retry: list[BusMessage] = field(default_factory=list)
 
 
 @dataclass
@@ -92,6 +95,13 @@ class BusIngest:
         self.workflow = workflow
 
     def handle(self, messages: list[BusMessage]) -> BatchResult:
+        result = self.store(messages)
+        self.settle(result)
+        return result
+
+    def store(self, messages: list[BusMessage]) -> BatchResult:
+        """Store the batch's items in one transaction and dead-letter the malformed messages;
+        the result says which messages to acknowledge and which to hand back (``settle``)."""
         result = BatchResult()
         dead: list[tuple[BusMessage, str]] = []
         parsed: list[_Parsed] = []
@@ -104,7 +114,7 @@ class BusIngest:
                 parsed.append(outcome)
         try:
             with transaction.atomic(durable=True):
-                stored = self._store(parsed, dead, result)
+                result.to_ack = self._store(parsed, dead, result)
         except DatabaseError as exc:
             # Nothing of the batch is stored: it all comes back, and the connection is renewed.
             logger.warning(
@@ -114,17 +124,23 @@ class BusIngest:
                 exc,
             )
             close_old_connections()
-            self._dead_letter(dead, result)
             dead_ids = {id(message) for message, _ in dead}
-            retry = [entry.message for entry in parsed if id(entry.message) not in dead_ids]
-            self.source.retry_later(retry)
-            result.retried = len(retry)
+            result.to_ack = []
+            result.to_retry = [
+                entry.message for entry in parsed if id(entry.message) not in dead_ids
+            ]
             result.created = result.replayed = 0
             result.errors.append(str(exc))
-            return result
         self._dead_letter(dead, result)
-        self.source.ack(stored)
         return result
+
+    def settle(self, result: BatchResult) -> None:
+        """Acknowledge what was committed, hand back what was not. Runs after the commit, so a
+        crash before it only brings the batch back, and the replay finds its items stored."""
+        if result.to_ack:
+            self.source.ack(result.to_ack)
+        if result.to_retry:
+            self.source.retry_later(result.to_retry)
 
     def _parse(self, message: BusMessage, workflows: dict) -> _Parsed | str:
         try:
@@ -181,9 +197,14 @@ class BusIngest:
                 firsts: dict[str, _Parsed] = {}
                 submissions: list[Submission] = []
                 owners: list[list[_Parsed]] = []
+                conflicting: list[_Parsed] = []
                 for entry in pending:
                     if entry.key is not None and entry.key in firsts:
-                        owners[list(firsts).index(entry.key)].append(entry)
+                        first = firsts[entry.key]
+                        if request_hash(first.input) != request_hash(entry.input):
+                            conflicting.append(entry)
+                        else:
+                            owners[list(firsts).index(entry.key)].append(entry)
                         continue
                     if entry.key is not None:
                         firsts[entry.key] = entry
@@ -203,11 +224,13 @@ class BusIngest:
                     pending = [entry for entry in pending if id(entry) not in bad]
                     continue
                 except IdempotencyConflict as conflict:
-                    reason = "its idempotency key was already used with a different input"
                     bad = {id(entry) for entry in pending if entry.key == conflict.key}
-                    dead.extend((entry.message, reason) for entry in pending if id(entry) in bad)
+                    dead.extend(
+                        (entry.message, KEY_REUSED) for entry in pending if id(entry) in bad
+                    )
                     pending = [entry for entry in pending if id(entry) not in bad]
                     continue
+                dead.extend((entry.message, KEY_REUSED) for entry in conflicting)
                 for (_item, created), entries in zip(results, owners, strict=True):
                     # A second copy of a message in the same batch is a replay of the first.
                     result.created += int(created)
@@ -274,7 +297,7 @@ def bus_consume(
         totals.created += result.created
         totals.replayed += result.replayed
         totals.dead_lettered += result.dead_lettered
-        if result.retried:
+        if result.to_retry:
             backoff = min(max(backoff * 2, 0.5), 30.0)
             time.sleep(backoff)
         else:
