@@ -94,18 +94,15 @@ class JetStream:
         self.loop.run(self.js.publish(subject, as_body(message), headers=headers), 10)
 
     def messages(self, stream: str, subject: str) -> list:
-        """Every message of ``subject`` in ``stream`` so far (by an ephemeral consumer)."""
+        """Every message of ``subject`` in ``stream`` so far, read by stream sequence."""
 
         async def read():
-            subscription = await self.js.pull_subscribe(subject, stream=stream)
+            info = await self.js.stream_info(stream)
             taken = []
-            try:
-                while True:
-                    taken.extend(await subscription.fetch(100, timeout=0.5))
-            except nats.errors.TimeoutError:
-                pass
-            finally:
-                await subscription.unsubscribe()
+            for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+                message = await self.js.get_msg(stream, sequence)
+                if message.subject == subject:
+                    taken.append(message)
             return taken
 
         return self.loop.run(read(), 30)
