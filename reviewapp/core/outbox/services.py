@@ -109,6 +109,12 @@ def _open_publisher() -> Publisher:
     return publisher
 
 
+def outbox_publisher_close() -> None:
+    """Close this process's connection to the bus (the next relay opens a new one)."""
+    with _publisher_lock:
+        _drop_publisher()
+
+
 def _drop_publisher() -> None:
     global _publisher
     if _publisher is None:
