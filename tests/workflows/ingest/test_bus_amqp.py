@@ -64,6 +64,7 @@ def test_it_ingests_each_message_once_and_dead_letters_poison(
     demo, integrator, rabbit, queue, batch
 ):
     AmqpSource(AMQP_URL, queue, prefetch=1).close()  # declares the queue and its dead letters
+    rabbit.publish(queue, {"input": ticket(0)})  # neither a key nor an id: stored without a key
     rabbit.publish(queue, {"input": ticket(1)}, message_id="m-1")
     rabbit.publish(queue, {"input": ticket(1)}, message_id="m-1")  # published twice
     rabbit.publish(queue, {"input": ticket(2), "idempotency_key": "k-2"}, message_id="a")
@@ -79,12 +80,14 @@ def test_it_ingests_each_message_once_and_dead_letters_poison(
 
     items = Item.objects.filter(workflow=demo.workflow).order_by("pk")
     assert [item.input["subject"] for item in items] == [
+        "Ticket 0",
         "Ticket 1",
         "Ticket 2",
         "Ticket 1",
         "Ticket 5",
     ]
     assert [item.idempotency_key for item in items] == [
+        None,
         f"amqp:{queue}:m-1",
         f"amqp:{queue}:k-2",
         f"amqp:{queue}:poison-4",
@@ -93,7 +96,7 @@ def test_it_ingests_each_message_once_and_dead_letters_poison(
     assert {item.submitted_by for item in items} == {integrator}
     received = AuditEvent.objects.filter(action="item.received")
     assert {event.actor for event in received} == {integrator}
-    assert (totals.created, totals.replayed, totals.dead_lettered) == (4, 2, 4)
+    assert (totals.created, totals.replayed, totals.dead_lettered) == (5, 2, 4)
     assert rabbit.depth(queue) == 0
     dead = [rabbit.get(f"{queue}.dead") for _ in range(4)]
     bodies = {

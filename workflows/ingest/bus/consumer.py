@@ -106,13 +106,15 @@ class BusIngest:
         dead: list[tuple[BusMessage, str]] = []
         parsed: list[_Parsed] = []
         workflows: dict[str, Workflow | str] = {}
-        for message in messages:
-            outcome = self._parse(message, workflows)
-            if isinstance(outcome, str):
-                dead.append((message, outcome))
-            else:
-                parsed.append(outcome)
         try:
+            # Reading the workflows can fail on the database too: then nothing is dead-lettered
+            # for a reason it could not check.
+            for message in messages:
+                outcome = self._parse(message, workflows)
+                if isinstance(outcome, str):
+                    dead.append((message, outcome))
+                else:
+                    parsed.append(outcome)
             with transaction.atomic(durable=True):
                 result.to_ack = self._store(parsed, dead, result)
         except DatabaseError as exc:
@@ -120,15 +122,13 @@ class BusIngest:
             logger.warning(
                 "bus %s: database error, %d messages handed back for redelivery: %s",
                 self.source.name,
-                len(parsed),
+                len(messages) - len(dead),
                 exc,
             )
             close_old_connections()
             dead_ids = {id(message) for message, _ in dead}
             result.to_ack = []
-            result.to_retry = [
-                entry.message for entry in parsed if id(entry.message) not in dead_ids
-            ]
+            result.to_retry = [message for message in messages if id(message) not in dead_ids]
             result.created = result.replayed = 0
             result.errors.append(str(exc))
         self._dead_letter(dead, result)
@@ -194,20 +194,20 @@ class BusIngest:
             pending = group
             while pending:
                 # Messages with the same key (a message published twice) share one submission.
-                firsts: dict[str, _Parsed] = {}
+                slot_of: dict[str, int] = {}
                 submissions: list[Submission] = []
                 owners: list[list[_Parsed]] = []
                 conflicting: list[_Parsed] = []
                 for entry in pending:
-                    if entry.key is not None and entry.key in firsts:
-                        first = firsts[entry.key]
+                    if entry.key is not None and entry.key in slot_of:
+                        first = owners[slot_of[entry.key]][0]
                         if request_hash(first.input) != request_hash(entry.input):
                             conflicting.append(entry)
                         else:
-                            owners[list(firsts).index(entry.key)].append(entry)
+                            owners[slot_of[entry.key]].append(entry)
                         continue
                     if entry.key is not None:
-                        firsts[entry.key] = entry
+                        slot_of[entry.key] = len(owners)
                     submissions.append(Submission(input=entry.input, idempotency_key=entry.key))
                     owners.append([entry])
                 try:
