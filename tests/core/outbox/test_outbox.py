@@ -3,7 +3,11 @@ on the machine's RabbitMQ and NATS JetStream: only committed changes, none lost 
 is down, each with the same id however often it is sent."""
 
 import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -14,9 +18,12 @@ from reviewapp.core.outbox.models import OutboxEvent
 from reviewapp.core.outbox.services import RELAY_TASK, outbox_publisher_close, outbox_relay
 from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
+from tests.integration.conftest import database_url
 from tests.support.bus import AMQP_URL, NATS_URL, JetStream, Rabbit, unique
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -172,3 +179,32 @@ def test_a_committed_decision_is_published_to_nats_jetstream(demo, routed, revie
     finally:
         outbox_publisher_close()
         client.close()
+
+
+def test_two_relays_side_by_side_publish_each_event_once(
+    demo, routed, reviewer, rabbit, amqp_bus, settings, tmp_path
+):
+    task = routed[0].tasks.get()
+    with transaction.atomic():
+        audit_record_many(
+            [AuditEntry(action="task.escalated", obj=task, data={"n": n}) for n in range(300)],
+            chain=demo.workflow.audit_chain,
+        )
+    env = os.environ | {
+        "DATABASE_URL": database_url(),
+        "REVIEWAPP_EVENT_BUS_URL": AMQP_URL,
+        "REVIEWAPP_EVENT_BUS_TOPIC": settings.REVIEWAPP_EVENT_BUS_TOPIC,
+    }
+    argv = [sys.executable, "manage.py", "publish_events", "--batch", "10"]
+    relays = [
+        subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [relay.communicate(timeout=120)[0] for relay in relays]
+
+    assert [relay.returncode for relay in relays] == [0, 0], outputs
+    events = [event for event, _ in received(rabbit, amqp_bus)]
+    assert len(events) == 300
+    assert len({event["id"] for event in events}) == 300
+    assert sorted(event["data"]["details"]["n"] for event in events) == list(range(300))
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
