@@ -20,6 +20,7 @@ BENCH_QUEUES_BROKER_URL := redis://127.0.0.1:6379/13
 BENCH_EXPORTS_BROKER_URL := redis://127.0.0.1:6379/12
 BENCH_APPROVALS_BROKER_URL := redis://127.0.0.1:6379/11
 BENCH_METRICS_BROKER_URL := redis://127.0.0.1:6379/10
+BENCH_BUS_BROKER_URL := redis://127.0.0.1:6379/9
 
 # Production-shaped settings for `check --deploy`; the key is only good for the check.
 DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
@@ -28,7 +29,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-recovery lint lock runtime-check clean
+.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-bus bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -87,6 +88,13 @@ bench-metrics: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_METRICS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/metrics.py $(BENCH_ARGS)
+# Items from the machine's RabbitMQ and NATS JetStream (manage.py consume) to routed, against
+# HTTP bulk ingest through gunicorn in the same run (its own database reviewapp_bench_bus).
+bench-bus: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_BUS_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/bus.py $(BENCH_ARGS)
 
 # Fault drills on a stack of its own (PostgreSQL 15 cluster, redis-server, gunicorn, a Celery
 # worker and beat, all private, on free ports): whole-worker kill -9, a Redis outage and

@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "reviewapp.core.accounts",
     "reviewapp.core.audit",
     "reviewapp.core.health",
+    "reviewapp.core.outbox",
     "workflows",
     "reviewapp.review.reviews",
     "reviewapp.review.sla",
@@ -318,6 +320,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "operations.recount_metrics",
         "schedule": env_int("REVIEWAPP_METRICS_RECOUNT_SECONDS", 30, minimum=5),
     },
+    # Publishes outbox events whose on-commit relay message was lost; does nothing without a bus.
+    "publish-events": {
+        "task": "outbox.relay",
+        "schedule": env_int("REVIEWAPP_EVENT_BUS_SWEEP_SECONDS", 10, minimum=1),
+    },
 }
 
 # Where a settled item is announced to callers waiting on it (an agent's long poll for its
@@ -328,6 +335,31 @@ REVIEWAPP_PUBSUB_URL = env_str(
 )
 # The longest an agent's long poll waits for a decision, in seconds.
 REVIEWAPP_APPROVAL_MAX_WAIT_SECONDS = env_int("REVIEWAPP_APPROVAL_MAX_WAIT_SECONDS", 60, minimum=1)
+
+# --- event bus (out) --------------------------------------------------------------------------
+# Where decisions, escalations and releases are published as CloudEvents (amqp://... for a
+# RabbitMQ topic exchange, nats://... for NATS JetStream). Unset: no outbox rows at all.
+REVIEWAPP_EVENT_BUS_URL = env_str("REVIEWAPP_EVENT_BUS_URL", "")
+if REVIEWAPP_EVENT_BUS_URL:
+    bus_kind(REVIEWAPP_EVENT_BUS_URL)
+# The AMQP exchange, or the NATS subject prefix (events go to <topic>.<action>).
+REVIEWAPP_EVENT_BUS_TOPIC = env_str("REVIEWAPP_EVENT_BUS_TOPIC", "reviewapp.events")
+# The audit actions that are published (type com.reviewapp.<action>).
+REVIEWAPP_EVENT_BUS_ACTIONS = frozenset(
+    env_list(
+        "REVIEWAPP_EVENT_BUS_ACTIONS",
+        [
+            "task.decided",
+            "task.escalated",
+            "task.breached",
+            "item.completed",
+            "export.approved",
+            "export.ready",
+        ],
+    )
+)
+# The CloudEvents ``source`` prefix: events say <source>/workflows/<slug> (or <source>/system).
+REVIEWAPP_EVENT_SOURCE = env_str("REVIEWAPP_EVENT_SOURCE", "/reviewapp")
 
 # --- health and recovery ----------------------------------------------------------------------
 # Workers and beat write a heartbeat this often; one silent for the stale limit is taken for dead

@@ -33,6 +33,7 @@ from django.db import connection, models
 from django.utils import timezone
 
 from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.outbox.services import outbox_add, outbox_enabled
 
 GENESIS_HASH = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -212,6 +213,10 @@ def audit_record_many(entries: Sequence[AuditEntry], *, chain: str) -> list[Audi
         event.prev_hash = prev_hash
         event.hash = prev_hash = _hash_of(event)
     _insert(events)
+    # Decisions, escalations and releases also go out on the event bus, when one is configured:
+    # written here, in the same transaction, so only committed changes are ever published.
+    if outbox_enabled():
+        outbox_add(events, [entry.obj for entry in entries])
     return events
 
 
