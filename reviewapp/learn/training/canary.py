@@ -44,6 +44,10 @@ class CanaryConflict(Conflict):
     """Another canary is live, or this one is already over."""
 
 
+# Beyond this a canary would never be judged; the column holds no more anyway.
+MAX_MIN_SAMPLE = 1_000_000
+
+
 @transaction.atomic(durable=True)
 def canary_start(
     *,
@@ -60,8 +64,8 @@ def canary_start(
     errors: dict[str, list[str]] = {}
     if not 1 <= percent <= 99:
         errors["percent"] = ["Send between 1 and 99 percent of items to the candidate."]
-    if min_sample < 1:
-        errors["min_sample"] = ["Judge after at least one reviewed item per arm."]
+    if not 1 <= min_sample <= MAX_MIN_SAMPLE:
+        errors["min_sample"] = [f"Judge after 1 to {MAX_MIN_SAMPLE} reviewed items per arm."]
     if candidate.pk == stable.pk:
         errors["candidate"] = ["The candidate is the model the workflow already uses."]
     merged = DEFAULT_GATES | (gates or {})
