@@ -9,18 +9,26 @@ import codecs
 import json
 from typing import Any
 
+from django.conf import settings
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser, get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils.json import strict_constant
 
+from reviewapp.core.api import PayloadTooLarge
 from reviewapp.core.untrusted import json_problems, shown
 
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None) -> Any:
         encoding = get_encoding(parser_context or {})
+        # DRF reads the request's stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check (which
+        # guards request.body only): read no more than that, with or without a Content-Length.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1) if limit is not None else stream.read()
+        if limit is not None and len(raw) > limit:
+            raise PayloadTooLarge()
         try:
-            data = json.load(codecs.getreader(encoding)(stream), parse_constant=strict_constant)
+            data = json.loads(codecs.decode(raw, encoding), parse_constant=strict_constant)
         except RecursionError:
             raise ParseError("The JSON body is nested too deeply.") from None
         except UnicodeDecodeError:

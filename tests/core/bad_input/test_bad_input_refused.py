@@ -374,3 +374,15 @@ def test_a_bad_query_parameter_is_refused_on_pages_and_api(browser, query, demo)
 def test_the_token_of_a_manager_works_for_the_api(demo, manager):
     # The fuzz tests call the API with this token; keep the way it is made honest.
     assert Token.objects.get_or_create(user=manager)[0].key
+
+
+def test_a_json_body_over_the_limit_is_413_on_every_endpoint(api, manager, demo, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2048
+    before = rows()
+
+    response = api(manager).post(
+        "/api/v1/calendars/", {"name": "x" * 4096, "time_zone": "UTC"}, format="json"
+    )
+
+    assert response.status_code == 413, response.content[:300]
+    assert rows() == before
