@@ -49,7 +49,15 @@ class IngestSerializer(serializers.Serializer):
 class ItemIngestView(APIView):
     @extend_schema(
         request=IngestSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Printable ASCII without spaces, at most "
+                f"{MAX_BATCH_IDEMPOTENCY_KEY} characters; a replay returns the stored item.",
+            )
+        ],
         responses={201: dict, 200: dict},
     )
     def post(self, request, slug: str):

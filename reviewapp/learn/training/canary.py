@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.untrusted import shown
 from workflows.models import (
     Canary,
     CanaryStatus,
@@ -71,7 +72,8 @@ def canary_start(
     merged = DEFAULT_GATES | (gates or {})
     unknown = set(merged) - set(DEFAULT_GATES)
     if unknown:
-        errors["gates"] = [f"Unknown gate(s): {', '.join(sorted(unknown))}."]
+        names = ", ".join(shown(name) for name in sorted(unknown)[:5])
+        errors["gates"] = [f"Unknown gate(s): {names}."]
     elif any(not isinstance(v, int | float) or v < 0 for v in merged.values()):
         errors["gates"] = ["Gate limits are numbers of zero or more."]
     if errors:

@@ -44,6 +44,11 @@ NASTY = [
     "k" * 300,
     "null",
     "0x10",
+    "0001-01-01",
+    "9999-12-31T23:59:59-14:00",
+    "2026-13-45",
+    "24:00-25:00",
+    "Mars/Olympus",
 ]
 # Text as a person or a program might send it, and the cases above, often.
 text = st.one_of(
