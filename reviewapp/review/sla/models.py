@@ -140,6 +140,7 @@ class Escalation(models.Model):
 
 class NotificationKind(models.TextChoices):
     TASK_ESCALATED = "task_escalated", "Task escalated"
+    ACCURACY_BELOW_FLOOR = "accuracy_below_floor", "Accuracy below the floor"
 
 
 class Notification(models.Model):

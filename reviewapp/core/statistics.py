@@ -1,0 +1,86 @@
+"""Small, dependency-free statistics for the figures people act on: an interval beside every
+estimate from a sample, and how well stated confidences match what humans found."""
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """``successes`` of ``trials``, with its Wilson score interval (95 % by default)."""
+
+    successes: int
+    trials: int
+    low: float
+    high: float
+
+    @property
+    def estimate(self) -> float | None:
+        return self.successes / self.trials if self.trials else None
+
+
+def wilson_interval(successes: int, trials: int, *, z: float = Z_95) -> Proportion:
+    """The Wilson score interval: unlike the normal approximation it stays inside [0, 1] and
+    behaves at 0 or all successes and with few trials, which is what a QA sample gives."""
+    if trials <= 0:
+        return Proportion(successes=0, trials=0, low=0.0, high=1.0)
+    if not 0 <= successes <= trials:
+        raise ValueError(f"{successes} successes out of {trials} trials")
+    share = successes / trials
+    z2 = z * z
+    centre = (share + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = (z / (1 + z2 / trials)) * math.sqrt(
+        share * (1 - share) / trials + z2 / (4 * trials * trials)
+    )
+    return Proportion(successes, trials, max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    low: float
+    high: float
+    count: int
+    mean_confidence: float
+    share_correct: float
+
+    @property
+    def gap(self) -> float:
+        return self.mean_confidence - self.share_correct
+
+
+@dataclass(frozen=True)
+class Calibration:
+    bins: list[CalibrationBin]
+    count: int
+    # Expected calibration error: the count-weighted mean |confidence - share correct|.
+    expected_error: float | None
+
+
+def calibration(pairs: Iterable[tuple[float, bool]], *, bins: int = 10) -> Calibration:
+    """Confidences in ``bins`` equal-width bins over [0, 1] (1.0 in the last), with the share of
+    each bin that humans found correct; empty bins are left out."""
+    counts, confidences, corrects = [0] * bins, [0.0] * bins, [0] * bins
+    for confidence, correct in pairs:
+        index = min(bins - 1, max(0, int(confidence * bins)))
+        counts[index] += 1
+        confidences[index] += confidence
+        corrects[index] += int(correct)
+    total = sum(counts)
+    result = [
+        CalibrationBin(
+            low=index / bins,
+            high=(index + 1) / bins,
+            count=count,
+            mean_confidence=confidence_sum / count,
+            share_correct=correct / count,
+        )
+        for index, (count, confidence_sum, correct) in enumerate(
+            zip(counts, confidences, corrects, strict=True)
+        )
+        if count
+    ]
+    error = sum(b.count * abs(b.gap) for b in result) / total if total else None
+    return Calibration(bins=result, count=total, expected_error=error)
