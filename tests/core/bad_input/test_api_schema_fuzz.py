@@ -49,6 +49,11 @@ def operations(schema):
         yield result.ok()
 
 
+def has_inputs(operation) -> bool:
+    parts = (operation.path_parameters, operation.query, operation.headers, operation.cookies)
+    return bool(list(operation.body)) or any(len(part) for part in parts)
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_no_generated_request_gets_a_server_error(api_schema, demo, manager, approver, mode):
     # Each persona may reach operations the others may not (a manager's settings, an
@@ -58,6 +63,8 @@ def test_no_generated_request_gets_a_server_error(api_schema, demo, manager, app
     failures = []
     called = 0
     for operation in operations(api_schema):
+        if mode is GenerationMode.NEGATIVE and not has_inputs(operation):
+            continue  # nothing to make invalid; searching for it only costs time
 
         @hypothesis_settings(
             max_examples=EXAMPLES,
