@@ -14,16 +14,11 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest, UpstreamFailed
 from reviewapp.core.inputs import flat_errors
+from reviewapp.core.parsers import PayloadTooLarge
 from reviewapp.core.request_checks import STORAGE_REFUSED
 from reviewapp.core.untrusted import SHOWN_LENGTH, shown
 
 logger = logging.getLogger(__name__)
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is larger than this server accepts."
-    default_code = "payload_too_large"
 
 
 # Service errors -> status. Field errors travel in ``exc.errors`` (InvalidRequest).

@@ -10,12 +10,19 @@ import json
 from typing import Any
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.parsers import JSONParser, get_encoding  # type: ignore[attr-defined]
 from rest_framework.utils.json import strict_constant
 
-from reviewapp.core.api import PayloadTooLarge
 from reviewapp.core.untrusted import json_problems, shown
+
+
+class PayloadTooLarge(APIException):
+    # Here rather than in core.api: DRF imports this module while core.api imports DRF's views.
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than this server accepts."
+    default_code = "payload_too_large"
 
 
 class StrictJSONParser(JSONParser):
