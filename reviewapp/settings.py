@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from reviewapp.core.env import env_bool, env_int, env_list, env_str
+from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "reviewapp.review.sla",
     "reviewapp.review.corrections",
     "reviewapp.learn.datasets",
+    "reviewapp.learn.monitoring",
     "reviewapp.review.quality",
     "reviewapp.operations",
 ]
@@ -187,6 +188,14 @@ REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
 # writers wait for a free shard (see the README's benchmark notes).
 # The accuracy of auto-accepted answers and the calibration are estimated over this many days.
 REVIEWAPP_ACCURACY_WINDOW_DAYS = env_int("REVIEWAPP_ACCURACY_WINDOW_DAYS", 30, minimum=1)
+# Drift: the recent window against the reference days before it, for the current version; a
+# check compares only when both windows hold enough items. PSI above the alarm (0.2: the
+# populations differ) or a share of never-seen words above its alarm counts as drift.
+REVIEWAPP_DRIFT_WINDOW_HOURS = env_int("REVIEWAPP_DRIFT_WINDOW_HOURS", 24, minimum=1)
+REVIEWAPP_DRIFT_REFERENCE_DAYS = env_int("REVIEWAPP_DRIFT_REFERENCE_DAYS", 7, minimum=1)
+REVIEWAPP_DRIFT_MIN_ITEMS = env_int("REVIEWAPP_DRIFT_MIN_ITEMS", 50, minimum=1)
+REVIEWAPP_DRIFT_PSI_ALARM = env_float("REVIEWAPP_DRIFT_PSI_ALARM", 0.2, minimum=0.01)
+REVIEWAPP_DRIFT_NEW_WORDS_ALARM = env_float("REVIEWAPP_DRIFT_NEW_WORDS_ALARM", 0.3, minimum=0.01)
 REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 32, minimum=1)
 # Signs the audit heads files (`manage.py audit_heads`). A key of its own, kept away from the
 # database's owners, means a heads file cannot be forged by whoever can rewrite the table.
@@ -292,6 +301,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 10, minimum=1),
     },
     # Raises a workflow's QA sample rate when its auto-accepted answers fall below the floor.
+    "check-drift": {
+        "task": "monitoring.check_drift",
+        "schedule": env_int("REVIEWAPP_DRIFT_SWEEP_SECONDS", 3600, minimum=10),
+    },
     "check-accuracy-floors": {
         "task": "monitoring.check_accuracy_floors",
         "schedule": env_int("REVIEWAPP_ACCURACY_SWEEP_SECONDS", 600, minimum=10),

@@ -2,8 +2,12 @@
 estimate from a sample, and how well stated confidences match what humans found."""
 
 import math
-from collections.abc import Iterable
+import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 Z_95 = 1.959963984540054
 
@@ -84,3 +88,135 @@ def calibration(pairs: Iterable[tuple[float, bool]], *, bins: int = 10) -> Calib
     ]
     error = sum(b.count * abs(b.gap) for b in result) / total if total else None
     return Calibration(bins=result, count=total, expected_error=error)
+
+
+# --- distribution drift ----------------------------------------------------------------------
+# The population stability index: sum over bins of (current - reference) * ln(current /
+# reference) of the shares. Below 0.1 the populations are alike, 0.1 to 0.2 they moved, above
+# 0.2 they differ. Empty bins get a small share so that a value new in one window counts
+# instead of dividing by zero.
+
+EMPTY_SHARE = 1e-4
+
+
+def psi_shares(reference: dict[str, float], current: dict[str, float]) -> float:
+    total = 0.0
+    for key in reference.keys() | current.keys():
+        ref = max(reference.get(key, 0.0), EMPTY_SHARE)
+        cur = max(current.get(key, 0.0), EMPTY_SHARE)
+        total += (cur - ref) * math.log(cur / ref)
+    return total
+
+
+def shares(values: Iterable[object]) -> dict[str, float]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    total = sum(counts.values())
+    return {key: count / total for key, count in counts.items()} if total else {}
+
+
+def psi_categorical(reference: Iterable[object], current: Iterable[object]) -> float:
+    return psi_shares(shares(reference), shares(current))
+
+
+def psi_numeric(
+    reference: list[float],
+    current: list[float],
+    *,
+    bins: int = 10,
+    edges: list[float] | None = None,
+) -> float:
+    """PSI over bins: given ``edges``, or the reference's deciles (each holds a tenth of it)."""
+    if not reference or not current:
+        return 0.0
+    if edges is None:
+        ordered = sorted(reference)
+        edges = sorted({ordered[len(ordered) * step // bins] for step in range(1, bins)})
+
+    def bin_of(value: float) -> str:
+        return str(sum(value >= edge for edge in edges))
+
+    return psi_categorical(map(bin_of, reference), map(bin_of, current))
+
+
+def new_token_share(reference: Iterable[str], current: Iterable[str]) -> float:
+    """The share of the current texts' words that never occur in the reference texts."""
+    vocabulary = {word for text in reference for word in text.lower().split()}
+    words = [word for text in current for word in text.lower().split()]
+    return sum(word not in vocabulary for word in words) / len(words) if words else 0.0
+
+
+# --- agreement between reviewers -------------------------------------------------------------
+
+
+def nominal_distance(a: object, b: object) -> float:
+    return 0.0 if a == b else 1.0
+
+
+def krippendorff_alpha(
+    units: Sequence[Sequence[object]],
+    distance: Callable[[object, object], float] = nominal_distance,
+) -> float | None:
+    """Krippendorff's alpha over ``units`` (each the values its coders gave; ``None`` for no
+    value), by the coincidence matrix; ``distance`` is the squared difference function (0 to 1,
+    nominal by default). ``None`` when there is nothing to compare or no variation at all."""
+    coincidences: dict[tuple[object, object], float] = {}
+    for unit in units:
+        values = [value for value in unit if value is not None]
+        if len(values) < 2:
+            continue
+        weight = 1 / (len(values) - 1)
+        for i, first in enumerate(values):
+            for j, second in enumerate(values):
+                if i != j:
+                    coincidences[(first, second)] = coincidences.get((first, second), 0.0) + weight
+    totals: dict[object, float] = {}
+    for (first, _), count in coincidences.items():
+        totals[first] = totals.get(first, 0.0) + count
+    n = sum(totals.values())
+    if n <= 1:
+        return None
+    observed = sum(count * distance(a, b) for (a, b), count in coincidences.items())
+    expected = sum(totals[a] * totals[b] * distance(a, b) for a in totals for b in totals)
+    if expected == 0:
+        return None
+    return 1 - (n - 1) * observed / expected
+
+
+def cohen_kappa(pairs: Sequence[tuple[object, object]]) -> float | None:
+    """Cohen's kappa of two raters over ``pairs`` of their answers; ``None`` when undefined."""
+    if not pairs:
+        return None
+    total = len(pairs)
+    observed = sum(a == b for a, b in pairs) / total
+    first = shares(str(a) for a, _ in pairs)
+    second = shares(str(b) for _, b in pairs)
+    expected = sum(share * second.get(value, 0.0) for value, share in first.items())
+    if expected == 1:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def bootstrap_interval(
+    units: Sequence[T],
+    statistic: Callable[[Sequence[T]], float | None],
+    *,
+    rounds: int = 400,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A 95 % percentile interval of ``statistic`` over units resampled with replacement (a
+    fixed seed: the same data gives the same interval)."""
+    if len(units) < 2:
+        return None
+    draw = random.Random(seed)
+    values = []
+    for _ in range(rounds):
+        sample = [units[draw.randrange(len(units))] for _ in units]
+        value = statistic(sample)
+        if value is not None:
+            values.append(value)
+    if len(values) < rounds // 2:
+        return None
+    values.sort()
+    return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]

@@ -10,9 +10,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from reviewapp.core.errors import refusal_message
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.core.spreadsheets import neutralise_formula
+from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.monitoring.costs import CostLine, outcome_costs
+from reviewapp.learn.monitoring.drift import recent_checks
 from reviewapp.learn.monitoring.selectors import auto_accept_accuracy, reviewed_calibration
 from reviewapp.learn.monitoring.services import (
     DEFAULT_MIN_SAMPLES,
@@ -20,7 +23,16 @@ from reviewapp.learn.monitoring.services import (
     accuracy_floor,
     qa_sample_rate_reset,
 )
-from reviewapp.review.sla.charts import Series, bar_chart, legend
+from reviewapp.learn.monitoring.shadow import (
+    ShadowConflict,
+    ShadowInvalid,
+    latest_shadow,
+    shadow_comparison,
+    shadow_start,
+    shadow_stop,
+)
+from reviewapp.learn.training.selectors import candidate_models
+from reviewapp.review.sla.charts import Series, bar_chart, legend, line_chart
 from workflows.access import get_workflow_for_user
 from workflows.models import ItemOutcome
 
@@ -31,14 +43,11 @@ OUTCOME_NAMES = dict(ItemOutcome.choices) | {"reviewed": "Reviewed (all three)"}
 def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
     workflow = get_workflow_for_user(request.user, slug)
     may_reset = user_can(request.user, RELEASE_MODELS, workflow)
+    shadow = latest_shadow(workflow)
     if request.method == "POST":
         if not may_reset:
             raise Http404("No such workflow.")
-        try:
-            qa_sample_rate_reset(workflow=workflow, acting_user=request.user)
-            messages.success(request, "Reviewers check the policy's share of answers again.")
-        except NothingRaised as refused:
-            messages.error(request, str(refused))
+        _act(request, workflow, shadow)
         return redirect("monitoring-page", slug=workflow.slug)
     days = settings.REVIEWAPP_ACCURACY_WINDOW_DAYS
     accuracy = auto_accept_accuracy(workflow, days=days)
@@ -57,6 +66,15 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
     cost_series = [
         Series("model", [round(costs.by_day[d].model, 4) for d in days_shown]),
         Series("review", [round(costs.by_day[d].human, 4) for d in days_shown], "series-2"),
+    ]
+    checks = [check for check in recent_checks(workflow) if check.features]
+    drift_series = [
+        Series("largest PSI", [max(_psis(check), default=0.0) for check in checks]),
+        Series(
+            "predicted label PSI",
+            [_psis(check, "label")[0] if _psis(check, "label") else 0.0 for check in checks],
+            "series-2",
+        ),
     ]
     floor = accuracy_floor(workflow)
     current = workflow.current_version.number if workflow.current_version else None
@@ -95,8 +113,62 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
             if days_shown
             else None,
             "cost_legend": legend(cost_series),
+            "shadow": shadow,
+            "shadow_comparison": shadow_comparison(shadow) if shadow else None,
+            "candidates": candidate_models(workflow) if may_reset else [],
+            "drift": checks[-1] if checks else None,
+            "drift_chart": line_chart(
+                title="Drift of the recent window, check by check",
+                labels=[f"{check.checked_at:%m-%d %H:%M}" for check in checks],
+                series=drift_series,
+            )
+            if len(checks) > 1
+            else None,
+            "drift_legend": legend(drift_series),
+            "psi_alarm": settings.REVIEWAPP_DRIFT_PSI_ALARM,
+            "drift_hours": settings.REVIEWAPP_DRIFT_WINDOW_HOURS,
+            "drift_days": settings.REVIEWAPP_DRIFT_REFERENCE_DAYS,
+            "drift_min_items": settings.REVIEWAPP_DRIFT_MIN_ITEMS,
         },
     )
+
+
+def _act(request: HttpRequest, workflow, shadow) -> None:
+    """The page's buttons: go back to the policy's sample rate, start or stop a shadow model."""
+    try:
+        if "reset_sample_rate" in request.POST:
+            qa_sample_rate_reset(workflow=workflow, acting_user=request.user)
+            messages.success(request, "Reviewers check the policy's share of answers again.")
+        elif "stop_shadow" in request.POST and shadow is not None:
+            shadow_stop(shadow=shadow, acting_user=request.user)
+            messages.success(request, f"{shadow.candidate} no longer answers in the shadow.")
+        elif "start_shadow" in request.POST:
+            candidate = candidate_models(workflow).filter(pk=_int(request.POST.get("candidate")))
+            if not candidate:
+                messages.error(request, "Choose a model to run in the shadow.")
+                return
+            started = shadow_start(
+                workflow=workflow, candidate=candidate.get(), acting_user=request.user
+            )
+            messages.success(
+                request, f"{started.candidate} answers every new item in the shadow from now."
+            )
+    except (NothingRaised, ShadowConflict) as refused:
+        messages.error(request, str(refused))
+    except ShadowInvalid as refused:
+        messages.error(request, refusal_message(refused))
+
+
+def _int(value: str | None) -> int:
+    return whole_number(value) or 0
+
+
+def _psis(check, kind: str | None = None) -> list[float]:
+    return [
+        feature["value"]
+        for feature in check.features
+        if feature["statistic"] == "PSI" and (kind is None or feature["kind"] == kind)
+    ]
 
 
 @require_GET

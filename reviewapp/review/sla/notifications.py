@@ -119,6 +119,7 @@ def webhook_notification_deliver(*, notification_id: int) -> WebhookNotification
 MAIL_SUBJECTS: dict[str, str] = {
     NotificationKind.TASK_ESCALATED: "A review task was escalated",
     NotificationKind.ACCURACY_BELOW_FLOOR: "Auto-accepted answers fell below the accuracy floor",
+    NotificationKind.DRIFT_DETECTED: "A workflow's inputs or answers drifted",
 }
 
 
