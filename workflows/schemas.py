@@ -1,6 +1,8 @@
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from reviewapp.core.untrusted import shown
+
 
 def _paths(error: ValidationError) -> list[str]:
     """Where an error belongs: the offending field itself, not its parent object."""
@@ -14,6 +16,12 @@ def _paths(error: ValidationError) -> list[str]:
     return [".".join(parent) or "non_field_errors"]
 
 
+def _message(error: ValidationError) -> str:
+    """jsonschema's message, quoting at most the start of a long refused value."""
+    quoted = repr(error.instance)
+    return error.message.replace(quoted, shown(quoted)) if len(quoted) > 80 else error.message
+
+
 def schema_errors(schema: dict, instance: object) -> dict[str, list[str]]:
     """Field-level messages for ``instance`` against ``schema``; empty when it is valid."""
     errors: dict[str, list[str]] = {}
@@ -23,7 +31,7 @@ def schema_errors(schema: dict, instance: object) -> dict[str, list[str]]:
             if error.validator == "additionalProperties"
             else "This field is required."
             if error.validator == "required"
-            else error.message
+            else _message(error)
         )
         for path in _paths(error):
             errors.setdefault(path or "non_field_errors", []).append(message)

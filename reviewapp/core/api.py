@@ -4,19 +4,21 @@ Errors are ``{"detail": "...", "errors": {"field": ["message", ...]}}``; ``error
 when the problem belongs to particular fields.
 """
 
+import logging
+
 from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest, UpstreamFailed
 from reviewapp.core.inputs import flat_errors
+from reviewapp.core.parsers import PayloadTooLarge
+from reviewapp.core.request_checks import STORAGE_REFUSED
+from reviewapp.core.untrusted import SHOWN_LENGTH, shown
 
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is larger than this server accepts."
-    default_code = "payload_too_large"
+logger = logging.getLogger(__name__)
 
 
 # Service errors -> status. Field errors travel in ``exc.errors`` (InvalidRequest).
@@ -31,18 +33,45 @@ SERVICE_ERRORS: dict[type[Exception], int] = {
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    if isinstance(exc, DataError):
+        # The last net: a value the checks let through, refused by PostgreSQL (a number out of
+        # a column's range). The service's transaction rolled back.
+        logger.warning("value refused by the database: %s", exc)
+        return Response({"detail": STORAGE_REFUSED}, status=status.HTTP_400_BAD_REQUEST)
     for error_type, status_code in SERVICE_ERRORS.items():
         if isinstance(exc, error_type):
-            body: dict = {"detail": str(exc)}
+            body: dict = {"detail": _cut(str(exc))}
             errors = getattr(exc, "errors", None)
             if errors:
-                body["errors"] = errors
+                body["errors"] = _cut_errors(errors)
             return Response(body, status=status_code)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": "The request is not valid.", "errors": flat_errors(exc.detail)}
+        response.data = {
+            "detail": "The request is not valid.",
+            "errors": _cut_errors(flat_errors(exc.detail)),
+        }
     elif isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"detail": str(response.data["detail"])}
+        response.data = {"detail": _cut(str(response.data["detail"]))}
     return response
+
+
+# A message may quote the value it refuses (a key, a choice): never a long one back.
+MESSAGE_LENGTH = 300
+
+
+def _cut(message: str) -> str:
+    return shown(message, MESSAGE_LENGTH)
+
+
+def _cut_errors(errors: dict) -> dict[str, list[str]]:
+    """Field paths with each part cut to ``SHOWN_LENGTH``, and messages cut as well."""
+    return {
+        ".".join(shown(part, SHOWN_LENGTH) for part in str(path).split(".")): [
+            _cut(str(message))
+            for message in ([messages] if isinstance(messages, str) else messages)
+        ]
+        for path, messages in errors.items()
+    }

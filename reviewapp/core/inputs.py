@@ -18,6 +18,7 @@ from rest_framework.fields import SkipField, empty
 
 from reviewapp.core.accounts.validators import MAX_CAP, cap_errors, tags_errors
 from reviewapp.core.errors import InvalidRequest
+from reviewapp.core.untrusted import text_problem, whole_number
 
 Errors = dict[str, list[str]]
 
@@ -157,6 +158,9 @@ class Text(Checked):
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, str) or not (self.blank or data.strip()):
             raise serializers.ValidationError(self.message)
+        problem = text_problem(data)
+        if problem is not None:
+            raise serializers.ValidationError(problem)
         return data.strip()
 
 
@@ -216,7 +220,8 @@ class Reference(Checked):
         return chosen
 
     def from_text(self, text: str) -> Any:
-        return None if not text else int(text) if text.isdigit() else text
+        number = whole_number(text)
+        return None if not text else number if number is not None else text
 
 
 class Input(serializers.Serializer):

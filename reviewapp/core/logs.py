@@ -46,6 +46,9 @@ class CorrelationMiddleware:
         import uuid
 
         given = request.headers.get("X-Correlation-Id", "")[:64]
+        if not given.isascii() or not given.isprintable():
+            # It lands in logs and item rows: a NUL or a control character would break both.
+            given = ""
         request.correlation_id = given or uuid.uuid4().hex
         token = correlation_id.set(request.correlation_id)
         try:

@@ -11,8 +11,14 @@ from rest_framework.views import APIView
 
 from reviewapp.core.api import PayloadTooLarge
 from reviewapp.core.permissions import SUBMIT_ITEMS
+from reviewapp.core.untrusted import whole_number
 from workflows.access import get_workflow_for_user
-from workflows.ingest.services import Submission, items_ingest
+from workflows.ingest.services import (
+    MAX_BATCH_IDEMPOTENCY_KEY,
+    Submission,
+    idempotency_key_problem,
+    items_ingest,
+)
 from workflows.selectors import item_summary
 
 
@@ -43,17 +49,28 @@ class IngestSerializer(serializers.Serializer):
 class ItemIngestView(APIView):
     @extend_schema(
         request=IngestSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Printable ASCII without spaces, at most "
+                f"{MAX_BATCH_IDEMPOTENCY_KEY} characters; a replay returns the stored item.",
+            )
+        ],
         responses={201: dict, 200: dict},
     )
     def post(self, request, slug: str):
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.REVIEWAPP_MAX_BODY_BYTES:
+        length = whole_number(request.META.get("CONTENT_LENGTH"))
+        if length is not None and length > settings.REVIEWAPP_MAX_BODY_BYTES:
             raise PayloadTooLarge()
         workflow = get_workflow_for_user(request.user, slug, SUBMIT_ITEMS)
+        key = request.headers.get("Idempotency-Key") or None
+        problem = key and idempotency_key_problem(key, maximum=MAX_BATCH_IDEMPOTENCY_KEY)
+        if problem:
+            raise ValidationError({"Idempotency-Key": [problem]})
         serializer = IngestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key") or None
         correlation_id = getattr(request, "correlation_id", "") or uuid.uuid4().hex
         data = serializer.validated_data
         if "input" in data:

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -9,6 +10,7 @@ from django.db import IntegrityError, transaction
 from reviewapp.core.audit.services import AuditEntry, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.metrics import count, series
+from reviewapp.core.untrusted import shown
 from workflows.models import Item, ItemStatus, Workflow
 from workflows.pipeline.engine import enqueue_items
 from workflows.pipeline.order import FIRST_STEP
@@ -21,8 +23,27 @@ class IngestInvalid(InvalidRequest):
 
 class IdempotencyConflict(Conflict):
     def __init__(self, key: str):
-        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body.")
+        super().__init__(
+            f"Idempotency-Key {shown(key)!r} was already used with a different request body."
+        )
         self.key = key
+
+
+# The column's length. A batch key names its items "<key>/<index>", so a header key is kept
+# shorter to leave room for the index.
+MAX_IDEMPOTENCY_KEY = 200
+MAX_BATCH_IDEMPOTENCY_KEY = 180
+# Printable ASCII without spaces, as HTTP headers carry it everywhere unchanged.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]+")
+
+
+def idempotency_key_problem(key: str, *, maximum: int = MAX_IDEMPOTENCY_KEY) -> str | None:
+    """Why ``key`` cannot name an item, or ``None``."""
+    if len(key) > maximum:
+        return f"Use at most {maximum} characters."
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        return "Use printable ASCII characters without spaces."
+    return None
 
 
 @dataclass(frozen=True)
@@ -65,7 +86,10 @@ def items_ingest(
     seen: set[str] = set()
     for index, submission in enumerate(submissions):
         key = submission.idempotency_key
-        if key and key in seen:
+        problem = idempotency_key_problem(key) if key else None
+        if problem is not None:
+            errors[f"{error_prefix.format(index=index)}idempotency_key"] = [problem]
+        elif key and key in seen:
             errors[f"{error_prefix.format(index=index)}idempotency_key"] = [
                 "This key is used by another item of the same batch."
             ]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from reviewapp.core.errors import refusal_message
 from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
+from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.datasets.access import exports_for_user, get_export_for_user
 from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
@@ -88,7 +89,9 @@ def _filters_from_form(post) -> dict:
             filters[name] = values
     versions = [v.strip() for v in post.get("workflow_versions", "").split(",") if v.strip()]
     if versions:
-        filters["workflow_versions"] = [int(v) if v.isdigit() else v for v in versions]
+        filters["workflow_versions"] = [
+            number if (number := whole_number(v)) is not None else v for v in versions
+        ]
     if post.get("qa_samples_only"):
         filters["qa_samples_only"] = True
     return filters

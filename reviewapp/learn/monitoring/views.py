@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from reviewapp.core.errors import refusal_message
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.core.spreadsheets import neutralise_formula
+from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.monitoring.costs import CostLine, outcome_costs
 from reviewapp.learn.monitoring.drift import recent_checks
 from reviewapp.learn.monitoring.selectors import auto_accept_accuracy, reviewed_calibration
@@ -159,7 +160,7 @@ def _act(request: HttpRequest, workflow, shadow) -> None:
 
 
 def _int(value: str | None) -> int:
-    return int(value) if value and value.isascii() and value.isdigit() else 0
+    return whole_number(value) or 0
 
 
 def _psis(check, kind: str | None = None) -> list[float]:

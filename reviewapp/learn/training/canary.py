@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.untrusted import shown
 from workflows.models import (
     Canary,
     CanaryStatus,
@@ -44,6 +45,10 @@ class CanaryConflict(Conflict):
     """Another canary is live, or this one is already over."""
 
 
+# Beyond this a canary would never be judged; the column holds no more anyway.
+MAX_MIN_SAMPLE = 1_000_000
+
+
 @transaction.atomic(durable=True)
 def canary_start(
     *,
@@ -60,14 +65,15 @@ def canary_start(
     errors: dict[str, list[str]] = {}
     if not 1 <= percent <= 99:
         errors["percent"] = ["Send between 1 and 99 percent of items to the candidate."]
-    if min_sample < 1:
-        errors["min_sample"] = ["Judge after at least one reviewed item per arm."]
+    if not 1 <= min_sample <= MAX_MIN_SAMPLE:
+        errors["min_sample"] = [f"Judge after 1 to {MAX_MIN_SAMPLE} reviewed items per arm."]
     if candidate.pk == stable.pk:
         errors["candidate"] = ["The candidate is the model the workflow already uses."]
     merged = DEFAULT_GATES | (gates or {})
     unknown = set(merged) - set(DEFAULT_GATES)
     if unknown:
-        errors["gates"] = [f"Unknown gate(s): {', '.join(sorted(unknown))}."]
+        names = ", ".join(shown(name) for name in sorted(unknown)[:5])
+        errors["gates"] = [f"Unknown gate(s): {names}."]
     elif any(not isinstance(v, int | float) or v < 0 for v in merged.values()):
         errors["gates"] = ["Gate limits are numbers of zero or more."]
     if errors:

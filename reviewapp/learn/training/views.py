@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from reviewapp.core.errors import refusal_message
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
+from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.training.canary import (
     CanaryConflict,
@@ -51,7 +52,7 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
                 canary_stop(canary=live, acting_user=request.user)
                 messages.success(request, "The canary is stopped; the stable model serves all.")
             else:
-                model = get_object_or_404(ModelVersion, pk=request.POST.get("candidate"))
+                model = get_object_or_404(ModelVersion, pk=_int(request.POST.get("candidate")))
                 canary_start(
                     workflow=workflow,
                     candidate=model,
@@ -90,4 +91,7 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _int(value: str | None) -> int:
-    return int(value) if value and value.lstrip("-").isdigit() else 0
+    """A typed number, or 0 (refused by the service with its own message)."""
+    if value and value.startswith("-"):
+        return -(whole_number(value[1:]) or 0)
+    return whole_number(value) or 0

@@ -69,7 +69,8 @@ class DecisionSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200), required=False
     )
     comment = serializers.CharField(required=False, allow_blank=True, max_length=5000)
-    time_spent_ms = serializers.IntegerField(required=False, min_value=0)
+    # The column is a 32-bit integer: a 24-day review is not a measurement.
+    time_spent_ms = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
     next = serializers.BooleanField(
         required=False,
         default=False,

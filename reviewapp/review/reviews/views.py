@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from reviewapp.core.http import HtmxHttpRequest
+from reviewapp.core.untrusted import whole_number
 from reviewapp.review.corrections.selectors import reason_choices
 from reviewapp.review.corrections.services import output_diff
 from reviewapp.review.quality.selectors import four_eyes_for_task
@@ -292,4 +293,6 @@ def _claim_and_show_next(request: HtmxHttpRequest, task: ReviewTask, *, done: st
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    number = whole_number(value)
+    # A time beyond the 32-bit column is no measurement: not recorded.
+    return number if number is not None and number < 2**31 else None

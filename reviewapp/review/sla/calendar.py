@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from reviewapp.core.untrusted import shown
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 # A calendar with any working time reaches it within a week plus its holidays; this bound on
@@ -112,7 +114,8 @@ def holidays_errors(holidays: object) -> list[str]:
             date.fromisoformat(value)
         except (TypeError, ValueError):
             bad.append(str(value))
-    return [f"Not a date (YYYY-MM-DD): {', '.join(bad)}."] if bad else []
+    # Quote a few, each cut short: the answer never carries a long refused value back.
+    return [f"Not a date (YYYY-MM-DD): {', '.join(shown(b) for b in bad[:5])}."] if bad else []
 
 
 def _day_errors(ranges: object) -> tuple[list[str], int]:

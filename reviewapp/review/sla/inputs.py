@@ -28,6 +28,8 @@ from reviewapp.review.sla.models import (
 
 # Longest target a policy may set: beyond a year the number is a typo, not a service level.
 MAX_TARGET_MINUTES = 366 * 24 * 60
+# Far above any queue's priorities; the column is a small integer.
+MAX_PRIORITY_BOOST = 10_000
 LIST_SEPARATOR = re.compile(r"[,\s]+")
 
 
@@ -171,6 +173,11 @@ class EscalationStepInput(Input):
             EscalationAction.MOVE_TO_QUEUE: ("target_queue", "Name the queue to move the task to."),
             EscalationAction.NOTIFY_MANAGER: ("recipient", "Name the manager to notify."),
         }
+        if _at_least(minutes, MAX_TARGET_MINUTES + 1):
+            errors["after_minutes"] = [f"Give at most {MAX_TARGET_MINUTES} minutes."]
+        boost = values.get("priority_boost")
+        if _at_least(boost, MAX_PRIORITY_BOOST + 1) or _at_most(boost, -MAX_PRIORITY_BOOST - 1):
+            errors["priority_boost"] = [f"Raise the priority by at most {MAX_PRIORITY_BOOST}."]
         if action in needed:
             name, message = needed[action]
             # A name that found nothing has its own message already.
@@ -180,3 +187,7 @@ class EscalationStepInput(Input):
 
 def _at_least(value: Any, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _at_most(value: Any, maximum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value <= maximum

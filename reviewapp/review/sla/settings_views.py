@@ -30,6 +30,7 @@ from reviewapp.core.permissions import (
     manages_a_team,
     reviewers_managed_by,
 )
+from reviewapp.core.untrusted import whole_number
 from reviewapp.review.reviews.access import get_queue_for_user, queue_managers, queues_for_user
 from reviewapp.review.reviews.inputs import QueueClaimSettingsInput
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
@@ -146,8 +147,8 @@ def _edited_calendar(request: HtmxHttpRequest, policy: SlaPolicy | None):
     chosen = request.GET.get("calendar", "")
     if chosen == "new":
         return None
-    if chosen.isdigit():
-        return get_calendar_for_user(request.user, int(chosen))
+    if (calendar_id := whole_number(chosen)) is not None:
+        return get_calendar_for_user(request.user, calendar_id)
     return policy.calendar if policy is not None else None
 
 
@@ -265,9 +266,10 @@ def queue_settings_calendar(request: HtmxHttpRequest, queue_id: int) -> HttpResp
     form = _posted(request, _calendar_form(None))
     calendar = None
     if form["calendar"]:
-        if not form["calendar"].isdigit():
+        calendar_id = whole_number(form["calendar"])
+        if calendar_id is None:
             raise Http404("No such calendar.")
-        calendar = get_calendar_for_user(request.user, int(form["calendar"]))
+        calendar = get_calendar_for_user(request.user, calendar_id)
     try:
         values = CalendarInput.checked(CalendarInput.from_form(form))
         calendar = business_calendar_save(calendar=calendar, acting_user=request.user, **values)

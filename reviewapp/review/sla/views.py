@@ -18,6 +18,7 @@ from reviewapp.core.errors import refusal_message
 from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.core.spreadsheets import neutralise_formula
+from reviewapp.core.untrusted import whole_number
 from reviewapp.review.reviews.access import (
     get_queue_for_user,
     get_task_for_user,
@@ -107,7 +108,7 @@ def duration_text(value: timedelta | None) -> str:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return whole_number(value)
 
 
 @require_GET
