@@ -5,6 +5,7 @@ Pages live under plain paths (`/queues/`, `/board/`, `/datasets/`, ...) and the 
 """
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
@@ -26,4 +27,6 @@ urlpatterns = [
     path("", include("reviewapp.operations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("admin/", admin.site.urls),
+    # Browsers ask for /favicon.ico where a page names no icon (JSON, downloads).
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
 ]
