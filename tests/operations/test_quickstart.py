@@ -167,6 +167,14 @@ def test_a_killed_worker_and_beat_come_back_and_items_still_get_routed(quickstar
         what="the site",
         console=console,
     )
+    # The sign-in details come last, after the server's own start-up lines, and are the ones
+    # kept for the next start.
+    lines = list(console.lines)
+    started = next(i for i, line in enumerate(lines) if "Quit the server with" in line)
+    signs_in = next(i for i, line in enumerate(lines) if line.startswith("Sign in as"))
+    assert started < signs_in, console.tail()
+    kept = json.loads((var_dir / "demo-passwords.json").read_text())
+    assert console.find(rf"^  alice +{re.escape(kept['alice'])} "), console.tail()
     wait_until(
         lambda: _routed(var_dir) == DEMO_ITEMS,
         timeout=60,
@@ -206,6 +214,8 @@ def test_a_killed_worker_and_beat_come_back_and_items_still_get_routed(quickstar
     )
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own site
         assert response.status == 201
+    # Requests that succeed are not logged line by line over the sign-in details.
+    assert not console.find(r'"POST /api/v1/workflows/ticket-triage/items HTTP'), console.tail()
     wait_until(
         lambda: _routed(var_dir) == DEMO_ITEMS + MORE_ITEMS,
         timeout=60,
