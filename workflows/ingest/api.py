@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from reviewapp.core.api import PayloadTooLarge
 from reviewapp.core.permissions import SUBMIT_ITEMS
 from workflows.access import get_workflow_for_user
 from workflows.ingest.services import Submission, items_ingest
+from workflows.outputs import ItemBatchOut, ItemSummaryOut
 from workflows.selectors import item_summary
 
 
@@ -40,11 +41,19 @@ class IngestSerializer(serializers.Serializer):
         return attrs
 
 
+# One item answers with its summary, a batch with {"items": [...]}.
+_INGESTED = PolymorphicProxySerializer(
+    component_name="Ingested",
+    serializers=[ItemSummaryOut, ItemBatchOut],
+    resource_type_field_name=None,
+)
+
+
 class ItemIngestView(APIView):
     @extend_schema(
         request=IngestSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-        responses={201: dict, 200: dict},
+        responses={201: _INGESTED, 200: _INGESTED},
     )
     def post(self, request, slug: str):
         length = request.META.get("CONTENT_LENGTH") or "0"
