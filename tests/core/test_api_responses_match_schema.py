@@ -120,3 +120,41 @@ def test_ingest_and_exports_answer_as_described(
     reject = f"/api/v1/exports/{second['id']}/reject"
     body = {"reason": "not needed"}
     check(schema, "post", reject, api(approver).post(reject, body, format="json"), 200)
+
+
+@pytest.mark.django_db
+def test_managers_settings_and_assignments_answer_as_described(
+    schema, api, manager, reviewer, routed_items, demo
+):
+    routed_items(count=20)
+    client = api(manager)
+    queue = demo.queue.pk
+    policy = f"/api/v1/queues/{queue}/sla-policy"
+    check(schema, "get", policy, client.get(policy), 200)
+    calendars = "/api/v1/calendars/"
+    calendar = {
+        "name": "Office",
+        "time_zone": "Europe/Berlin",
+        "working_hours": {"mon": [["09:00", "17:00"]]},
+        "holidays": ["2026-12-25"],
+    }
+    made = check(schema, "post", calendars, client.post(calendars, calendar, format="json"), 201)
+    check(schema, "get", calendars, client.get(calendars), 200)
+    one = f"/api/v1/calendars/{made['id']}"
+    check(schema, "get", one, client.get(one), 200)
+    check(schema, "put", one, client.put(one, calendar, format="json"), 200)
+    body = {"target_minutes": 60, "warn_at_percent": 75, "calendar": made["id"]}
+    check(schema, "put", policy, client.put(policy, body, format="json"), 200)
+    steps = f"/api/v1/queues/{queue}/escalation-steps"
+    step = {"after_minutes": 0, "action": "raise_priority", "priority_boost": 5}
+    check(schema, "post", steps, client.post(steps, step, format="json"), 201)
+    check(schema, "get", steps, client.get(steps), 200)
+
+    bulk = f"/api/v1/queues/{queue}/assign"
+    body = {"reviewer": reviewer.username, "count": 2}
+    assigned = check(schema, "post", bulk, client.post(bulk, body, format="json"), 200)
+    unassign = f"/api/v1/tasks/{assigned['assigned'][0]}/unassign"
+    check(schema, "post", unassign, client.post(unassign), 200)
+    assign = f"/api/v1/tasks/{assigned['assigned'][0]}/assign"
+    body = {"reviewer": reviewer.username}
+    check(schema, "post", assign, client.post(assign, body, format="json"), 200)
