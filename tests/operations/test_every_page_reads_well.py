@@ -169,7 +169,10 @@ def test_no_page_shows_a_python_repr_to_any_role(seeded, client):
     starts += ["/accounts/preferences/", f"/review/{seeded['held'].pk}/", "/board/reviewers/"]
     starts += [reverse(name, args=[queue]) for name in ("queue-settings", "quality-queue")]
     starts += [reverse("quality-gold", args=[queue]), reverse("board-queue", args=[queue])]
-    starts += [reverse(name, args=[slug]) for name in ("canary-page", "policy-simulator")]
+    starts += [
+        reverse(name, args=[slug])
+        for name in ("canary-page", "policy-simulator", "monitoring-page")
+    ]
     starts += [f"/items/{item.pk}/" for item in seeded["decided"]]
     starts += [f"/items/{item.pk}/" for item in Item.objects.filter(status="dead_lettered")]
     visited_routes: set[str | None] = set()

@@ -6,55 +6,114 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('workflows', '0008_trainingrun_heartbeat'),
+        ("workflows", "0008_trainingrun_heartbeat"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='workflow',
-            name='qa_sample_raised_at',
+            model_name="workflow",
+            name="qa_sample_raised_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='workflow',
-            name='qa_sample_rate_raised',
+            model_name="workflow",
+            name="qa_sample_rate_raised",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='Shadow',
+            name="Shadow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('running', 'Running'), ('stopped', 'Stopped')], default='running', max_length=20)),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('candidate', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='workflows.modelversion')),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('workflow', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shadows', to='workflows.workflow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("stopped", "Stopped")],
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "candidate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="workflows.modelversion",
+                    ),
+                ),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="shadows",
+                        to="workflows.workflow",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ShadowPrediction',
+            name="ShadowPrediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('output', models.JSONField(blank=True, null=True)),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('latency_ms', models.FloatField(blank=True, null=True)),
-                ('cost', models.FloatField(default=0.0)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shadow_predictions', to='workflows.item')),
-                ('shadow', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='workflows.shadow')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("output", models.JSONField(blank=True, null=True)),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                ("latency_ms", models.FloatField(blank=True, null=True)),
+                ("cost", models.FloatField(default=0.0)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shadow_predictions",
+                        to="workflows.item",
+                    ),
+                ),
+                (
+                    "shadow",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="workflows.shadow",
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='shadow',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('workflow',), name='one_running_shadow_per_workflow'),
+            model_name="shadow",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "running")),
+                fields=("workflow",),
+                name="one_running_shadow_per_workflow",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='shadowprediction',
-            constraint=models.UniqueConstraint(fields=('shadow', 'item'), name='shadow_prediction_unique'),
+            model_name="shadowprediction",
+            constraint=models.UniqueConstraint(
+                fields=("shadow", "item"), name="shadow_prediction_unique"
+            ),
         ),
     ]
