@@ -144,6 +144,10 @@ class Command(BaseCommand):
             )
 
             def announce() -> None:
+                # One line per request would scroll the sign-in details away within seconds
+                # (pages poll); failed requests (4xx, 5xx) are still shown. Set once the site
+                # listens: runserver configures logging again as it starts.
+                logging.getLogger("django.server").setLevel(logging.WARNING)
                 self.stdout.write("\n" + sign_in.getvalue().rstrip("\n"))
                 self.stdout.write(
                     self.style.SUCCESS(
@@ -153,9 +157,6 @@ class Command(BaseCommand):
                 )
 
             _when_listening(addr, announce)
-            # One line per request would scroll the sign-in details away within seconds (pages
-            # poll); failed requests (4xx, 5xx) are still shown.
-            logging.getLogger("django.server").setLevel(logging.WARNING)
             call_command("runserver", addr, use_reloader=False)
         except KeyboardInterrupt:
             pass
