@@ -59,9 +59,8 @@ def _ask_shadow(workflow_id: int, answered: list[tuple[StepContext, dict | StepF
     served = [(context, result) for context, result in answered if isinstance(result, dict)]
     if shadow is None or not served:
         return
-    for (context, result), answer in zip(
-        served, _ask(shadow.candidate, [context for context, _ in served]), strict=True
-    ):
+    answers = _ask(shadow.candidate, [context for context, _ in served])
+    for (_, result), answer in zip(served, answers, strict=True):
         if isinstance(answer, StepFailed):
             result["shadow"] = {"shadow_id": shadow.pk, "error": answer.reason, "cost": answer.cost}
         else:
