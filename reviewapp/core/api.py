@@ -75,3 +75,48 @@ def _cut_errors(errors: dict) -> dict[str, list[str]]:
         ]
         for path, messages in errors.items()
     }
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Why the request was refused.",
+    "properties": {
+        "detail": {"type": "string", "description": "The reason, in words."},
+        "errors": {
+            "type": "object",
+            "description": "Messages per field of the request, when the problem is in fields.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["detail"],
+}
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+# Refusals every endpoint can give, and when; an endpoint's own description of one wins.
+_COMMON_ERRORS = {
+    "400": "The request is not valid; `errors` names the fields.",
+    "401": "No credentials, or a token that is not valid "
+    "(send `Authorization: Token <key>` or `Authorization: Bearer <key>`).",
+    "403": "Signed in, but not allowed to do this.",
+    "404": "No such object, or none you may see.",
+}
+
+
+def error_responses(result, generator, request, public):
+    """drf-spectacular post-processing: the one error shape, described on every operation."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            wanted = ["401", "403"]
+            if "{" in path:
+                wanted.append("404")
+            if method in ("post", "put", "patch") or operation.get("parameters"):
+                wanted.append("400")
+            for code in wanted:
+                responses.setdefault(
+                    code, {"description": _COMMON_ERRORS[code], "content": _ERROR_REF}
+                )
+            for code, response in responses.items():
+                if code[0] in "45" and "content" not in response:
+                    response["content"] = _ERROR_REF
+    return result

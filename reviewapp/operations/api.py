@@ -7,19 +7,20 @@ from rest_framework.views import APIView
 
 from reviewapp.operations.selectors import item_detail
 from reviewapp.review.reviews.access import get_item_for_user
+from workflows.outputs import ItemDetailOut, ItemDiscardedOut, ItemSummaryOut
 from workflows.pipeline.engine import item_dead_letter_discard, item_dead_letter_retry
 from workflows.selectors import item_summary
 
 
 class ItemDetailView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=ItemDetailOut)
     def get(self, request, item_id: int):
         item = get_item_for_user(request.user, item_id)
         return Response(item_detail(item))
 
 
 class ItemRetryView(APIView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses=ItemSummaryOut)
     def post(self, request, item_id: int):
         item = get_item_for_user(request.user, item_id)
         item = item_dead_letter_retry(item=item, acting_user=request.user)
@@ -31,7 +32,7 @@ class DiscardSerializer(serializers.Serializer):
 
 
 class ItemDiscardView(APIView):
-    @extend_schema(request=DiscardSerializer, responses=dict)
+    @extend_schema(request=DiscardSerializer, responses=ItemDiscardedOut)
     def post(self, request, item_id: int):
         item = get_item_for_user(request.user, item_id)
         serializer = DiscardSerializer(data=request.data)

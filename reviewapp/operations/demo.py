@@ -4,6 +4,8 @@ Used by ``manage.py load_demo`` (and so by the quick start), the tests and the b
 Running it again changes nothing that is already there.
 """
 
+import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,7 +77,35 @@ def demo_model_install() -> ModelVersion:
     )
 
 
-def demo_install(*, password: str | None = None) -> Demo:
+def demo_passwords_kept(path: Path) -> dict[str, str]:
+    """A password per demo user, chosen once and kept in ``path`` (readable by its owner only),
+    so every start of the quick start signs in with the same ones. Delete the file for new ones."""
+    try:
+        kept = json.loads(path.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    if not isinstance(kept, dict):
+        kept = {}
+    usernames = [username for username, _, _ in DEMO_PEOPLE] + ["admin"]
+    passwords = {
+        name: kept[name] if isinstance(kept.get(name), str) and kept[name] else None
+        for name in usernames
+    }
+    if all(passwords.values()):
+        return {name: secret for name, secret in passwords.items() if secret}
+    chosen = {name: secret or secrets.token_urlsafe(9) for name, secret in passwords.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump(chosen, file, indent=2)
+    os.replace(partial, path)  # a crash mid-write never leaves half a file to sign in with
+    return chosen
+
+
+def demo_install(*, password: str | None = None, passwords: dict[str, str] | None = None) -> Demo:
+    """``password`` for everyone, else each user's from ``passwords``, else a new random one."""
+    passwords = passwords or {}
     team, _ = Team.objects.get_or_create(slug="support", defaults={"name": "Customer support"})
     model_version = demo_model_install()
     workflow = workflow_sync(source=TICKET_TRIAGE)
@@ -84,7 +114,7 @@ def demo_install(*, password: str | None = None) -> Demo:
     User = get_user_model()
     for username, role, _ in DEMO_PEOPLE:
         user, _ = User.objects.get_or_create(username=username)
-        chosen = password or secrets.token_urlsafe(9)
+        chosen = password or passwords.get(username) or secrets.token_urlsafe(9)
         user.set_password(chosen)
         user.save()
         demo.passwords[username] = chosen
@@ -92,7 +122,7 @@ def demo_install(*, password: str | None = None) -> Demo:
     admin, _ = User.objects.get_or_create(
         username="admin", defaults={"is_staff": True, "is_superuser": True}
     )
-    chosen = password or secrets.token_urlsafe(9)
+    chosen = password or passwords.get("admin") or secrets.token_urlsafe(9)
     admin.set_password(chosen)
     admin.save()
     demo.passwords["admin"] = chosen

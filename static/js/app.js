@@ -336,18 +336,30 @@
   // After a swap the submit button that had focus is gone: put focus on what needs attention
   // (the first field in error) or on the new task's heading, so the next keystroke works and a
   // screen reader starts reading from the top of the task.
-  function focusAfterSwap(root) {
-    const invalid = Array.from(root.querySelectorAll("[aria-invalid=true]"))
-      .find(function (field) { return field.offsetParent !== null; });
-    const heading = root.querySelector("h1[tabindex]");
+  function visible(element) { return element.offsetParent !== null; }
+  // The first problem on screen, focused (a field) and scrolled into the middle of the window:
+  // a swap shown from its top, or a long settings page, would leave it below the fold.
+  function showFirstProblem(root) {
+    const invalid = Array.from(root.querySelectorAll("[aria-invalid=true]")).find(visible);
+    const message = Array.from(root.querySelectorAll(".error[role=alert], .field-error")).find(visible);
     // A field made of several controls (labels, spans) is flagged on its fieldset.
     const control = invalid && invalid.tagName === "FIELDSET"
       ? invalid.querySelector("input:not([type=hidden]), select, textarea") : invalid;
-    const target = control || heading;
-    if (target) target.focus({ preventScroll: true });
+    if (control) control.focus({ preventScroll: true });
+    const shown = message || control;
+    if (shown) shown.scrollIntoView({ block: "center" });
+    return Boolean(control);
+  }
+  function focusAfterSwap(root) {
+    if (showFirstProblem(root)) return;
+    const heading = root.querySelector("h1[tabindex]");
+    if (heading) heading.focus({ preventScroll: true });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { prepare(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    prepare(document);
+    showFirstProblem(document);
+  });
   // Back/forward can restore a checked outcome after DOMContentLoaded ran: show its section.
   window.addEventListener("pageshow", function () {
     document.querySelectorAll("form.decision").forEach(syncOutcome);

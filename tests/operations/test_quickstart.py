@@ -43,6 +43,10 @@ class Console:
     def find(self, pattern: str) -> list[re.Match]:
         return [m for line in list(self.lines) if (m := re.search(pattern, line))]
 
+    def finish(self) -> None:
+        """Wait for the last lines of a process that has exited."""
+        self._reader.join(timeout=10)
+
     def tail(self) -> str:
         return "\n".join(self.lines[-60:])
 
@@ -167,6 +171,14 @@ def test_a_killed_worker_and_beat_come_back_and_items_still_get_routed(quickstar
         what="the site",
         console=console,
     )
+    # The sign-in details come last, after the server's own start-up lines, and are the ones
+    # kept for the next start.
+    lines = list(console.lines)
+    started = next(i for i, line in enumerate(lines) if "Quit the server with" in line)
+    signs_in = next(i for i, line in enumerate(lines) if line.startswith("Sign in as"))
+    assert started < signs_in, console.tail()
+    kept = json.loads((var_dir / "demo-passwords.json").read_text())
+    assert console.find(rf"^  alice +{re.escape(kept['alice'])} "), console.tail()
     wait_until(
         lambda: _routed(var_dir) == DEMO_ITEMS,
         timeout=60,
@@ -221,4 +233,8 @@ def test_a_killed_worker_and_beat_come_back_and_items_still_get_routed(quickstar
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0, console.tail()
     assert console.find(r"Stopping the worker and beat")
+    # Requests that succeed were not logged line by line over the sign-in details (read once
+    # the process is gone, so a late line cannot slip past).
+    console.finish()
+    assert not console.find(r'"POST /api/v1/workflows/ticket-triage/items HTTP'), console.tail()
     assert not [pid for pid in workers if pid and _started_here(pid, var_dir)]

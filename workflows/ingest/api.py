@@ -3,7 +3,7 @@
 import uuid
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from workflows.ingest.services import (
     idempotency_key_problem,
     items_ingest,
 )
+from workflows.outputs import ItemBatchOut, ItemSummaryOut
 from workflows.selectors import item_summary
 
 
@@ -46,6 +47,14 @@ class IngestSerializer(serializers.Serializer):
         return attrs
 
 
+# One item answers with its summary, a batch with {"items": [...]}.
+_INGESTED = PolymorphicProxySerializer(
+    component_name="Ingested",
+    serializers=[ItemSummaryOut, ItemBatchOut],
+    resource_type_field_name=None,
+)
+
+
 class ItemIngestView(APIView):
     @extend_schema(
         request=IngestSerializer,
@@ -58,7 +67,7 @@ class ItemIngestView(APIView):
                 f"{MAX_BATCH_IDEMPOTENCY_KEY} characters; a replay returns the stored item.",
             )
         ],
-        responses={201: dict, 200: dict},
+        responses={201: _INGESTED, 200: _INGESTED},
     )
     def post(self, request, slug: str):
         length = whole_number(request.META.get("CONTENT_LENGTH"))

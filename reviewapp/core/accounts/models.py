@@ -66,3 +66,19 @@ class ReviewerProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user_id}"
+
+
+class Preferences(models.Model):
+    """How pages are shown to one person. Written only by ``preferences_set``.
+
+    Signing in copies them into the session, so pages read them without a query."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    # An IANA zone name, e.g. "Europe/Berlin"; empty: the zone the browser reports.
+    time_zone = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

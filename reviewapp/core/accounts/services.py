@@ -1,9 +1,10 @@
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from reviewapp.core.accounts.inputs import ReviewerProfileInput
-from reviewapp.core.accounts.models import Membership, ReviewerProfile, Role, Team
+from reviewapp.core.accounts.models import Membership, Preferences, ReviewerProfile, Role, Team
+from reviewapp.core.accounts.time_zones import zone_or_none
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.permissions import team_role_group
 
@@ -78,3 +79,22 @@ def reviewer_profile_set(
 def _manages_a_team_of(manager, user) -> bool:
     teams = Membership.objects.filter(user=user).values("team_id")
     return Membership.objects.filter(user=manager, role=Role.MANAGER, team_id__in=teams).exists()
+
+
+@transaction.atomic(durable=True)
+def preferences_set(*, user, time_zone: str) -> Preferences:
+    """Save how pages are shown to ``user``; an empty zone means "the browser's".
+
+    A person's own display choice changes nothing anyone else sees, so it leaves no audit row."""
+    time_zone = time_zone.strip()
+    if time_zone and zone_or_none(time_zone) is None:
+        raise ValidationError({"time_zone": [f"“{time_zone[:64]}” is not a known time zone."]})
+    preferences, _ = Preferences.objects.select_for_update().get_or_create(user=user)
+    preferences.time_zone = time_zone
+    preferences.save()
+    return preferences
+
+
+def preferences_for(user) -> Preferences:
+    """Unsaved defaults for someone who never chose."""
+    return Preferences.objects.filter(user=user).first() or Preferences(user=user)

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from reviewapp.core.accounts import api as accounts_api
+from reviewapp.core.accounts import views
 
 urlpatterns = [
     path(
@@ -9,6 +10,7 @@ urlpatterns = [
         accounts_api.ReviewerProfileView.as_view(),
         name="api-reviewer-profile",
     ),
+    path("accounts/preferences/", views.preferences_page, name="preferences"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

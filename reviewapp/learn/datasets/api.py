@@ -16,6 +16,7 @@ from reviewapp.learn.datasets.label_studio_pull import (
     pull_summary,
 )
 from reviewapp.learn.datasets.models import ExportFormat, LabelStudioPullStatus
+from reviewapp.learn.datasets.outputs import ExportListOut, ExportOut
 from reviewapp.learn.datasets.selectors import dataset_preview, export_summary
 from reviewapp.learn.datasets.services import (
     dataset_export_approve,
@@ -41,11 +42,11 @@ class PreviewSerializer(serializers.Serializer):
 
 
 class ExportListView(APIView):
-    @extend_schema(operation_id="exports_list", responses=dict)
+    @extend_schema(operation_id="exports_list", responses=ExportListOut)
     def get(self, request):
         return Response({"exports": [export_summary(e) for e in exports_for_user(request.user)]})
 
-    @extend_schema(request=ExportRequestSerializer, responses={201: dict})
+    @extend_schema(request=ExportRequestSerializer, responses={201: ExportOut})
     def post(self, request):
         serializer = ExportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -73,7 +74,7 @@ class ExportPreviewView(APIView):
 
 
 class ExportDetailView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=ExportOut)
     def get(self, request, export_id: int):
         return Response(export_summary(get_export_for_user(request.user, export_id)))
 
@@ -83,7 +84,7 @@ class ApproveSerializer(serializers.Serializer):
 
 
 class ExportApproveView(APIView):
-    @extend_schema(request=ApproveSerializer, responses=dict)
+    @extend_schema(request=ApproveSerializer, responses=ExportOut)
     def post(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
         serializer = ApproveSerializer(data=request.data)
@@ -101,7 +102,7 @@ class RejectSerializer(serializers.Serializer):
 
 
 class ExportRejectView(APIView):
-    @extend_schema(request=RejectSerializer, responses=dict)
+    @extend_schema(request=RejectSerializer, responses=ExportOut)
     def post(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
         serializer = RejectSerializer(data=request.data)

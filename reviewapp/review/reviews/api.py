@@ -17,12 +17,19 @@ from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
 from reviewapp.review.reviews.inputs import CLAIM_SETTING_FIELDS, QueueClaimSettingsInput
 from reviewapp.review.reviews.models import DecisionOutcome
+from reviewapp.review.reviews.outputs import (
+    DecidedOut,
+    QueueListOut,
+    TaskExtendedOut,
+    TaskOut,
+    TaskStateOut,
+)
 from reviewapp.review.reviews.queues import queue_claim_settings_set
 from reviewapp.review.reviews.selectors import queues_with_counts, task_summary
 
 
 class QueueListView(APIView):
-    @extend_schema(operation_id="queues_list", responses=dict)
+    @extend_schema(operation_id="queues_list", responses=QueueListOut)
     def get(self, request):
         queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
         return Response(
@@ -44,7 +51,7 @@ class QueueListView(APIView):
 
 
 class QueueClaimView(APIView):
-    @extend_schema(request=None, responses={200: dict, 204: None})
+    @extend_schema(request=None, responses={200: TaskOut, 204: None})
     def post(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id)
         task = review_task_claim(queue=queue, reviewer=request.user)
@@ -54,7 +61,7 @@ class QueueClaimView(APIView):
 
 
 class TaskDetailView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=TaskOut)
     def get(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id)
         return Response(task_summary(task, viewer=request.user))
@@ -79,7 +86,7 @@ class DecisionSerializer(serializers.Serializer):
 
 
 class TaskDecisionView(APIView):
-    @extend_schema(request=DecisionSerializer, responses={201: dict})
+    @extend_schema(request=DecisionSerializer, responses={201: DecidedOut})
     def post(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id)
         serializer = DecisionSerializer(data=request.data)
@@ -122,7 +129,7 @@ class ClaimTokenSerializer(serializers.Serializer):
 
 
 class TaskReleaseView(APIView):
-    @extend_schema(request=ClaimTokenSerializer, responses={200: dict})
+    @extend_schema(request=ClaimTokenSerializer, responses={200: TaskStateOut})
     def post(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id)
         serializer = ClaimTokenSerializer(data=request.data)
@@ -136,7 +143,7 @@ class TaskReleaseView(APIView):
 class TaskExtendView(APIView):
     """The heartbeat of an API client holding a claim: another lease from now."""
 
-    @extend_schema(request=ClaimTokenSerializer, responses={200: dict})
+    @extend_schema(request=ClaimTokenSerializer, responses={200: TaskExtendedOut})
     def post(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id)
         serializer = ClaimTokenSerializer(data=request.data)
@@ -157,7 +164,7 @@ class SkipSerializer(ClaimTokenSerializer):
 
 
 class TaskSkipView(APIView):
-    @extend_schema(request=SkipSerializer, responses={200: dict})
+    @extend_schema(request=SkipSerializer, responses={200: TaskStateOut})
     def post(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id)
         serializer = SkipSerializer(data=request.data)

@@ -10,6 +10,7 @@ from django.db import DatabaseError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
@@ -228,7 +229,9 @@ def review_heartbeat(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
         return _render_review(request, task, status=409, claim_lost=str(lost))
     if request.htmx:
         return render(request, "reviews/review.html#lease", {"task": task, "holds_claim": True})
-    messages.success(request, f"Claim extended until {task.lease_expires_at:%H:%M} UTC.")
+    messages.success(
+        request, f"Claim extended until {timezone.localtime(task.lease_expires_at):%H:%M %Z}."
+    )
     return redirect("review-task", task_id=task.pk)
 
 

@@ -36,6 +36,15 @@ from reviewapp.review.sla.models import (
     EscalationStep,
     SlaPolicy,
 )
+from reviewapp.review.sla.outputs import (
+    BulkAssignedOut,
+    CalendarListOut,
+    CalendarOut,
+    EscalationStepListOut,
+    EscalationStepOut,
+    SlaPolicyOut,
+    TaskAssignmentOut,
+)
 
 
 class AssignSerializer(serializers.Serializer):
@@ -63,7 +72,7 @@ def _task_state(task) -> dict:
 
 
 class TaskAssignView(APIView):
-    @extend_schema(request=AssignSerializer, responses={200: dict})
+    @extend_schema(request=AssignSerializer, responses={200: TaskAssignmentOut})
     def post(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id, MANAGE_QUEUE)
         serializer = AssignSerializer(data=request.data)
@@ -77,7 +86,7 @@ class TaskAssignView(APIView):
 
 
 class TaskUnassignView(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: TaskAssignmentOut})
     def post(self, request, task_id: int):
         task = get_task_for_user(request.user, task_id, MANAGE_QUEUE)
         task = review_task_unassign(task=task, acting_user=request.user)
@@ -85,7 +94,7 @@ class TaskUnassignView(APIView):
 
 
 class QueueBulkAssignView(APIView):
-    @extend_schema(request=BulkAssignSerializer, responses={200: dict})
+    @extend_schema(request=BulkAssignSerializer, responses={200: BulkAssignedOut})
     def post(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         serializer = BulkAssignSerializer(data=request.data)
@@ -120,12 +129,14 @@ def _policy_state(queue, policy: SlaPolicy | None) -> dict:
 class QueueSlaPolicyView(APIView):
     """Managers: the queue's service level. PUT replaces it; it applies to tasks opened after."""
 
-    @extend_schema(operation_id="queue_sla_policy", responses=dict)
+    @extend_schema(operation_id="queue_sla_policy", responses=SlaPolicyOut)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_policy_state(queue, SlaPolicy.objects.filter(queue=queue).first()))
 
-    @extend_schema(operation_id="queue_sla_policy_set", request=SlaPolicyInput, responses=dict)
+    @extend_schema(
+        operation_id="queue_sla_policy_set", request=SlaPolicyInput, responses=SlaPolicyOut
+    )
     def put(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         values = SlaPolicyInput.checked(request.data, calendar=calendars_for_user(request.user))
@@ -151,13 +162,15 @@ def _calendar_save(request, calendar: BusinessCalendar | None) -> BusinessCalend
 class CalendarListView(APIView):
     """Managers: the business calendars they may use (none another team relies on); POST adds."""
 
-    @extend_schema(operation_id="calendars", responses=dict)
+    @extend_schema(operation_id="calendars", responses=CalendarListOut)
     def get(self, request):
         return Response(
             {"calendars": [_calendar_state(c) for c in calendars_for_user(request.user)]}
         )
 
-    @extend_schema(operation_id="calendar_create", request=CalendarInput, responses={201: dict})
+    @extend_schema(
+        operation_id="calendar_create", request=CalendarInput, responses={201: CalendarOut}
+    )
     def post(self, request):
         if not queues_for_user(request.user, MANAGE_QUEUE).exists():
             raise Forbidden("Only a queue's manager may add business calendars.")
@@ -166,11 +179,11 @@ class CalendarListView(APIView):
 
 
 class CalendarDetailView(APIView):
-    @extend_schema(operation_id="calendar", responses=dict)
+    @extend_schema(operation_id="calendar", responses=CalendarOut)
     def get(self, request, calendar_id: int):
         return Response(_calendar_state(get_calendar_for_user(request.user, calendar_id)))
 
-    @extend_schema(operation_id="calendar_replace", request=CalendarInput, responses=dict)
+    @extend_schema(operation_id="calendar_replace", request=CalendarInput, responses=CalendarOut)
     def put(self, request, calendar_id: int):
         calendar = get_calendar_for_user(request.user, calendar_id)
         return Response(_calendar_state(_calendar_save(request, calendar)))
@@ -192,7 +205,7 @@ def _step_state(step: EscalationStep) -> dict:
 class QueueEscalationStepsView(APIView):
     """Managers: the queue's escalation ladder in order; POST appends a rung."""
 
-    @extend_schema(operation_id="queue_escalation_steps", responses=dict)
+    @extend_schema(operation_id="queue_escalation_steps", responses=EscalationStepListOut)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         steps = EscalationStep.objects.filter(queue=queue).select_related("recipient")
@@ -201,7 +214,7 @@ class QueueEscalationStepsView(APIView):
     @extend_schema(
         operation_id="queue_escalation_step_add",
         request=EscalationStepInput,
-        responses={201: dict},
+        responses={201: EscalationStepOut},
     )
     def post(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)

@@ -130,7 +130,7 @@ def _day_errors(ranges: object) -> tuple[list[str], int]:
             or len(value) != 2
             or not all(isinstance(part, str) and _HHMM.match(part) for part in value)
         ):
-            errors.append(f"{value!r} is not a range of two times HH:MM.")
+            errors.append(f"“{_as_written(value)}” is not a range of two times HH:MM.")
             continue
         start, end = _minute(value[0]), _minute(value[1])
         if start >= MINUTES_PER_DAY or end > MINUTES_PER_DAY:
@@ -148,6 +148,13 @@ def _day_errors(ranges: object) -> tuple[list[str], int]:
                 f"{_hhmm(start)}-{_hhmm(end)} overlaps {_hhmm(next_start)}-{_hhmm(next_end)}."
             )
     return errors, sum(end - start for start, end in parsed)
+
+
+def _as_written(value: object) -> str:
+    """A bad range as the manager wrote it (``9-17``), never as a Python list."""
+    if isinstance(value, list | tuple):
+        return "-".join(_as_written(part) for part in value)
+    return "nothing" if value is None else str(value)
 
 
 def _hhmm(minute: int) -> str:

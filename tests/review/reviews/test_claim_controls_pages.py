@@ -76,7 +76,7 @@ def test_the_page_polls_the_heartbeat_and_offers_extend_and_skip_without_js(alic
     assert f'action="/review/{held.pk}/heartbeat"' in lease[0]
     assert 'hx-trigger="every 60s, submit"' in lease[0]
     assert f'value="{held.claim_token}"' in lease[0]
-    assert "Claim held until" in lease[0] and ">09:10</time>" in lease[0]
+    assert "Claim held until" in lease[0] and ">09:10 UTC</time>" in lease[0]
     assert '<button type="submit" class="link">Extend</button>' in lease[0]
     skip_form = re.search(r'<details class="card skip".*?</details>', html, re.S)
     assert skip_form, "the skip prompt is missing"
@@ -114,7 +114,7 @@ def test_the_heartbeat_extends_the_lease_and_returns_the_new_lease_line_to_htmx(
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<form class="lease"')
-    assert ">09:17</time>" in html
+    assert ">09:17 UTC</time>" in html
     assert 'hx-trigger="every 60s, submit"' in html
     assert ReviewTask.objects.get(pk=held.pk).lease_expires_at == NOW + timedelta(minutes=7) + LEASE
 

@@ -311,6 +311,7 @@ def test_a_nonsense_calendar_is_refused_next_to_its_field_and_nothing_is_saved(
     assert answer.status_code == 422
     html = answer.content.decode()
     assert f'data-field="{field}"' in html and message in answer.content
+    assert "[&#x27;" not in html and "{&#x27;" not in html  # said in words, not as a repr
     if field != "working_hours":
         assert f'name="{field}" value="{form[field]}"' in html
     assert 'name="hours_mon" value="{}"'.format(form["hours_mon"]) in html

@@ -1,6 +1,14 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand
 
-from reviewapp.operations.demo import DEMO_PEOPLE, demo_install, demo_items_submit, demo_sla_install
+from reviewapp.operations.demo import (
+    DEMO_PEOPLE,
+    demo_install,
+    demo_items_submit,
+    demo_passwords_kept,
+    demo_sla_install,
+)
 
 
 class Command(BaseCommand):
@@ -11,9 +19,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password", help="One password for every demo user (default: a new random one each)."
         )
+        parser.add_argument(
+            "--passwords-file",
+            type=Path,
+            help="Keep each user's random password in this file and reuse it on the next run.",
+        )
 
-    def handle(self, *args, items: int, password: str | None, **options):
-        demo = demo_install(password=password)
+    def handle(
+        self, *args, items: int, password: str | None, passwords_file: Path | None, **options
+    ):
+        kept = demo_passwords_kept(passwords_file) if passwords_file and not password else None
+        demo = demo_install(password=password, passwords=kept)
         demo_sla_install(demo)
         if items:
             demo_items_submit(demo, count=items)
@@ -27,3 +43,5 @@ class Command(BaseCommand):
         for username, secret in demo.passwords.items():
             self.stdout.write(f"  {username:<11} {secret:<16} {roles[username]}")
         self.stdout.write(f"API token for api-client: {demo.api_token}")
+        if kept:
+            self.stdout.write(f"(Kept in {passwords_file}; delete it for new passwords.)")

@@ -6,9 +6,13 @@ session.
 """
 
 import contextlib
+import io
+import logging
 import signal
 import socket
 import sys
+import threading
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -61,14 +65,38 @@ def _stop_on_signal(signum, frame):
     raise KeyboardInterrupt
 
 
-def _port_free(addr: str) -> bool:
+def _host_port(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _when_listening(addr: str, then, *, timeout: float = 120.0) -> threading.Thread:
+    """Call ``then()`` once the site accepts connections (runserver prints its own banner
+    first), from a thread, so what it prints comes after the start-up lines."""
+
+    def wait() -> None:
+        host, port = _host_port(addr)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)  # the server is still starting
+        then()
+
+    thread = threading.Thread(target=wait, name="announce", daemon=True)
+    thread.start()
+    return thread
+
+
+def _port_free(addr: str) -> bool:
+    host, port = _host_port(addr)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, int(port)))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -105,13 +133,30 @@ class Command(BaseCommand):
         )
         try:
             supervisor.start()
-            call_command("load_demo", items=items)
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"\nreviewapp is running: open http://{addr}/ and sign in with a user above.\n"
-                    f"API schema: http://{addr}/api/schema/ . Stop with Ctrl+C.\n"
-                )
+            # The passwords stay the same from one start to the next, and are printed last,
+            # after the server's own start-up lines, where they are seen.
+            sign_in = io.StringIO()
+            call_command(
+                "load_demo",
+                items=items,
+                passwords_file=settings.VAR_DIR / "demo-passwords.json",
+                stdout=sign_in,
             )
+
+            def announce() -> None:
+                # One line per request would scroll the sign-in details away within seconds
+                # (pages poll); failed requests (4xx, 5xx) are still shown. Set once the site
+                # listens: runserver configures logging again as it starts.
+                logging.getLogger("django.server").setLevel(logging.WARNING)
+                self.stdout.write("\n" + sign_in.getvalue().rstrip("\n"))
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"\nreviewapp is running: open http://{addr}/ and sign in with a user "
+                        f"above.\nAPI docs: http://{addr}/api/docs/ . Stop with Ctrl+C.\n"
+                    )
+                )
+
+            _when_listening(addr, announce)
             call_command("runserver", addr, use_reloader=False)
         except KeyboardInterrupt:
             pass
