@@ -18,6 +18,7 @@ TEST_BROKER_URL := redis://127.0.0.1:6379/15
 BENCH_BROKER_URL := redis://127.0.0.1:6379/14
 BENCH_QUEUES_BROKER_URL := redis://127.0.0.1:6379/13
 BENCH_EXPORTS_BROKER_URL := redis://127.0.0.1:6379/12
+BENCH_HTTP_BROKER_URL := redis://127.0.0.1:6379/11
 
 # Production-shaped settings for `check --deploy`; the key is only good for the check.
 DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
@@ -26,7 +27,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-recovery lint lock runtime-check clean
+.PHONY: install run test bench bench-queues bench-exports bench-http bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -69,6 +70,15 @@ bench-exports: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_EXPORTS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/exports.py $(BENCH_ARGS)
+
+# Reviews over HTTP on a production-shaped stack (gunicorn as the Dockerfile runs it, a Celery
+# worker and beat; its own database reviewapp_bench_http), beside the in-process figure of the
+# same run; the last line sums it up (bench-http: api_ratio=... browser_ratio=...).
+bench-http: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_HTTP_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/over_http.py $(BENCH_ARGS)
 
 # Fault drills on a stack of its own (PostgreSQL 15 cluster, redis-server, gunicorn, a Celery
 # worker and beat, all private, on free ports): whole-worker kill -9, a Redis outage and
