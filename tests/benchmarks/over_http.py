@@ -405,33 +405,30 @@ def run_reviewers(
 
 
 def bench_logins(stack: Stack, *, people: int) -> dict:
-    """``people`` sign-ins released at the same moment; the time of each form POST."""
+    """``people`` sign-ins released at the same moment; the time of each form POST (one that
+    failed or timed out counts with the time it took to fail)."""
     stack.answers.clear()
     gate = threading.Barrier(people)
-    errors: list[str] = []
     web = stack.web_cpu()
 
     def sign_in(index: int) -> None:
         person = Reviewer(stack, f"bench-reviewer-{index}", "pages", 0, 0)
-        try:
-            gate.wait(timeout=60)
+        gate.wait(timeout=60)
+        with contextlib.suppress(Exception):  # counted below from its answer
             person.sign_in(record=True)
-        except Exception as error:
-            errors.append(f"{type(error).__name__}: {error}")
 
     threads = [threading.Thread(target=sign_in, args=(i,)) for i in range(people)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=300)
-    if errors:
-        sys.exit(f"logins: {errors[0]}")
-    posts = sorted(1000 * (a.ended - a.started) for a in stack.answers if a.what == "login")
-    # Each form POST counted from the moment all were released: the queue is in it.
+    answers = [a for a in stack.answers if a.what == "login"]
+    posts = sorted(1000 * (a.ended - a.started) for a in answers)
     return {
         "p50_ms": percentile(posts, 0.5),
         "p95_ms": percentile(posts, 0.95),
         "max_ms": posts[-1] if posts else 0.0,
+        "failed": people - sum(1 for a in answers if a.status == 302),
         "web_cpu_ms_per_login": 1000 * (stack.web_cpu() - web) / people,
         "load": load(),
     }
@@ -570,7 +567,8 @@ def main() -> None:
         logins = bench_logins(stack, people=args.logins)
         print(
             f"(4) {args.logins} simultaneous sign-ins: p50 {logins['p50_ms']:.0f} ms, p95 "
-            f"{logins['p95_ms']:.0f} ms, slowest {logins['max_ms']:.0f} ms; web CPU "
+            f"{logins['p95_ms']:.0f} ms, slowest {logins['max_ms']:.0f} ms, failed (no "
+            f"answer in 40 s or refused) {logins['failed']}; web CPU "
             f"{logins['web_cpu_ms_per_login']:.0f} ms per sign-in; {logins['load']}",
             flush=True,
         )
