@@ -287,7 +287,14 @@ class Reviewer(threading.Thread):
             raise RuntimeError(f"{self.username} could not sign in: {answer.status}")
 
     def run_pages(self) -> None:
-        self.sign_in()
+        for attempt in range(5):  # many signing in at once may time out: a person tries again
+            try:
+                self.sign_in()
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                time.sleep(1)
         listing, _ = self.http.request("GET", "/queues/", what="queues", record=False)
         assert listing is not None and listing.status_code == 200
         csrf = CSRF_INPUT.search(listing.text)

@@ -32,16 +32,35 @@ def prepared_statements() -> bool:
     return connection.vendor == "postgresql" and settings.REVIEWAPP_PREPARED_STATEMENTS
 
 
+class HotCursor:
+    """Django's cursor (connection checks, query log, error translation) whose database cursor
+    binds values on the server, the only kind psycopg prepares (Django's own bind on the
+    client)."""
+
+    def __init__(self, cursor: CursorWrapper) -> None:
+        self.cursor = cursor
+
+    def execute(self, sql: str, params: Any) -> None:
+        self.cursor.execute(sql, params)
+        log = connection.queries_log
+        if connection.queries_logged and log and log[-1]["sql"] is None:
+            # Django's query log (DEBUG, assertNumQueries) reads the text back from the
+            # cursor, and psycopg keeps none of a prepared execution: the statement it ran.
+            log[-1]["sql"] = sql
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
+
+
 @contextmanager
-def hot_cursor() -> Iterator[CursorWrapper]:
-    """Django's cursor (connection checks, query log, error translation); with prepared
-    statements on, its database cursor is one that binds values on the server, the only kind
-    psycopg prepares (Django's own bind on the client)."""
+def hot_cursor() -> Iterator[CursorWrapper | HotCursor]:
     with connection.cursor() as cursor:
-        if prepared_statements():
-            cursor.cursor.close()
-            cursor.cursor = psycopg.Cursor(connection.connection)
-        yield cursor
+        if not prepared_statements():
+            yield cursor
+            return
+        cursor.cursor.close()
+        cursor.cursor = psycopg.Cursor(connection.connection)
+        yield HotCursor(cursor)
 
 
 def quote(name: str) -> str:
