@@ -21,6 +21,7 @@ BENCH_EXPORTS_BROKER_URL := redis://127.0.0.1:6379/12
 BENCH_APPROVALS_BROKER_URL := redis://127.0.0.1:6379/11
 BENCH_METRICS_BROKER_URL := redis://127.0.0.1:6379/10
 BENCH_BUS_BROKER_URL := redis://127.0.0.1:6379/9
+BENCH_HTTP_BROKER_URL := redis://127.0.0.1:6379/8
 
 # Production-shaped settings for `check --deploy`; the key is only good for the check.
 DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
@@ -29,7 +30,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-bus bench-recovery lint lock runtime-check clean
+.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-bus bench-http bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -95,6 +96,14 @@ bench-bus: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_BUS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/bus.py $(BENCH_ARGS)
+# Reviews over HTTP on a production-shaped stack (gunicorn as the Dockerfile runs it, a Celery
+# worker and beat; its own database reviewapp_bench_http), beside the in-process figure of the
+# same run; the last line sums it up (bench-http: api_ratio=... browser_ratio=...).
+bench-http: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_HTTP_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/over_http.py $(BENCH_ARGS)
 
 # Fault drills on a stack of its own (PostgreSQL 15 cluster, redis-server, gunicorn, a Celery
 # worker and beat, all private, on free ports): whole-worker kill -9, a Redis outage and

@@ -118,6 +118,16 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# The reviewers' hot path runs prepared statements on PostgreSQL (review/reviews/statements.py):
+# psycopg prepares what a server-binding cursor runs (Django's own cursors bind on the client
+# and never prepare). Switch it off behind a pooler in transaction mode, which hands each
+# transaction another server connection (PgBouncer before 1.21 cannot follow prepared ones).
+REVIEWAPP_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if REVIEWAPP_PREPARED_STATEMENTS else None
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

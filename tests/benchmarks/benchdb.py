@@ -2,7 +2,10 @@
 ``DATABASE_URL`` points at (created fresh, dropped at the end), and Django set up on it."""
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,3 +51,47 @@ def setup_django(bench_url: str, var_dir: Path, *, broker: str, migrate: bool = 
         from django.core.management import call_command
 
         call_command("migrate", interactive=False, verbosity=0)
+
+
+class Worker:
+    """A real `celery worker` subprocess with two pool processes on the benchmark's broker."""
+
+    def __init__(self, log_path: Path):
+        self.log = log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "--concurrency=2",
+                "--loglevel=WARNING", "--without-gossip", "--without-mingle",
+                f"--hostname=bench-{os.getpid()}@%h",
+            ],
+            cwd=REPO,
+            env=os.environ.copy(),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from reviewapp.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(f"The worker exited ({self.process.returncode}); see {self.log.name}")
+            # A connection of its own, closed after: one left in the pool still waiting on the
+            # reply queue blocks a process forked later (kombu closes it there after the fork).
+            with app.connection_for_write() as connection:
+                if app.control.ping(timeout=0.5, connection=connection):
+                    return
+        sys.exit(f"The celery worker did not answer a ping in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()

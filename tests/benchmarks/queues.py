@@ -6,9 +6,11 @@
 (1) load: 1,000,000 items, predictions and open review tasks with SQL ``INSERT ... SELECT``
     over ``generate_series`` (copying a template row the real services wrote, so every column
     has the value the application would give it), then ``VACUUM ANALYZE``;
-(2) claim + decide through the real ``review_task_claim`` -> ``review_task_decide(accept)``,
-    one database connection per reviewer (threads in up to ``--processes`` forked processes),
-    in two load models:
+(2) claim + decide through the real ``review_task_claim`` -> ``review_task_decide``, with
+    the decision mix of ``mix.py`` (six accepts, three corrections with reasons, one
+    rejection in ten; a correction first reads the model output it changes), one database
+    connection per reviewer (threads in up to ``--processes`` forked processes), the resume
+    tasks of the decisions on a real Celery worker (prefork, 2 processes), in two load models:
 
     - closed loop (``--reviewers``, default 1 and 32): each reviewer claims again the moment
       its decision returns, with no think time. This gives the saturation throughput; its
@@ -24,7 +26,9 @@
       at the time they had waited by then (a lower bound). It reports the achieved reviews/s
       and p50/p95/p99;
 
-    with the share of the time spent in ``audit_record_many`` (the audit shard lock included)
+    with the CPU per review of the reviewers' processes and of the worker (measured until it
+    has caught up), the load average after each run, and the share of the time spent in
+    ``audit_record_many`` (the audit shard lock included)
     and how often pg_stat_activity saw a backend waiting on an advisory lock (the audit chain)
     or a row lock;
 (3) SLA sweep: one ``sla_sweep()`` when nothing is due, then a burst where 1,000 tasks turn at
@@ -49,9 +53,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
-from benchdb import database_urls, recreate_database, setup_django
+from benchdb import Worker, database_urls, recreate_database, setup_django
+from mix import (
+    CORRECT_SLOTS,
+    MIX,
+    decision_for,
+    load,
+    outcome_for,
+    tree_cpu_seconds,
+    wait_worker_idle,
+)
 
 # BENCH_QUEUES_DB (or --db-name) names another database, so that two runs on one server
 # (e.g. several engineers at once) do not drop each other's.
@@ -330,25 +344,47 @@ def _review_in_threads(
     from reviewapp.review.reviews.claims import review_task_claim
     from reviewapp.review.reviews.decisions import review_task_decide
     from reviewapp.review.reviews.models import Queue
+    from workflows.models import Prediction
 
     queue = Queue.objects.get(pk=queue_id)
     users = get_user_model().objects.in_bulk([user_id for user_id, _ in reviewers])
     connection.close()
     clock = AuditClock()
     lock = threading.Lock()
-    totals: dict = {"latencies": [], "claims": [], "missed": [], "audit": 0.0, "errors": []}
+    totals: dict = {
+        "latencies": [],
+        "claims": [],
+        "missed": [],
+        "audit": 0.0,
+        "errors": [],
+        "outcomes": Counter(),
+    }
+
+    def decide(task, user, index: int) -> str:
+        # A correction changes what the reviewer saw: the model's output (a read the review
+        # page and the API's claim make too).
+        model_output = None
+        if outcome_for(index) == "correct":
+            model_output = (
+                Prediction.objects.filter(item_id=task.item_id)
+                .values_list("output", flat=True)
+                .first()
+            )
+        fields = decision_for(index, model_output)
+        review_task_decide(task=task, reviewer=user, claim_token=task.claim_token, **fields)
+        return fields["outcome"]
 
     def review(user, first: float | None) -> None:
         mine: list[float] = []
         claims: list[float] = []
         missed: list[float] = []
+        outcomes: Counter = Counter()
         scheduled = first
+        index = user.pk  # reviewers start at different places in the mix
         try:
             task = review_task_claim(queue=queue, reviewer=user)
             if task is not None:
-                review_task_decide(
-                    task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
-                )
+                decide(task, user, CORRECT_SLOTS[0])  # a correction warms up the most
             clock.local.spent = 0.0
             time.sleep(max(0.0, start - time.monotonic()))
             while True:
@@ -369,9 +405,8 @@ def _review_in_threads(
                 claimed = time.monotonic()
                 if task is None:
                     break
-                review_task_decide(
-                    task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
-                )
+                outcomes[decide(task, user, index)] += 1
+                index += 1
                 mine.append(time.monotonic() - began)
                 claims.append(claimed - started)
                 if scheduled is not None and interval is not None:
@@ -389,6 +424,7 @@ def _review_in_threads(
                 totals["claims"].extend(claims)
                 totals["missed"].extend(missed)
                 totals["audit"] += clock.spent()
+                totals["outcomes"] += outcomes
 
     threads = [
         threading.Thread(target=review, args=(users[user_id], first))
@@ -396,13 +432,24 @@ def _review_in_threads(
     ]
     for thread in threads:
         thread.start()
+    # This process's CPU from the start line (the warm-ups are done by then) to the end.
+    time.sleep(max(0.0, start - time.monotonic()))
+    cpu_began = time.process_time()
     for thread in threads:
         thread.join()
+    totals["cpu_s"] = time.process_time() - cpu_began
     results.put(totals)
 
 
 def bench_reviews(
-    demo, *, reviewers: int, processes: int, seconds: float, dsn: str, rate: float | None = None
+    demo,
+    *,
+    reviewers: int,
+    processes: int,
+    seconds: float,
+    dsn: str,
+    worker: Worker,
+    rate: float | None = None,
 ) -> dict:
     """``reviewers`` reviewers spread over up to ``processes`` forked processes (threads in
     one process share its interpreter lock, which would measure Python, not the queue): a
@@ -442,22 +489,28 @@ def bench_reviews(
     else:
         interval = None
         schedule = [(user_id, None) for user_id in user_ids]
-    workers = [
+    reviewer_processes = [
         context.Process(
             target=_review_in_threads,
             args=(schedule[index::count], interval, demo.queue.pk, start, deadline, results),
         )
         for index in range(count)
     ]
-    for worker in workers:
-        worker.start()
+    worker_cpu = tree_cpu_seconds(worker.process.pid)
+    for process in reviewer_processes:
+        process.start()
     sampler = WaitSampler(dsn)
     sampler.start()
-    totals = [results.get(timeout=seconds + 600) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
+    totals = [results.get(timeout=seconds + 600) for _ in reviewer_processes]
+    for process in reviewer_processes:
+        process.join(timeout=60)
     sampler.stop.set()
     sampler.join()
+    load_after = load()
+    # The resume tasks of these decisions run on the real worker; its CPU counts until it has
+    # caught up (what it still had of the warm-ups is in it too: a few reviews).
+    resume_s = wait_worker_idle()
+    worker_cpu = tree_cpu_seconds(worker.process.pid) - worker_cpu
     errors = [error for total in totals for error in total["errors"]]
     if errors:
         sys.exit(f"(2) a reviewer failed: {errors[0]}")
@@ -466,7 +519,14 @@ def bench_reviews(
     ordered = sorted(done + missed)
     claims_ordered = sorted(value for total in totals for value in total["claims"])
     audit = sum(total["audit"] for total in totals)
+    outcomes: Counter = sum((total["outcomes"] for total in totals), Counter())
+    cpu = sum(total["cpu_s"] for total in totals)
     return {
+        "load": load_after,
+        "outcomes": outcomes,
+        "cpu_ms_per_review": 1000 * cpu / len(done) if done else 0.0,
+        "worker_cpu_ms_per_review": 1000 * worker_cpu / len(done) if done else 0.0,
+        "resume_s": resume_s,
         "reviewers": reviewers,
         "processes": count,
         "rate": rate,
@@ -590,6 +650,7 @@ def main() -> None:
     if not args.reuse_db:
         recreate_database(maintenance_url, BENCH_DB)
     # Each part prints its figures as soon as it has them: a later failure loses nothing.
+    worker = None
     try:
         setup_django(bench_url, var_dir, broker="redis://127.0.0.1:6379/13")
         from reviewapp.celery import app
@@ -608,21 +669,27 @@ def main() -> None:
             load_s = load_tasks(demo, args.tasks)
             open_tasks = args.tasks
             print(
-                f"(1) load: {args.tasks:,} items + predictions + open tasks in {load_s:.1f} s",
+                f"(1) load: {args.tasks:,} items + predictions + open tasks in {load_s:.1f} s "
+                f"({load()})",
                 flush=True,
             )
         levels: list[tuple[int, float | None]] = [(count, None) for count in args.reviewers]
         if args.rate:
             levels.append((args.paced_reviewers, args.rate))
         if levels:
+            worker = Worker(var_dir / "worker.log")
+            worker.wait_ready()
             print(
-                "(2) claim + decide(accept), one connection per reviewer, through the services, "
-                f"over up to {args.processes} processes, {args.seconds:g} s per run; paced: "
-                "latency from the scheduled start, slots never started count as missed"
+                f"(2) claim + decide ({MIX}), one connection per reviewer, through the "
+                f"services, over up to {args.processes} processes, {args.seconds:g} s per run; "
+                "the resume tasks on a real Celery worker (prefork, 2); paced: latency from the "
+                "scheduled start, slots never started count as missed; CPU: the reviewers' "
+                "processes (service) and the worker (resume), per review"
             )
             print(
-                "    load    reviewers  offered/s  decisions  missed  reviews/s  p50 ms  p95 ms  "
-                "p99 ms  claim p50/p95 ms  audit share  advisory-wait  row-lock-wait",
+                "    model   reviewers  offered/s  decisions  missed  reviews/s  p50 ms  p95 ms  "
+                "p99 ms  claim p50/p95 ms  audit share  advisory-wait  row-lock-wait  "
+                "CPU ms/review service+resume  load after",
                 flush=True,
             )
         for count, rate in levels:
@@ -632,22 +699,29 @@ def main() -> None:
                 processes=args.processes,
                 seconds=args.seconds,
                 dsn=dsn,
+                worker=worker,
                 rate=rate,
             )
             offered = f"{rate:.0f}" if rate else "-"
+            cpu = f"{row['cpu_ms_per_review']:.1f}+{row['worker_cpu_ms_per_review']:.1f}"
             print(
                 f"    {'paced' if rate else 'closed':<6}  {row['reviewers']:>9}  {offered:>9}  "
                 f"{row['decisions']:>9}  {row['missed']:>6}  {row['reviews_per_s']:>9.0f}  "
                 f"{row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}  {row['p99_ms']:>6.1f}  "
                 f"{row['claim_p50_ms']:>7.1f}/{row['claim_p95_ms']:<8.1f}  "
                 f"{row['audit_share']:>11.0%}  {row['advisory_wait_share']:>13.0%}  "
-                f"{row['row_lock_wait_share']:>13.0%}",
+                f"{row['row_lock_wait_share']:>13.0%}  {cpu:>29}  {row['load']}",
                 flush=True,
             )
-        app.control.purge()  # the resume messages of the decisions: no worker runs here
+            mix = ", ".join(f"{name} {n}" for name, n in sorted(row["outcomes"].items()))
+            print(f"            decided: {mix}; worker caught up {row['resume_s']:.1f} s after")
+        if worker is not None:
+            worker.stop()
+            worker = None
+        app.control.purge()
         sweeps = bench_sweeps(demo, burst=args.burst)
         quiet = ", ".join(f"{value:.1f}" for value in sweeps["quiet_ms"])
-        print(f"(3) SLA sweep over {open_tasks:,} open tasks, nothing due: {quiet} ms")
+        print(f"(3) SLA sweep over {open_tasks:,} open tasks, nothing due: {quiet} ms ({load()})")
         report = sweeps["burst_report"]
         print(
             f"    burst of {args.burst}: {sweeps['burst_ms']:.0f} ms (at risk {report.at_risk}, "
@@ -664,11 +738,13 @@ def main() -> None:
             f"{board['board_page_recount_ms']:.1f} ms, /board/queues/<id>/ "
             f"{board['queue_page_recount_ms']:.1f} ms; drill-down ?state=at_risk "
             f"{board['at_risk_page_ms']:.1f} ms, "
-            f"?state=breached {board['breached_page_ms']:.1f} ms",
+            f"?state=breached {board['breached_page_ms']:.1f} ms ({load()})",
             flush=True,
         )
         app.control.purge()
     finally:
+        if worker is not None:
+            worker.stop()
         from django.db import connections
 
         connections.close_all()

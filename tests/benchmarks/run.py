@@ -21,16 +21,16 @@ test: pytest collects ``test_*.py`` only.
 import argparse
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
-from benchdb import database_urls, recreate_database, setup_django
+from benchdb import Worker, database_urls, recreate_database, setup_django
+from mix import MIX, decision_for, load, outcome_for, tree_cpu_seconds, wait_worker_idle
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DB = "reviewapp_bench"
@@ -63,47 +63,6 @@ def parse_args() -> argparse.Namespace:
 # --- a database and an environment of our own ----------------------------------------------
 
 
-class Worker:
-    """A real `celery worker` subprocess with two pool processes on the benchmark's broker."""
-
-    def __init__(self, log_path: Path):
-        self.log = log_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "--concurrency=2",
-                "--loglevel=WARNING", "--without-gossip", "--without-mingle",
-                f"--hostname=bench-{os.getpid()}@%h",
-            ],
-            cwd=REPO,
-            env=os.environ.copy(),
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )  # fmt: skip
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        from reviewapp.celery import app
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                sys.exit(f"The worker exited ({self.process.returncode}); see {self.log.name}")
-            if app.control.ping(timeout=0.5):
-                return
-        sys.exit(f"The celery worker did not answer a ping in {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
-
-
 # --- (a) ingest -> routed ------------------------------------------------------------------
 
 
@@ -127,6 +86,7 @@ def bench_pipeline(demo, *, items: int, batch: int, timeout: float, seed: int) -
         time.sleep(0.1)
     elapsed = time.perf_counter() - started
     return {
+        "load": load(),
         "items": items,
         "ingest_s": ingested,
         "elapsed_s": elapsed,
@@ -182,6 +142,7 @@ def bench_pipeline_in_process(demo, *, items: int, batch: int, seed: int) -> dic
         items_run(item_ids=ids[start : start + batch])
     elapsed = time.perf_counter() - began
     return {
+        "load": load(),
         "items": items,
         "batch": batch,
         "ingest_s": ingested,
@@ -210,7 +171,7 @@ def ensure_open_tasks(demo, *, needed: int, batch: int, timeout: float) -> int:
 # --- (b) claim + decide --------------------------------------------------------------------
 
 
-def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
+def bench_reviews(demo, *, reviewers: int, decisions: int, worker: Worker) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -218,6 +179,7 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
     from reviewapp.core.accounts.services import membership_add
     from reviewapp.review.reviews.claims import review_task_claim
     from reviewapp.review.reviews.decisions import review_task_decide
+    from workflows.models import Prediction
 
     users = []
     for index in range(reviewers):
@@ -232,8 +194,11 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
     errors: list[BaseException] = []
     start_line = threading.Barrier(reviewers)
 
+    outcomes: Counter = Counter()
+
     def review(user) -> None:
         mine: list[float] = []
+        index = user.pk  # reviewers start at different places in the mix
         try:
             start_line.wait()
             while True:
@@ -245,10 +210,19 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
                 task = review_task_claim(queue=demo.queue, reviewer=user)
                 if task is None:
                     break
-                review_task_decide(
-                    task=task, reviewer=user, claim_token=task.claim_token, outcome="accept"
-                )
+                model_output = None
+                if outcome_for(index) == "correct":  # what the reviewer changes
+                    model_output = (
+                        Prediction.objects.filter(item_id=task.item_id)
+                        .values_list("output", flat=True)
+                        .first()
+                    )
+                fields = decision_for(index, model_output)
+                review_task_decide(task=task, reviewer=user, claim_token=task.claim_token, **fields)
+                index += 1
                 mine.append(time.perf_counter() - began)
+                with lock:
+                    outcomes[fields["outcome"]] += 1
         except BaseException as exc:  # reported after the join; a crash must not hang it
             errors.append(exc)
         finally:
@@ -257,6 +231,8 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
                 latencies.extend(mine)
 
     threads = [threading.Thread(target=review, args=(user,)) for user in users]
+    worker_cpu = tree_cpu_seconds(worker.process.pid)
+    cpu_began = time.process_time()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -265,10 +241,19 @@ def bench_reviews(demo, *, reviewers: int, decisions: int) -> dict:
         if thread.is_alive():
             sys.exit("(b) a reviewer thread did not finish in 600 s (deadlock?)")
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_began
+    load_after = load()
+    resume_s = wait_worker_idle()
+    worker_cpu = tree_cpu_seconds(worker.process.pid) - worker_cpu
     if errors:
         raise errors[0]
     ordered = sorted(latencies)
     return {
+        "outcomes": outcomes,
+        "cpu_ms_per_review": 1000 * cpu / len(ordered),
+        "worker_cpu_ms_per_review": 1000 * worker_cpu / len(ordered),
+        "resume_s": resume_s,
+        "load": load_after,
         "reviewers": reviewers,
         "decisions": len(ordered),
         "elapsed_s": elapsed,
@@ -385,6 +370,7 @@ def bench_export(demo, *, export_format: str) -> dict:
     elapsed = time.perf_counter() - started
     assert built is not None and built.status == "ready", built
     return {
+        "load": load(),
         "format": export_format,
         "rows": built.rows_done,
         "elapsed_s": elapsed,
@@ -412,9 +398,9 @@ def report(
     print(table(
         f"(a) ingest -> routed, worker concurrency 2, {args.pipeline_batch} items per message"
         f" (items now: {statuses})",
-        ["items", "ingest s", "routed after s", "items/s"],
+        ["items", "ingest s", "routed after s", "items/s", "load after"],
         [[pipeline["items"], f"{pipeline['ingest_s']:.2f}", f"{pipeline['elapsed_s']:.2f}",
-          f"{pipeline['items_per_s']:.0f}"]],
+          f"{pipeline['items_per_s']:.0f}", pipeline["load"]]],
     ))  # fmt: skip
     print(table(
         "    step function time per item (StepRun.duration_ms: the batch's share, no DB writes)",
@@ -423,9 +409,10 @@ def report(
     ))  # fmt: skip
     print(table(
         f"(a') the same pipeline in this process, no Celery, batches of {in_process['batch']}",
-        ["items", "ingest s", "routed after s", "items/s"],
+        ["items", "ingest s", "routed after s", "items/s", "load after"],
         [[in_process["items"], f"{in_process['ingest_s']:.2f}",
-          f"{in_process['elapsed_s']:.2f}", f"{in_process['items_per_s']:.0f}"]],
+          f"{in_process['elapsed_s']:.2f}", f"{in_process['items_per_s']:.0f}",
+          in_process["load"]]],
     ))  # fmt: skip
     print(table(
         "    each step alone in its own transaction (locks, step, bulk writes, audit, commit),"
@@ -438,18 +425,24 @@ def report(
     if not reviews:
         return
     print(table(
-        "(b) claim + decide(accept), one database connection per reviewer",
-        ["reviewers", "decisions", "p50 ms", "p95 ms", "reviews/s"],
+        f"(b) claim + decide ({MIX}), one database connection per reviewer, the resume tasks"
+        " on the worker; CPU per review: this process (service) + the worker (resume, until it"
+        " caught up)",
+        ["reviewers", "decisions", "p50 ms", "p95 ms", "reviews/s", "CPU ms service+resume",
+         "accept/correct/reject", "load after"],
         [[r["reviewers"], r["decisions"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
-          f"{r['reviews_per_s']:.0f}"] for r in reviews],
+          f"{r['reviews_per_s']:.0f}",
+          f"{r['cpu_ms_per_review']:.1f}+{r['worker_cpu_ms_per_review']:.1f}",
+          "/".join(str(r["outcomes"][o]) for o in ("accept", "correct", "reject")),
+          r["load"]] for r in reviews],
     ))  # fmt: skip
     if not exports:
         return
     print(table(
         f"(c) dataset_export_build over {args.corrections} corrections",
-        ["format", "rows", "seconds", "rows/s", "MB"],
+        ["format", "rows", "seconds", "rows/s", "MB", "load after"],
         [[e["format"], e["rows"], f"{e['elapsed_s']:.2f}", f"{e['rows_per_s']:.0f}",
-          f"{e['mb']:.1f}"] for e in exports],
+          f"{e['mb']:.1f}", e["load"]] for e in exports],
     ))  # fmt: skip
 
 
@@ -483,7 +476,9 @@ def main() -> None:
             ensure_open_tasks(demo, needed=needed, batch=args.batch, timeout=args.timeout)
             for count in args.reviewers:
                 print(f"(b) {count} reviewer(s), {args.reviews} decisions...", flush=True)
-                reviews.append(bench_reviews(demo, reviewers=count, decisions=args.reviews))
+                reviews.append(
+                    bench_reviews(demo, reviewers=count, decisions=args.reviews, worker=worker)
+                )
         worker.stop()
         worker = None
         app.control.purge()

@@ -2,22 +2,22 @@
 of a task to its queue when a lease runs out or someone takes the claim away."""
 
 import uuid
+from functools import cache
 from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Field
 from django.utils import timezone
 
 from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.metrics import observe, series
-from reviewapp.review.reviews.compiled import MARKER_IDS, MARKER_TIME, compiled, hot_cursor
 from reviewapp.review.reviews.eligibility import (
     CLAIM_FIELDS,
     CLAIM_ORDER,
     CapacityReached,
     SkillsMissing,
+    claim_next_sql,
     claimable_by,
     locked_profile,
     missing_skills,
@@ -25,6 +25,7 @@ from reviewapp.review.reviews.eligibility import (
 )
 from reviewapp.review.reviews.events import task_audit
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskSkip, TaskStatus
+from reviewapp.review.reviews.statements import RowReader, columns, hot_cursor, instance, quote
 from workflows.models import ItemStatus
 
 
@@ -44,59 +45,40 @@ SKIP_REASON_MAX_LENGTH = TaskSkip._meta.get_field("reason").max_length or 500
 def _claim_next(
     reviewer, profile: ReviewerProfile, queue: Queue, claim: dict[str, Any]
 ) -> ReviewTask | None:
-    """Lock the next open task the reviewer may take and write ``claim`` into it, in one
-    statement.
+    """Lock the next open task the reviewer may take and write ``claim`` into it.
 
-    ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ...``: the
-    select and the write of the claim are one round trip instead of two (the claim is the
-    hottest write there is). The subquery is the ORM's own SQL for ``claimable_by`` in claim
-    order, compiled once per shape of the rules (see ``reviews.compiled``), so the rules and
-    the claim order stay written once.
+    On PostgreSQL one statement, ``UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP
+    LOCKED) RETURNING ...``: the select and the write of the claim are one round trip instead
+    of two (the claim is the hottest write there is). Elsewhere (the quick start's SQLite) the
+    ORM's ``claimable_by`` in claim order, under the IMMEDIATE transaction.
     """
-    languages = tuple(profile.languages) if queue.language_field else ()
-    candidates = compiled(
-        ("claim_next", queue.language_field != "", languages),
-        lambda reviewer_id, queue_id: (
-            claimable_by(
-                reviewer_id, profile, Queue(pk=queue_id, language_field=queue.language_field)
-            )
+    if connection.vendor != "postgresql":
+        task = (
+            claimable_by(reviewer, profile, queue)
             .filter(status=TaskStatus.OPEN)
             .order_by(*CLAIM_ORDER)
-            .values("pk")[:1]
-        ),
-        reviewer_id=MARKER_IDS[0],
-        queue_id=MARKER_IDS[1],
-    )
-    task_row = _task_row()
-    assignments, values = [], []
-    for name, value in claim.items():
-        field = cast(Field, ReviewTask._meta.get_field(name))
-        if name == "claimed_by":
-            value = value.pk
-        assignments.append(f"{connection.ops.quote_name(str(field.column))} = %s")
-        values.append(field.get_db_prep_save(value, connection))
-    table = connection.ops.quote_name(ReviewTask._meta.db_table)
-    returning = ", ".join(
-        connection.ops.quote_name(str(field.column)) for field in ReviewTask._meta.concrete_fields
-    )
-    # Built from model metadata and the ORM's compiled SQL; every value is a parameter.
-    sql = (
-        f"UPDATE {table} SET {', '.join(assignments)} "  # noqa: S608
-        f"WHERE {connection.ops.quote_name('id')} = ({candidates.sql}) RETURNING {returning}"
-    )
-    with hot_cursor() as cursor:
-        cursor.execute(
-            sql, [*values, *candidates.bind({"reviewer_id": reviewer.pk, "queue_id": queue.pk})]
+            .first()
         )
+        if task is not None:
+            for name, value in claim.items():
+                setattr(task, name, value)
+            task.save(update_fields=CLAIM_FIELDS)
+        return task
+    languages = bool(queue.language_field)
+    values = {
+        "reviewer": reviewer.pk,
+        "queue": queue.pk,
+        "token": claim["claim_token"],
+        "claimed_at": claim["claimed_at"],
+        "last_seen_at": claim["last_seen_at"],
+        "lease_expires_at": claim["lease_expires_at"],
+    }
+    if languages:
+        values["languages"] = list(profile.languages)
+    with hot_cursor() as cursor:
+        cursor.execute(claim_next_sql(languages=languages), values)
         row = cursor.fetchone()
-    return None if row is None else cast(ReviewTask, task_row.instance(row))
-
-
-def _task_row():
-    """How a row of every ReviewTask column (in field order) becomes a ReviewTask."""
-    return compiled(
-        ("task_row",), lambda task: ReviewTask.objects.filter(pk=task)[:1], task=MARKER_IDS[0]
-    )
+    return None if row is None else cast(ReviewTask, instance(ReviewTask, row))
 
 
 @transaction.atomic(durable=True)
@@ -115,18 +97,7 @@ def review_task_claim(*, queue: Queue, reviewer) -> ReviewTask | None:
     profile = locked_profile(reviewer)
     # The hot path of every reviewer: the caller's queue (with its workflow) is attached to
     # the task instead of joined again, so a claim is profile, held?, next, update, audit.
-    held = compiled(
-        ("held",),
-        lambda queue, reviewer, now: ReviewTask.objects.filter(
-            queue_id=queue,
-            status=TaskStatus.CLAIMED,
-            claimed_by_id=reviewer,
-            lease_expires_at__gt=now,
-        ).order_by("claimed_at")[:1],
-        queue=MARKER_IDS[0],
-        reviewer=MARKER_IDS[1],
-        now=MARKER_TIME,
-    ).first(queue=queue.pk, reviewer=reviewer.pk, now=now)
+    held = _held(queue, reviewer, now)
     if held is not None:
         held = cast(ReviewTask, held)
         held.queue = queue
@@ -282,15 +253,19 @@ def locked_claim(task: ReviewTask, reviewer, claim_token, *related: str) -> Revi
     ``related``: more relations to read in the same query (the decision's item, prediction
     and gold showing).
     """
-    locked = compiled(
-        ("locked_claim", *related),
-        lambda task: (
+    if connection.vendor == "postgresql":
+        reader = locked_task_reader(("queue__workflow", *related))
+        with hot_cursor() as cursor:
+            cursor.execute(f"{reader.select} WHERE t.id = %s LIMIT 1 FOR UPDATE OF t", [task.pk])
+            row = cursor.fetchone()
+        locked = None if row is None else reader.read(row)
+    else:
+        locked = (
             ReviewTask.objects.select_for_update(of=("self",))
             .select_related("queue__workflow", *related)
-            .filter(pk=task)[:1]
-        ),
-        task=MARKER_IDS[0],
-    ).first(task=task.pk)
+            .filter(pk=task.pk)
+            .first()
+        )
     if locked is None:
         raise ReviewTask.DoesNotExist("The task does not exist.")
     locked = cast(ReviewTask, locked)
@@ -304,3 +279,38 @@ def locked_claim(task: ReviewTask, reviewer, claim_token, *related: str) -> Revi
     if locked.lease_expires_at is None or locked.lease_expires_at <= timezone.now():
         raise ClaimLost("Your claim on this task has expired.")
     return locked
+
+
+def _held(queue: Queue, reviewer, now) -> ReviewTask | None:
+    """The reviewer's live claim in ``queue``, if they hold one (the oldest)."""
+    if connection.vendor != "postgresql":
+        return (
+            ReviewTask.objects.filter(
+                queue=queue,
+                status=TaskStatus.CLAIMED,
+                claimed_by=reviewer,
+                lease_expires_at__gt=now,
+            )
+            .order_by("claimed_at")
+            .first()
+        )
+    with hot_cursor() as cursor:
+        cursor.execute(held_sql(), [queue.pk, reviewer.pk, now])
+        row = cursor.fetchone()
+    return None if row is None else cast(ReviewTask, instance(ReviewTask, row))
+
+
+@cache
+def held_sql() -> str:
+    task = quote(ReviewTask._meta.db_table)
+    # From model metadata and the statuses' own constants; every value is a parameter.
+    return (
+        f"SELECT {columns(ReviewTask, 't')} FROM {task} t "  # noqa: S608
+        f"WHERE t.queue_id = %s AND t.status = '{TaskStatus.CLAIMED.value}' "
+        "AND t.claimed_by_id = %s AND t.lease_expires_at > %s ORDER BY t.claimed_at LIMIT 1"
+    )
+
+
+@cache
+def locked_task_reader(related: tuple[str, ...]) -> RowReader:
+    return RowReader(ReviewTask, "t", related)

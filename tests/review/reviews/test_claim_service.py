@@ -19,6 +19,9 @@ from reviewapp.review.reviews.models import Decision, ReviewTask, TaskStatus
 from reviewapp.review.reviews.opening import review_task_open
 from workflows.models import Item
 
+# Both ways: prepared statements on (the default) and off (behind PgBouncer in transaction mode).
+pytestmark = pytest.mark.usefixtures("prepared_statements")
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 

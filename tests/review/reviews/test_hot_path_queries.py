@@ -14,6 +14,9 @@ from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Decision, TaskStatus
 from workflows.demo.tickets import LABELS
 
+# Both ways: prepared statements on (the default) and off (behind PgBouncer in transaction mode).
+pytestmark = pytest.mark.usefixtures("prepared_statements")
+
 
 @pytest.fixture
 def claimed(demo, reviewer, routed_items):
