@@ -143,10 +143,10 @@ def test_the_monitoring_page_shows_the_estimate_and_only_release_rights_reset(
     assert f'<td class="num">{truth["checked"]}</td>' in html
     assert "Expected calibration error" in html and "<svg" in html
     assert "Back to the policy" not in html, "managers are told; release rights reset"
-    assert client.post(url).status_code == 404
+    assert client.post(url, {"reset_sample_rate": "1"}).status_code == 404
 
     client.force_login(approver)  # an ML engineer of the team
-    assert client.post(url).status_code == 302
+    assert client.post(url, {"reset_sample_rate": "1"}).status_code == 302
     with_floor.refresh_from_db()
     assert with_floor.qa_sample_rate_raised is None
 
