@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from reviewapp.core.env import env_bool, env_int, env_list, env_str
+from workflows.act.secrets import webhook_secrets_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -202,6 +203,9 @@ REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
 # Webhooks: private, loopback and link-local destinations are refused unless listed here
 # (comma-separated CIDRs, e.g. "10.20.0.0/16" for a receiver inside the cluster).
 REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS = env_list("REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS", [])
+# Environment variables each team may name as a webhook signing secret:
+# "team-slug:NAME[,NAME...];other-team:NAME". Nothing listed: no webhook can be signed.
+REVIEWAPP_WEBHOOK_SECRETS = webhook_secrets_parse(env_str("REVIEWAPP_WEBHOOK_SECRETS", ""))
 REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS = env_int("REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 REVIEWAPP_WEBHOOK_MAX_ATTEMPTS = env_int("REVIEWAPP_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Workflow definitions (policy as code), published by `manage.py sync_workflows`.

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
+from workflows.access import models_for_team
 from workflows.models import (
     Canary,
     CanaryStatus,
@@ -64,6 +65,11 @@ def canary_start(
         errors["min_sample"] = ["Judge after at least one reviewed item per arm."]
     if candidate.pk == stable.pk:
         errors["candidate"] = ["The candidate is the model the workflow already uses."]
+    elif not models_for_team(workflow.team).filter(pk=candidate.pk).exists():
+        errors["candidate"] = [
+            f"No model {candidate} of this team is registered; an admin can share another "
+            "team's model with it."
+        ]
     merged = DEFAULT_GATES | (gates or {})
     unknown = set(merged) - set(DEFAULT_GATES)
     if unknown:

@@ -18,8 +18,8 @@ from reviewapp.learn.training.canary import (
 )
 from reviewapp.learn.training.selectors import training_runs_for_workflow
 from reviewapp.learn.training.services import RetrainConflict, RetrainForbidden, model_retrain
-from workflows.access import get_workflow_for_user
-from workflows.models import CanaryStatus, ModelVersion
+from workflows.access import get_workflow_for_user, models_for_team
+from workflows.models import CanaryStatus
 
 
 @login_required
@@ -51,7 +51,9 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
                 canary_stop(canary=live, acting_user=request.user)
                 messages.success(request, "The canary is stopped; the stable model serves all.")
             else:
-                model = get_object_or_404(ModelVersion, pk=request.POST.get("candidate"))
+                model = get_object_or_404(
+                    models_for_team(workflow.team), pk=_int(request.POST.get("candidate"))
+                )
                 canary_start(
                     workflow=workflow,
                     candidate=model,
@@ -81,9 +83,9 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
             "arms": arms,
             "history": workflow.canaries.select_related("stable", "candidate")[:20],
             "may_release": may_release,
-            "candidates": ModelVersion.objects.exclude(
-                name=binding["name"], version=binding["version"]
-            ).order_by("name", "version"),
+            "candidates": models_for_team(workflow.team)
+            .exclude(name=binding["name"], version=binding["version"])
+            .order_by("name", "version"),
             "releases": DatasetExport.objects.filter(
                 workflow=workflow, status=ExportStatus.READY
             ).order_by("-release_version"),
