@@ -41,6 +41,8 @@ class IngestSerializer(serializers.Serializer):
 
 
 class ItemIngestView(APIView):
+    token_scopes = {"POST": "ingest"}
+
     @extend_schema(
         request=IngestSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],

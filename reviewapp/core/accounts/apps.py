@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "reviewapp.core.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from reviewapp.core.accounts.middleware import session_start
+
+        user_logged_in.connect(session_start, dispatch_uid="reviewapp-session-start")
