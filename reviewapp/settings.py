@@ -127,6 +127,27 @@ SESSION_COOKIE_AGE = REVIEWAPP_SESSION_MAX_SECONDS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
+# Sign-in lockout: this many failed passwords for one account (or from one address) within the
+# lockout time pause sign-in for it until the time has passed.
+REVIEWAPP_SIGNIN_MAX_FAILURES = env_int("REVIEWAPP_SIGNIN_MAX_FAILURES", 5, minimum=1)
+REVIEWAPP_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "REVIEWAPP_SIGNIN_MAX_FAILURES_PER_ADDRESS", 30, minimum=1
+)
+REVIEWAPP_SIGNIN_LOCKOUT_SECONDS = env_int("REVIEWAPP_SIGNIN_LOCKOUT_SECONDS", 900, minimum=60)
+
+# Counters of the sign-in lockout and the API throttles. The default cache lives in one process;
+# with several web processes set a shared one, e.g. redis://127.0.0.1:6379/2.
+_CACHE_URL = env_str("REVIEWAPP_CACHE_URL", "")
+if _CACHE_URL and not _CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("REVIEWAPP_CACHE_URL must be a redis:// or rediss:// URL.")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        if _CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "queue-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -166,7 +187,24 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "reviewapp.core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "reviewapp.core.throttles.IngestThrottle",
+        "reviewapp.core.throttles.UserThrottle",
+    ],
 }
+# API rate limits ("number/second|minute|hour|day"): generous defaults that a benchmark on one
+# machine does not reach; lower them for a public deployment.
+REVIEWAPP_THROTTLE_INGEST = env_str("REVIEWAPP_THROTTLE_INGEST", "60000/minute")
+REVIEWAPP_THROTTLE_USER = env_str("REVIEWAPP_THROTTLE_USER", "30000/minute")
+REVIEWAPP_THROTTLE_ANON = env_str("REVIEWAPP_THROTTLE_ANON", "600/minute")
+for _name in ("REVIEWAPP_THROTTLE_INGEST", "REVIEWAPP_THROTTLE_USER", "REVIEWAPP_THROTTLE_ANON"):
+    _count, _, _period = globals()[_name].partition("/")
+    if not _count.isdigit() or not _period or _period[0] not in "smhd":
+        raise ImproperlyConfigured(f"{_name} must look like 600/minute.")
+# Work in flight per team: retraining runs (queued or running) and dataset exports (requested,
+# approved or building). Beyond them a request gets 429 until one finishes.
+REVIEWAPP_TEAM_MAX_TRAINING_RUNS = env_int("REVIEWAPP_TEAM_MAX_TRAINING_RUNS", 3, minimum=1)
+REVIEWAPP_TEAM_MAX_EXPORTS = env_int("REVIEWAPP_TEAM_MAX_EXPORTS", 10, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "reviewapp API",
     "DESCRIPTION": "Ingest items, review them, export corrections.",

@@ -9,7 +9,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest, UpstreamFailed
+from reviewapp.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    QuotaExceeded,
+    UpstreamFailed,
+)
 from reviewapp.core.inputs import flat_errors
 
 
@@ -24,6 +30,7 @@ SERVICE_ERRORS: dict[type[Exception], int] = {
     InvalidRequest: status.HTTP_400_BAD_REQUEST,
     Forbidden: status.HTTP_403_FORBIDDEN,
     Conflict: status.HTTP_409_CONFLICT,
+    QuotaExceeded: status.HTTP_429_TOO_MANY_REQUESTS,
     UpstreamFailed: status.HTTP_502_BAD_GATEWAY,
 }
 
@@ -37,7 +44,10 @@ def exception_handler(exc, context):
             errors = getattr(exc, "errors", None)
             if errors:
                 body["errors"] = errors
-            return Response(body, status=status_code)
+            headers = None
+            if isinstance(exc, QuotaExceeded):
+                headers = {"Retry-After": str(exc.retry_after_seconds)}
+            return Response(body, status=status_code, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

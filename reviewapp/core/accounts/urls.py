@@ -12,6 +12,6 @@ urlpatterns = [
     ),
     path("account/tokens/", accounts_views.token_list, name="token-list"),
     path("account/tokens/<int:token_id>/revoke", accounts_views.token_revoke, name="token-revoke"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

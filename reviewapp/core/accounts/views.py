@@ -2,13 +2,22 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from reviewapp.core.accounts.lockout import (
+    signin_failure_record,
+    signin_locked,
+    signin_success_record,
+)
 from reviewapp.core.accounts.models import ApiToken, TokenScope
 from reviewapp.core.accounts.tokens import api_token_create, api_token_revoke
 from reviewapp.core.errors import InvalidRequest
@@ -53,3 +62,47 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     api_token_revoke(token=token, acting_user=request.user)
     messages.success(request, f"The token {token.name!r} no longer works.")
     return redirect("token-list")
+
+
+class SignInForm(AuthenticationForm):
+    """The sign-in form, refusing while the account or the address is locked out."""
+
+    error_messages = AuthenticationForm.error_messages | {
+        "locked_out": (
+            "Too many failed sign-ins for this account or from this address. Sign-in is paused "
+            "for %(minutes)s minutes; try again later or ask an administrator."
+        ),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = client_address(self.request)
+        if signin_locked(username=username, address=address):
+            raise ValidationError(
+                self.error_messages["locked_out"],
+                code="locked_out",
+                params={"minutes": max(1, settings.REVIEWAPP_SIGNIN_LOCKOUT_SECONDS // 60)},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            signin_failure_record(username=username, address=address)
+            raise
+        signin_success_record(username=username)
+        return cleaned
+
+
+class SignInView(LoginView):
+    form_class = SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "locked_out"):
+            response.status_code = 429
+            response["Retry-After"] = str(settings.REVIEWAPP_SIGNIN_LOCKOUT_SECONDS)
+        return response
+
+
+def client_address(request) -> str:
+    """The caller's address as the server saw it (behind a proxy: set it in REMOTE_ADDR)."""
+    return request.META.get("REMOTE_ADDR", "") if request is not None else ""

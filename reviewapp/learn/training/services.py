@@ -35,6 +35,7 @@ from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
 from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
+from reviewapp.core.quotas import team_quota_take
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.datasets.readers import READERS
 from reviewapp.learn.datasets.services import export_path, release_dir
@@ -110,6 +111,15 @@ def model_retrain(*, release: DatasetExport, acting_user) -> TrainingRun:
             f"This export is {release.get_status_display().lower()}; "
             "only a built, ready release can be trained on."
         )
+    team_quota_take(
+        team_id=workflow.team_id,
+        in_flight=TrainingRun.objects.filter(
+            workflow__team_id=workflow.team_id,
+            status__in=[TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING],
+        ),
+        limit=settings.REVIEWAPP_TEAM_MAX_TRAINING_RUNS,
+        what="retraining runs",
+    )
     now = timezone.now()
     run = TrainingRun.objects.create(
         workflow=workflow,

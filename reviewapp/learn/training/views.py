@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from reviewapp.core.errors import refusal_message
+from reviewapp.core.errors import QuotaExceeded, refusal_message
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.training.canary import (
@@ -40,7 +40,7 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             model_retrain(release=release, acting_user=request.user)
             messages.success(request, f"Retraining from release {release.release_name} queued.")
-        except (RetrainConflict, RetrainForbidden) as refused:
+        except (RetrainConflict, RetrainForbidden, QuotaExceeded) as refused:
             messages.error(request, str(refused))
         return redirect("canary-page", slug=workflow.slug)
     if request.method == "POST":
