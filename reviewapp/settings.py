@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from reviewapp.core.env import env_bool, env_int, env_list, env_str
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "guardian",
     "django_htmx",
     "template_partials",
+    "csp",
     "reviewapp.core.accounts",
     "reviewapp.core.audit",
     "reviewapp.core.health",
@@ -58,6 +60,7 @@ MIDDLEWARE = [
     # /healthz and /readyz: before host checks, HTTPS redirects and sessions (see the module).
     "reviewapp.core.health.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "reviewapp.core.logs.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,6 +150,25 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
+
+# Content-Security-Policy: only this site's own files; no inline script or style anywhere
+# (templates load static/js and static/css; htmx is told not to inject its indicator style).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# The OpenAPI schema (and its docs) for signed-in people only, unless opened on purpose.
+REVIEWAPP_PUBLIC_API_SCHEMA = env_bool("REVIEWAPP_PUBLIC_API_SCHEMA", default=False)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "queue-list"

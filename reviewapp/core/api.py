@@ -4,8 +4,10 @@ Errors are ``{"detail": "...", "errors": {"field": ["message", ...]}}``; ``error
 when the problem belongs to particular fields.
 """
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from rest_framework import exceptions, status
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -56,3 +58,13 @@ def exception_handler(exc, context):
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response
+
+
+class ApiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema: for signed-in people (session or token) unless
+    ``REVIEWAPP_PUBLIC_API_SCHEMA`` opens it to anyone."""
+
+    def get_permissions(self):
+        if settings.REVIEWAPP_PUBLIC_API_SCHEMA:
+            return [permissions.AllowAny()]
+        return [permissions.IsAuthenticated()]
