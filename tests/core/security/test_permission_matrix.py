@@ -19,8 +19,12 @@ from reviewapp.core.accounts.services import membership_add
 from reviewapp.core.accounts.tokens import api_token_create
 from reviewapp.learn.datasets.models import DatasetExport
 from reviewapp.review.quality.models import GoldItem
+from reviewapp.review.reviews.models import ReviewTask
 from reviewapp.review.sla.configuration import business_calendar_save, escalation_step_add
 from reviewapp.review.sla.models import EscalationAction
+from tests.conftest import run_pipeline
+from workflows.demo.tickets import generate_tickets
+from workflows.ingest.services import Submission, items_ingest
 from workflows.models import Canary, ModelVersion, TrainingRun, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +37,6 @@ PUBLIC = {
     "login": "the sign-in page",
     "logout": "signing out",
 }
-# Words that only the first team's objects carry (its workflow, queue and calendar).
-FIRST_TEAMS_MARKERS = ("ticket-triage", "Matrix office")
 METHODS = ("get", "post")
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -48,45 +50,50 @@ def _patterns(patterns, namespace=""):
             yield namespace, pattern
 
 
-@pytest.fixture
-def first_team_objects(demo, routed_items, requester):
-    """One of every kind of object of the demo team, by path parameter name."""
-    item = routed_items(count=12)[0]
-    task = item.tasks.first()
+def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_name):
+    """One of every kind of object of ``team``, by path parameter name."""
+    tickets = generate_tickets(12, seed=11)
+    results = items_ingest(
+        workflow=workflow,
+        submissions=[Submission(input=t.as_input()) for t in tickets],
+        submitted_by=requester,
+    )
+    run_pipeline([item.pk for item, _ in results])
+    task = ReviewTask.objects.filter(queue=queue).select_related("item").first()
+    assert task is not None
+    item = task.item
     export = DatasetExport.objects.create(
-        workflow=demo.workflow, requested_by=requester, requested_at=timezone.now()
+        workflow=workflow, requested_by=requester, requested_at=timezone.now()
     )
     candidate = ModelVersion.objects.create(
-        team=demo.team,
-        name="matrix-candidate",
+        team=team,
+        name=f"matrix-candidate-{team.slug}",
         version="1",
-        artefact=demo.model_version.artefact,
-        sha256=demo.model_version.sha256,
-        labels=demo.model_version.labels,
+        artefact=model.artefact,
+        sha256=model.sha256,
+        labels=model.labels,
     )
     canary = Canary.objects.create(
-        workflow=demo.workflow,
-        stable=demo.model_version,
+        workflow=workflow,
+        stable=model,
         candidate=candidate,
         percent=10,
         min_sample=5,
         gates={},
         started_at=timezone.now(),
     )
-    run = TrainingRun.objects.create(
-        workflow=demo.workflow, release=export, requested_at=timezone.now()
-    )
+    run = TrainingRun.objects.create(workflow=workflow, release=export, requested_at=timezone.now())
     calendar = business_calendar_save(
-        name="Matrix office",
+        name=calendar_name,
         time_zone="UTC",
         working_hours={"mon": [["09:00", "17:00"]]},
-        team=demo.team,
+        team=team,
     )
     step = escalation_step_add(
-        queue=demo.queue, after_minutes=10, action=EscalationAction.RAISE_PRIORITY, priority_boost=1
+        queue=queue, after_minutes=10, action=EscalationAction.RAISE_PRIORITY, priority_boost=1
     )
     gold = GoldItem.objects.create(
-        queue=demo.queue, input=item.input, expected_output={}, proposed_output={}
+        queue=queue, input=item.input, expected_output={}, proposed_output={}
     )
     delivery = WebhookDelivery.objects.create(
         item=item,
@@ -98,8 +105,8 @@ def first_team_objects(demo, routed_items, requester):
     )
     token, _ = api_token_create(user=requester, name="matrix", scopes=["read"])
     return {
-        "slug": demo.workflow.slug,
-        "queue_id": demo.queue.pk,
+        "slug": workflow.slug,
+        "queue_id": queue.pk,
         "task_id": task.pk,
         "item_id": item.pk,
         "export_id": export.pk,
@@ -111,7 +118,7 @@ def first_team_objects(demo, routed_items, requester):
         "delivery_id": delivery.pk,
         "model_id": candidate.pk,
         "token_id": token.pk,
-        "username": "alice",
+        "username": reviewer.username,
         # Django admin: the staff-only site refuses everyone here whatever the object.
         "object_id": str(item.pk),
         "app_label": "accounts",
@@ -119,6 +126,61 @@ def first_team_objects(demo, routed_items, requester):
         "url": "workflows/",
         "id": str(requester.pk),
     }
+
+
+@pytest.fixture
+def first_team_objects(demo, requester, reviewer):
+    return team_objects(
+        team=demo.team,
+        workflow=demo.workflow,
+        queue=demo.queue,
+        model=demo.model_version,
+        requester=requester,
+        reviewer=reviewer,
+        calendar_name="Matrix office",
+    )
+
+
+@pytest.fixture
+def second_team_objects(demo, other_team):
+    return team_objects(
+        team=other_team["team"],
+        workflow=other_team["workflow"],
+        queue=other_team["queue"],
+        model=demo.model_version,
+        requester=other_team["outsider"],
+        reviewer=other_team["outsider"],
+        calendar_name="Claims matrix office",
+    )
+
+
+def _clients(people: dict) -> dict[str, Client]:
+    clients = {}
+    for label, user in people.items():
+        client = Client()
+        client.force_login(user)
+        clients[label] = client
+    clients["anonymous"] = Client()
+    return clients
+
+
+@pytest.fixture
+def first_team_askers(demo):
+    """Every role of the demo team (an admin added), and an anonymous client."""
+    User = get_user_model()
+    people = {
+        f"first team {role}": User.objects.get(username=username)
+        for username, role in (
+            ("alice", "reviewer"),
+            ("maria", "manager"),
+            ("mel", "ml_engineer"),
+            ("api-client", "integrator"),
+        )
+    }
+    admin = User.objects.create_user(username="support-admin")
+    membership_add(team=demo.team, user=admin, role=Role.ADMIN)
+    people["first team admin"] = admin
+    return _clients(people)
 
 
 @pytest.fixture
@@ -131,13 +193,7 @@ def askers(other_team):
         membership_add(team=other_team["team"], user=user, role=role)
         people[f"second team {role}"] = user
     people["outsider"] = User.objects.create_user(username="nobody-at-all")
-    clients = {}
-    for label, user in people.items():
-        client = Client()
-        client.force_login(user)
-        clients[label] = client
-    clients["anonymous"] = Client()
-    return clients
+    return _clients(people)
 
 
 def _is_refusal(asker: str, path: str, answer) -> bool:
@@ -154,7 +210,7 @@ def _is_refusal(asker: str, path: str, answer) -> bool:
     return path.startswith("/admin/") and answer.status_code == 302
 
 
-def test_every_route_refuses_another_teams_objects(first_team_objects, askers):
+def _matrix(objects: dict, askers: dict[str, Client], markers: tuple[str, ...]) -> None:
     failures: list[str] = []
     unmapped: set[str] = set()
     checked = 0
@@ -165,11 +221,11 @@ def test_every_route_refuses_another_teams_objects(first_team_objects, askers):
         parameters = set(pattern.pattern.regex.groupindex)
         if pattern.name in PUBLIC:
             continue
-        missing = parameters - set(first_team_objects)
+        missing = parameters - set(objects)
         if missing:
             unmapped |= {f"{name}: {parameter}" for parameter in missing}
             continue
-        kwargs = {p: first_team_objects[p] for p in parameters}
+        kwargs = {p: objects[p] for p in parameters}
         if name == "admin:app_list":
             kwargs["app_label"] = "accounts"
         path = reverse(name, kwargs=kwargs)
@@ -186,9 +242,22 @@ def test_every_route_refuses_another_teams_objects(first_team_objects, askers):
                     if asker == "anonymous" and not _is_refusal(asker, path, answer):
                         failures.append(f"{asker} {method.upper()} {path}: {answer.status_code}")
                     body = answer.content.decode(errors="replace")
-                    shown = [marker for marker in FIRST_TEAMS_MARKERS if marker in body]
+                    shown = [marker for marker in markers if marker in body]
                     if shown:
                         failures.append(f"{asker} {method.upper()} {path} shows {shown}")
     assert not unmapped, f"path parameters without an object in the matrix: {sorted(unmapped)}"
     assert checked > 1000
     assert not failures, "\n".join(failures)
+
+
+def test_the_second_team_an_outsider_and_anonymous_get_nothing_of_the_first(
+    first_team_objects, askers
+):
+    # Words only the first team's objects carry: its workflow and its calendar.
+    _matrix(first_team_objects, askers, ("ticket-triage", "Matrix office"))
+
+
+def test_every_role_of_the_first_team_gets_nothing_of_the_second(
+    second_team_objects, first_team_askers
+):
+    _matrix(second_team_objects, first_team_askers, ("claims-triage", "Claims matrix office"))
