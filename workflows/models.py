@@ -15,6 +15,11 @@ class Workflow(models.Model):
         "WorkflowVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the estimated accuracy of auto-accepted items fell below the routing policy's
+    # floor (reviewapp.learn.monitoring): humans check at least this share of confident answers
+    # until a manager goes back to the policy's own rate.
+    qa_sample_rate_raised = models.FloatField(null=True, blank=True)
+    qa_sample_raised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [

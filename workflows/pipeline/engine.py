@@ -196,6 +196,7 @@ def _run_step(
             input=item.input,
             definition=item.workflow_version.definition,
             previous=previous.setdefault(item.pk, {}),
+            qa_sample_rate_raised=item.workflow.qa_sample_rate_raised,
         )
         for item, _ in ready
     ]
