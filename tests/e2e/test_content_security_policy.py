@@ -27,6 +27,7 @@ def test_every_main_page_loads_without_a_csp_violation(sign_in, demo, routed_ite
             "/datasets/",
             f"/workflows/{demo.workflow.slug}/canary",
             f"/workflows/{demo.workflow.slug}/simulate",
+            f"/workflows/{demo.workflow.slug}/monitoring",
         ],
     }
     for username, paths in pages.items():

@@ -1,5 +1,6 @@
 """The API's token authentication and scope check (DRF classes named in settings)."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from reviewapp.core.accounts.models import ApiToken, TokenScope
@@ -55,3 +56,17 @@ class TokenScopePermission(permissions.BasePermission):
             return True
         self.message = f"This token lacks the {scope!r} scope."
         return False
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes the token: an HTTP bearer token."""
+
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "Authorization: Bearer <token> (or Token <token>)",
+        }
