@@ -8,7 +8,10 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from reviewapp.core.accounts.views import AdminSignInForm
 from reviewapp.core.api import ApiSchemaView
+
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue-list"), name="home"),

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
@@ -64,9 +65,11 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     return redirect("token-list")
 
 
-class SignInForm(AuthenticationForm):
-    """The sign-in form, refusing while the account or the address is locked out."""
+class LockoutFormMixin:
+    """Refuses sign-in while the account or the address is locked out, and counts failures."""
 
+    request: HttpRequest | None
+    cleaned_data: dict
     error_messages = AuthenticationForm.error_messages | {
         "locked_out": (
             "Too many failed sign-ins for this account or from this address. Sign-in is paused "
@@ -84,12 +87,20 @@ class SignInForm(AuthenticationForm):
                 params={"minutes": max(1, settings.REVIEWAPP_SIGNIN_LOCKOUT_SECONDS // 60)},
             )
         try:
-            cleaned = super().clean()
+            cleaned = super().clean()  # type: ignore[misc]
         except ValidationError:
             signin_failure_record(username=username, address=address)
             raise
         signin_success_record(username=username)
         return cleaned
+
+
+class SignInForm(LockoutFormMixin, AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(LockoutFormMixin, AdminAuthenticationForm):
+    """The admin site's sign-in, under the same lockout (it is another door to passwords)."""
 
 
 class SignInView(LoginView):

@@ -82,3 +82,13 @@ def test_other_requests_are_throttled_per_person(demo, manager, reviewer, settin
     client = api(manager)
     assert [client.get("/api/v1/calendars/").status_code for _ in range(3)] == [200, 200, 429]
     assert api(reviewer).get("/api/v1/calendars/").status_code == 200
+
+
+def test_the_admin_sign_in_is_under_the_same_lockout(demo, settings):
+    settings.REVIEWAPP_SIGNIN_MAX_FAILURES = 2
+    client = Client()
+    for _ in range(2):
+        client.post("/admin/login/", {"username": "admin", "password": "wrong"})
+    answer = client.post("/admin/login/", {"username": "admin", "password": PASSWORD})
+    assert "Too many failed sign-ins" in answer.content.decode()
+    assert "_auth_user_id" not in client.session
