@@ -2,8 +2,12 @@
 estimate from a sample, and how well stated confidences match what humans found."""
 
 import math
-from collections.abc import Iterable
+import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 Z_95 = 1.959963984540054
 
@@ -141,3 +145,78 @@ def new_token_share(reference: Iterable[str], current: Iterable[str]) -> float:
     vocabulary = {word for text in reference for word in text.lower().split()}
     words = [word for text in current for word in text.lower().split()]
     return sum(word not in vocabulary for word in words) / len(words) if words else 0.0
+
+
+# --- agreement between reviewers -------------------------------------------------------------
+
+
+def nominal_distance(a: object, b: object) -> float:
+    return 0.0 if a == b else 1.0
+
+
+def krippendorff_alpha(
+    units: Sequence[Sequence[object]],
+    distance: Callable[[object, object], float] = nominal_distance,
+) -> float | None:
+    """Krippendorff's alpha over ``units`` (each the values its coders gave; ``None`` for no
+    value), by the coincidence matrix; ``distance`` is the squared difference function (0 to 1,
+    nominal by default). ``None`` when there is nothing to compare or no variation at all."""
+    coincidences: dict[tuple[object, object], float] = {}
+    for unit in units:
+        values = [value for value in unit if value is not None]
+        if len(values) < 2:
+            continue
+        weight = 1 / (len(values) - 1)
+        for i, first in enumerate(values):
+            for j, second in enumerate(values):
+                if i != j:
+                    coincidences[(first, second)] = coincidences.get((first, second), 0.0) + weight
+    totals: dict[object, float] = {}
+    for (first, _), count in coincidences.items():
+        totals[first] = totals.get(first, 0.0) + count
+    n = sum(totals.values())
+    if n <= 1:
+        return None
+    observed = sum(count * distance(a, b) for (a, b), count in coincidences.items())
+    expected = sum(totals[a] * totals[b] * distance(a, b) for a in totals for b in totals)
+    if expected == 0:
+        return None
+    return 1 - (n - 1) * observed / expected
+
+
+def cohen_kappa(pairs: Sequence[tuple[object, object]]) -> float | None:
+    """Cohen's kappa of two raters over ``pairs`` of their answers; ``None`` when undefined."""
+    if not pairs:
+        return None
+    total = len(pairs)
+    observed = sum(a == b for a, b in pairs) / total
+    first = shares(str(a) for a, _ in pairs)
+    second = shares(str(b) for _, b in pairs)
+    expected = sum(share * second.get(value, 0.0) for value, share in first.items())
+    if expected == 1:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def bootstrap_interval(
+    units: Sequence[T],
+    statistic: Callable[[Sequence[T]], float | None],
+    *,
+    rounds: int = 400,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A 95 % percentile interval of ``statistic`` over units resampled with replacement (a
+    fixed seed: the same data gives the same interval)."""
+    if len(units) < 2:
+        return None
+    draw = random.Random(seed)
+    values = []
+    for _ in range(rounds):
+        sample = [units[draw.randrange(len(units))] for _ in units]
+        value = statistic(sample)
+        if value is not None:
+            values.append(value)
+    if len(values) < rounds // 2:
+        return None
+    values.sort()
+    return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]

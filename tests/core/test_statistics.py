@@ -3,11 +3,17 @@ against hand-worked examples."""
 
 import math
 
+import krippendorff
+import numpy as np
 import pytest
 from scipy.stats import binomtest
+from sklearn.metrics import cohen_kappa_score
 
 from reviewapp.core.statistics import (
+    bootstrap_interval,
     calibration,
+    cohen_kappa,
+    krippendorff_alpha,
     new_token_share,
     psi_categorical,
     psi_numeric,
@@ -64,3 +70,33 @@ def test_the_population_stability_index_by_hand_and_at_rest():
 def test_the_share_of_new_words():
     assert new_token_share(["the cat sat"], ["The cat ran away"]) == pytest.approx(2 / 4)
     assert new_token_share(["x"], []) == 0.0
+
+
+def test_krippendorffs_published_nominal_example_and_the_package_on_random_data():
+    # Krippendorff (2011), "Computing Krippendorff's alpha-reliability": four coders, twelve
+    # units, some values missing; nominal alpha 0.743.
+    none = None
+    coders = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, none, none, none],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, none, 3],
+        [none, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, none],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, none],
+    ]
+    assert krippendorff_alpha(list(zip(*coders, strict=True))) == pytest.approx(0.743, abs=5e-4)
+    draw = np.random.default_rng(7)
+    data = draw.integers(0, 4, size=(3, 60)).astype(float)
+    data[draw.random(size=data.shape) < 0.2] = np.nan
+    units = [[None if np.isnan(v) else int(v) for v in column] for column in data.T]
+    theirs = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert krippendorff_alpha(units) == pytest.approx(theirs)
+
+
+def test_cohens_kappa_matches_scikit_learn_and_the_bootstrap_is_repeatable():
+    first = ["a", "a", "b", "c", "a", "b", "b", "c", "a", "a"]
+    second = ["a", "b", "b", "c", "a", "b", "a", "c", "a", "c"]
+    pairs = list(zip(first, second, strict=True))
+    assert cohen_kappa(pairs) == pytest.approx(cohen_kappa_score(first, second))
+    interval = bootstrap_interval(pairs, cohen_kappa)
+    assert interval == bootstrap_interval(pairs, cohen_kappa)
+    assert interval[0] <= cohen_kappa(pairs) <= interval[1]
+    assert cohen_kappa([]) is None and bootstrap_interval(pairs[:1], cohen_kappa) is None

@@ -59,7 +59,7 @@ def grant_operate_permission(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_reviewer_profile"),
-        ("workflows", "0009_qa_sample_rate_raised"),
+        ("workflows", "0009_qa_sample_raised_and_shadows"),
         ("guardian", "0003_remove_groupobjectpermission_guardian_gr_content_ae6aec_idx_and_more"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("auth", "0012_alter_user_first_name_max_length"),

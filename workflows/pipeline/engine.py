@@ -40,6 +40,7 @@ from workflows.models import (
     ItemOutcome,
     ItemStatus,
     Prediction,
+    ShadowPrediction,
     StepRun,
     StepRunStatus,
     Workflow,
@@ -303,6 +304,21 @@ def _apply(batch: _Batch, step: str, succeeded: list[tuple[Item, dict, StepConte
             )
             for item, output, _ in succeeded
         )
+        shadow_answers = [
+            ShadowPrediction(
+                item=item,
+                shadow_id=output["shadow"]["shadow_id"],
+                output=output["shadow"].get("output"),
+                confidence=output["shadow"].get("confidence"),
+                latency_ms=output["shadow"].get("latency_ms"),
+                cost=output["shadow"]["cost"],
+                error=output["shadow"].get("error", ""),
+            )
+            for item, output, _ in succeeded
+            if "shadow" in output
+        ]
+        # A redelivered step finds its shadow answer stored already.
+        ShadowPrediction.objects.bulk_create(shadow_answers, ignore_conflicts=True)
     following = next_step(step)
     for item, _, _ in succeeded:
         item.current_step = following or ""

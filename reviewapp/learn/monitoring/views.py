@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from reviewapp.core.errors import refusal_message
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.core.spreadsheets import neutralise_formula
 from reviewapp.learn.monitoring.costs import CostLine, outcome_costs
@@ -21,6 +22,15 @@ from reviewapp.learn.monitoring.services import (
     accuracy_floor,
     qa_sample_rate_reset,
 )
+from reviewapp.learn.monitoring.shadow import (
+    ShadowConflict,
+    ShadowInvalid,
+    latest_shadow,
+    shadow_comparison,
+    shadow_start,
+    shadow_stop,
+)
+from reviewapp.learn.training.selectors import candidate_models
 from reviewapp.review.sla.charts import Series, bar_chart, legend, line_chart
 from workflows.access import get_workflow_for_user
 from workflows.models import ItemOutcome
@@ -32,14 +42,11 @@ OUTCOME_NAMES = dict(ItemOutcome.choices) | {"reviewed": "Reviewed (all three)"}
 def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
     workflow = get_workflow_for_user(request.user, slug)
     may_reset = user_can(request.user, RELEASE_MODELS, workflow)
+    shadow = latest_shadow(workflow)
     if request.method == "POST":
         if not may_reset:
             raise Http404("No such workflow.")
-        try:
-            qa_sample_rate_reset(workflow=workflow, acting_user=request.user)
-            messages.success(request, "Reviewers check the policy's share of answers again.")
-        except NothingRaised as refused:
-            messages.error(request, str(refused))
+        _act(request, workflow, shadow)
         return redirect("monitoring-page", slug=workflow.slug)
     days = settings.REVIEWAPP_ACCURACY_WINDOW_DAYS
     accuracy = auto_accept_accuracy(workflow, days=days)
@@ -105,6 +112,9 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
             if days_shown
             else None,
             "cost_legend": legend(cost_series),
+            "shadow": shadow,
+            "shadow_comparison": shadow_comparison(shadow) if shadow else None,
+            "candidates": candidate_models(workflow) if may_reset else [],
             "drift": checks[-1] if checks else None,
             "drift_chart": line_chart(
                 title="Drift of the recent window, check by check",
@@ -120,6 +130,36 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
             "drift_min_items": settings.REVIEWAPP_DRIFT_MIN_ITEMS,
         },
     )
+
+
+def _act(request: HttpRequest, workflow, shadow) -> None:
+    """The page's buttons: go back to the policy's sample rate, start or stop a shadow model."""
+    try:
+        if "reset_sample_rate" in request.POST:
+            qa_sample_rate_reset(workflow=workflow, acting_user=request.user)
+            messages.success(request, "Reviewers check the policy's share of answers again.")
+        elif "stop_shadow" in request.POST and shadow is not None:
+            shadow_stop(shadow=shadow, acting_user=request.user)
+            messages.success(request, f"{shadow.candidate} no longer answers in the shadow.")
+        elif "start_shadow" in request.POST:
+            candidate = candidate_models(workflow).filter(pk=_int(request.POST.get("candidate")))
+            if not candidate:
+                messages.error(request, "Choose a model to run in the shadow.")
+                return
+            started = shadow_start(
+                workflow=workflow, candidate=candidate.get(), acting_user=request.user
+            )
+            messages.success(
+                request, f"{started.candidate} answers every new item in the shadow from now."
+            )
+    except (NothingRaised, ShadowConflict) as refused:
+        messages.error(request, str(refused))
+    except ShadowInvalid as refused:
+        messages.error(request, refusal_message(refused))
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isascii() and value.isdigit() else 0
 
 
 def _psis(check, kind: str | None = None) -> list[float]:

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [
     ("sla", "0003_monitoring_notifications"),
-    ("workflows", "0009_qa_sample_rate_raised"),
+    ("workflows", "0009_qa_sample_raised_and_shadows"),
     ("accounts", "0002_reviewer_profile"),
 ]
 AFTER = [

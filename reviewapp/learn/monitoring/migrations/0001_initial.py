@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("workflows", "0009_qa_sample_rate_raised"),
+        ("workflows", "0009_qa_sample_raised_and_shadows"),
     ]
 
     operations = [
