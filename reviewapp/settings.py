@@ -10,10 +10,12 @@ from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
+from workflows.act.secrets import webhook_secrets_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -39,12 +41,12 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
     "django_htmx",
     "template_partials",
+    "csp",
     "reviewapp.core.accounts",
     "reviewapp.core.audit",
     "reviewapp.core.health",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "reviewapp.operations.metrics.endpoint.MetricsEndpointMiddleware",
     "reviewapp.core.metrics.http.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "reviewapp.core.logs.CorrelationMiddleware",
     # Before any view reads a query parameter or form field: refuses what nothing could store.
     "reviewapp.core.request_checks.UntrustedInputMiddleware",
@@ -75,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "reviewapp.core.accounts.middleware.SessionLifetimeMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "reviewapp.core.accounts.time_zones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -143,6 +147,53 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# A signed-in session ends after this long without activity, and after this long in any case.
+REVIEWAPP_SESSION_IDLE_SECONDS = env_int("REVIEWAPP_SESSION_IDLE_SECONDS", 2 * 3600, minimum=60)
+REVIEWAPP_SESSION_MAX_SECONDS = env_int("REVIEWAPP_SESSION_MAX_SECONDS", 12 * 3600, minimum=300)
+SESSION_COOKIE_AGE = REVIEWAPP_SESSION_MAX_SECONDS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Sign-in lockout: this many failed passwords for one account (or from one address) within the
+# lockout time pause sign-in for it until the time has passed.
+REVIEWAPP_SIGNIN_MAX_FAILURES = env_int("REVIEWAPP_SIGNIN_MAX_FAILURES", 5, minimum=1)
+REVIEWAPP_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int(
+    "REVIEWAPP_SIGNIN_MAX_FAILURES_PER_ADDRESS", 30, minimum=1
+)
+REVIEWAPP_SIGNIN_LOCKOUT_SECONDS = env_int("REVIEWAPP_SIGNIN_LOCKOUT_SECONDS", 900, minimum=60)
+
+# Counters of the sign-in lockout and the API throttles. The default cache lives in one process;
+# with several web processes set a shared one, e.g. redis://127.0.0.1:6379/2.
+_CACHE_URL = env_str("REVIEWAPP_CACHE_URL", "")
+if _CACHE_URL and not _CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("REVIEWAPP_CACHE_URL must be a redis:// or rediss:// URL.")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        if _CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Content-Security-Policy: only this site's own files; no inline script or style anywhere
+# (templates load static/js and static/css; htmx is told not to inject its indicator style).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# The OpenAPI schema (and its docs) for signed-in people only, unless opened on purpose.
+REVIEWAPP_PUBLIC_API_SCHEMA = env_bool("REVIEWAPP_PUBLIC_API_SCHEMA", default=False)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "queue-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -170,17 +221,36 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "reviewapp.core.accounts.authentication.BearerTokenAuthentication",
+        "reviewapp.core.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "reviewapp.core.accounts.authentication.TokenScopePermission",
+    ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["reviewapp.core.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "reviewapp.core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "reviewapp.core.throttles.IngestThrottle",
+        "reviewapp.core.throttles.UserThrottle",
+    ],
 }
+# API rate limits ("number/second|minute|hour|day"): generous defaults that a benchmark on one
+# machine does not reach; lower them for a public deployment.
+REVIEWAPP_THROTTLE_INGEST = env_str("REVIEWAPP_THROTTLE_INGEST", "60000/minute")
+REVIEWAPP_THROTTLE_USER = env_str("REVIEWAPP_THROTTLE_USER", "30000/minute")
+REVIEWAPP_THROTTLE_ANON = env_str("REVIEWAPP_THROTTLE_ANON", "600/minute")
+for _name in ("REVIEWAPP_THROTTLE_INGEST", "REVIEWAPP_THROTTLE_USER", "REVIEWAPP_THROTTLE_ANON"):
+    _count, _, _period = globals()[_name].partition("/")
+    if not _count.isdigit() or not _period or _period[0] not in "smhd":
+        raise ImproperlyConfigured(f"{_name} must look like 600/minute.")
+# Work in flight per team: retraining runs (queued or running) and dataset exports (requested,
+# approved or building). Beyond them a request gets 429 until one finishes.
+REVIEWAPP_TEAM_MAX_TRAINING_RUNS = env_int("REVIEWAPP_TEAM_MAX_TRAINING_RUNS", 3, minimum=1)
+REVIEWAPP_TEAM_MAX_EXPORTS = env_int("REVIEWAPP_TEAM_MAX_EXPORTS", 10, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "reviewapp API",
     "DESCRIPTION": "Ingest items, review them, export corrections.",
@@ -251,6 +321,9 @@ REVIEWAPP_PSEUDONYM_KEY = env_str("REVIEWAPP_PSEUDONYM_KEY", SECRET_KEY)
 # Webhooks: private, loopback and link-local destinations are refused unless listed here
 # (comma-separated CIDRs, e.g. "10.20.0.0/16" for a receiver inside the cluster).
 REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS = env_list("REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS", [])
+# Environment variables each team may name as a webhook signing secret:
+# "team-slug:NAME[,NAME...];other-team:NAME". Nothing listed: no webhook can be signed.
+REVIEWAPP_WEBHOOK_SECRETS = webhook_secrets_parse(env_str("REVIEWAPP_WEBHOOK_SECRETS", ""))
 REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS = env_int("REVIEWAPP_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 REVIEWAPP_WEBHOOK_MAX_ATTEMPTS = env_int("REVIEWAPP_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 # Workflow definitions (policy as code), published by `manage.py sync_workflows`.

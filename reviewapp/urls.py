@@ -8,7 +8,11 @@ from django.contrib import admin
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from reviewapp.core.accounts.views import AdminSignInForm
+from reviewapp.core.api import ApiSchemaView, api_docs
+
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue-list"), name="home"),
@@ -27,9 +31,9 @@ urlpatterns = [
     path("", include("reviewapp.learn.monitoring.urls")),
     # across every stage: items, dead letters, audit
     path("", include("reviewapp.operations.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", ApiSchemaView.as_view(), name="api-schema"),
     # The split view serves its script as a file of its own: no inline script for a CSP to allow.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico where a page names no icon (JSON, downloads).
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),

@@ -163,6 +163,17 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _webhook_secrets(settings):
+    """The signing secrets the tests' teams may name (a deployment lists its own)."""
+    settings.REVIEWAPP_WEBHOOK_SECRETS = {
+        "support": frozenset(
+            {"TRIAGE_WEBHOOK_SECRET", "ESCALATION_HOOK_SECRET", "ESCALATION_SECRET"}
+        ),
+        "claims": frozenset({"CLAIMS_WEBHOOK_SECRET"}),
+    }
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     """The demo sets seven passwords; PBKDF2 makes that ~1.3 s per test, MD5 makes it nothing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -27,6 +27,7 @@ class Workflow(models.Model):
             ("request_export", "Can request correction dataset exports"),
             ("approve_export", "Can approve correction dataset exports"),
             ("release_models", "Can start, stop and judge canary releases of models"),
+            ("operate_workflow", "Can retry and discard dead letters and redeliver webhooks"),
         ]
 
     def __str__(self) -> str:
@@ -80,8 +81,21 @@ class ModelAdapterKind(models.TextChoices):
 
 class ModelVersion(models.Model):
     """A model the pipeline can call: a built-in artefact (verified by checksum before loading)
-    or a remote endpoint described by ``config``; ``card`` holds the model card."""
+    or a remote endpoint described by ``config``; ``card`` holds the model card.
 
+    A model belongs to ``team`` (it may be trained on that team's corrections): only the team's
+    own models, and those an admin shared with it (``shared_with``), can be a canary candidate or
+    a retraining base on its workflows. No team: registered by hand and not yet given to one.
+    """
+
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="model_versions",
+    )
+    shared_with = models.ManyToManyField("accounts.Team", blank=True, related_name="+")
     name = models.CharField(max_length=80)
     version = models.CharField(max_length=40)
     adapter = models.CharField(

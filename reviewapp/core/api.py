@@ -6,13 +6,22 @@ when the problem belongs to particular fields.
 
 import logging
 
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
-from rest_framework import exceptions, status
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from reviewapp.core.errors import Conflict, Forbidden, InvalidRequest, UpstreamFailed
+from reviewapp.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    QuotaExceeded,
+    UpstreamFailed,
+)
 from reviewapp.core.inputs import flat_errors
 from reviewapp.core.parsers import PayloadTooLarge
 from reviewapp.core.request_checks import STORAGE_REFUSED
@@ -26,6 +35,7 @@ SERVICE_ERRORS: dict[type[Exception], int] = {
     InvalidRequest: status.HTTP_400_BAD_REQUEST,
     Forbidden: status.HTTP_403_FORBIDDEN,
     Conflict: status.HTTP_409_CONFLICT,
+    QuotaExceeded: status.HTTP_429_TOO_MANY_REQUESTS,
     UpstreamFailed: status.HTTP_502_BAD_GATEWAY,
 }
 
@@ -44,7 +54,10 @@ def exception_handler(exc, context):
             errors = getattr(exc, "errors", None)
             if errors:
                 body["errors"] = _cut_errors(errors)
-            return Response(body, status=status_code)
+            headers = None
+            if isinstance(exc, QuotaExceeded):
+                headers = {"Retry-After": str(exc.retry_after_seconds)}
+            return Response(body, status=status_code, headers=headers)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -120,3 +133,23 @@ def error_responses(result, generator, request, public):
                 if code[0] in "45" and "content" not in response:
                     response["content"] = _ERROR_REF
     return result
+
+
+class ApiSchemaView(SpectacularAPIView):
+    """The OpenAPI schema: for signed-in people (session or token) unless
+    ``REVIEWAPP_PUBLIC_API_SCHEMA`` opens it to anyone."""
+
+    def get_permissions(self):
+        if settings.REVIEWAPP_PUBLIC_API_SCHEMA:
+            return [permissions.AllowAny()]
+        return [permissions.IsAuthenticated()]
+
+
+_docs = SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+
+
+def api_docs(request, *args, **kwargs):
+    """The interactive API docs, behind the same rule as the schema they read."""
+    if not settings.REVIEWAPP_PUBLIC_API_SCHEMA and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    return _docs(request, *args, **kwargs)

@@ -23,6 +23,12 @@ class Forbidden(Exception):
     """This user may not take this step on this object (which they may see): 403."""
 
 
+class QuotaExceeded(Exception):
+    """The team already has as much of this in flight as it may: 429, try again later."""
+
+    retry_after_seconds = 60
+
+
 class UpstreamFailed(Exception):
     """A server this step depends on refused it or could not be reached: 502."""
 

@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 from guardian.shortcuts import assign_perm, get_objects_for_user, get_users_with_perms
 
-from reviewapp.core.accounts.models import Role, Team
+from reviewapp.core.accounts.models import Membership, Role, Team
 
 User = AbstractUser | AnonymousUser
 M = TypeVar("M", bound=Model)
@@ -24,23 +24,51 @@ SUBMIT_ITEMS = "workflows.submit_items"
 REQUEST_EXPORT = "workflows.request_export"
 APPROVE_EXPORT = "workflows.approve_export"
 RELEASE_MODELS = "workflows.release_models"
+# Retry or discard dead letters and send webhooks again: acting on the pipeline, not just seeing it.
+OPERATE_WORKFLOW = "workflows.operate_workflow"
 REVIEW_QUEUE = "reviews.review_queue"
 MANAGE_QUEUE = "reviews.manage_queue"
 
 # What each role may do on its own team's workflows and queues.
 ROLE_PERMISSIONS: dict[str, dict[str, tuple[str, ...]]] = {
     Role.REVIEWER: {"workflow": (), "queue": (REVIEW_QUEUE,)},
-    Role.MANAGER: {"workflow": (VIEW_WORKFLOW,), "queue": (REVIEW_QUEUE, MANAGE_QUEUE)},
+    Role.MANAGER: {
+        "workflow": (VIEW_WORKFLOW, OPERATE_WORKFLOW),
+        "queue": (REVIEW_QUEUE, MANAGE_QUEUE),
+    },
     Role.ML_ENGINEER: {
-        "workflow": (VIEW_WORKFLOW, REQUEST_EXPORT, APPROVE_EXPORT, RELEASE_MODELS),
+        "workflow": (
+            VIEW_WORKFLOW,
+            OPERATE_WORKFLOW,
+            REQUEST_EXPORT,
+            APPROVE_EXPORT,
+            RELEASE_MODELS,
+        ),
         "queue": (),
     },
     Role.INTEGRATOR: {"workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS), "queue": ()},
     Role.ADMIN: {
-        "workflow": (VIEW_WORKFLOW, SUBMIT_ITEMS, REQUEST_EXPORT, APPROVE_EXPORT, RELEASE_MODELS),
+        "workflow": (
+            VIEW_WORKFLOW,
+            OPERATE_WORKFLOW,
+            SUBMIT_ITEMS,
+            REQUEST_EXPORT,
+            APPROVE_EXPORT,
+            RELEASE_MODELS,
+        ),
         "queue": (REVIEW_QUEUE, MANAGE_QUEUE),
     },
 }
+
+
+def teams_of(user: User, roles: Iterable[str] | None = None) -> QuerySet[Team]:
+    """The teams ``user`` holds one of ``roles`` in (any role when None)."""
+    if not user.is_authenticated:
+        return Team.objects.none()
+    memberships = Membership.objects.filter(user_id=user.pk)
+    if roles is not None:
+        memberships = memberships.filter(role__in=list(roles))
+    return Team.objects.filter(pk__in=memberships.values("team_id"))
 
 
 def team_role_group(team: Team, role: str) -> Group:
@@ -88,8 +116,6 @@ OPERATOR_ROLES = (Role.MANAGER, Role.ML_ENGINEER, Role.ADMIN)
 
 
 def is_operator(user: User) -> bool:
-    from reviewapp.core.accounts.models import Membership
-
     return bool(
         user.is_authenticated
         and (
@@ -100,8 +126,6 @@ def is_operator(user: User) -> bool:
 
 
 def manages_a_team(user: User) -> bool:
-    from reviewapp.core.accounts.models import Membership
-
     return bool(
         user.is_authenticated
         and Membership.objects.filter(user_id=user.pk, role=Role.MANAGER).exists()
@@ -112,13 +136,19 @@ def reviewers_managed_by(user: User) -> QuerySet:
     """Active reviewers of the teams ``user`` manages (whose profiles they may edit)."""
     from django.contrib.auth import get_user_model
 
-    from reviewapp.core.accounts.models import Membership
-
     if not user.is_authenticated:
         return get_user_model().objects.none()
     teams = Membership.objects.filter(user_id=user.pk, role=Role.MANAGER).values("team_id")
     reviewers = Membership.objects.filter(team_id__in=teams, role=Role.REVIEWER).values("user_id")
     return get_user_model().objects.filter(pk__in=reviewers, is_active=True).order_by("username")
+
+
+def may_edit_reviewer(user: User, reviewer) -> bool:
+    """The one rule for changing a reviewer's skills and caps: superusers, or a manager of a team
+    the person reviews for. Fellow managers and people who review only elsewhere are out."""
+    if not user.is_authenticated:
+        return False
+    return bool(user.is_superuser or reviewers_managed_by(user).filter(pk=reviewer.pk).exists())
 
 
 def get_reviewer_for_user(user: User, username: str):

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.operations.selectors import item_detail
-from reviewapp.review.reviews.access import get_item_for_user
+from reviewapp.review.reviews.access import get_item_for_user, get_item_to_operate
 from workflows.outputs import ItemDetailOut, ItemDiscardedOut, ItemSummaryOut
 from workflows.pipeline.engine import item_dead_letter_discard, item_dead_letter_retry
 from workflows.selectors import item_summary
@@ -22,7 +22,7 @@ class ItemDetailView(APIView):
 class ItemRetryView(APIView):
     @extend_schema(request=None, responses=ItemSummaryOut)
     def post(self, request, item_id: int):
-        item = get_item_for_user(request.user, item_id)
+        item = get_item_to_operate(request.user, item_id)
         item = item_dead_letter_retry(item=item, acting_user=request.user)
         return Response(item_summary(item))
 
@@ -34,7 +34,7 @@ class DiscardSerializer(serializers.Serializer):
 class ItemDiscardView(APIView):
     @extend_schema(request=DiscardSerializer, responses=ItemDiscardedOut)
     def post(self, request, item_id: int):
-        item = get_item_for_user(request.user, item_id)
+        item = get_item_to_operate(request.user, item_id)
         serializer = DiscardSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = item_dead_letter_discard(

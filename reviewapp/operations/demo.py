@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
-from reviewapp.core.accounts.models import Role, Team
+from reviewapp.core.accounts.models import Role, Team, TokenScope
 from reviewapp.core.accounts.services import membership_add
+from reviewapp.core.accounts.tokens import api_token_create
 from reviewapp.core.checksums import file_sha256
 from reviewapp.operations.configuration import workflow_sync
 from reviewapp.review.reviews.models import Queue
@@ -126,9 +126,12 @@ def demo_install(*, password: str | None = None, passwords: dict[str, str] | Non
     admin.set_password(chosen)
     admin.save()
     demo.passwords["admin"] = chosen
-    demo.api_token = Token.objects.get_or_create(user=User.objects.get(username="api-client"))[
-        0
-    ].key
+    # Only a hash is stored: each install issues a new token (the one printed is the one shown).
+    _, demo.api_token = api_token_create(
+        user=User.objects.get(username="api-client"),
+        name="demo",
+        scopes=[TokenScope.INGEST, TokenScope.READ],
+    )
     return demo
 
 

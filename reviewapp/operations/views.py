@@ -11,11 +11,11 @@ from reviewapp.core.audit.selectors import events_for_chains, events_for_object
 from reviewapp.core.audit.services import SYSTEM_CHAIN, audit_verify
 from reviewapp.core.errors import refusal_message
 from reviewapp.core.humanize import duration_text
-from reviewapp.core.permissions import is_operator
+from reviewapp.core.permissions import OPERATE_WORKFLOW, is_operator, user_can
 from reviewapp.operations.selectors import dead_letters, item_decision, pipeline_health
 from reviewapp.operations.stalls import stalls
-from reviewapp.review.reviews.access import get_item_for_user
-from workflows.access import workflows_for_user
+from reviewapp.review.reviews.access import get_item_for_user, get_item_to_operate
+from workflows.access import model_keys_for_user, workflows_for_user
 from workflows.act.webhooks import webhook_redeliver
 from workflows.pipeline.breaker import breakers
 from workflows.pipeline.engine import (
@@ -43,6 +43,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
             "tasks": item.tasks.select_related("queue", "claimed_by"),
             "events": events_for_object(item),
             "deliveries": item.deliveries.prefetch_related("attempt_log"),
+            "may_operate": user_can(request.user, OPERATE_WORKFLOW, item.workflow),
         },
     )
 
@@ -50,7 +51,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def item_redeliver(request: HttpRequest, item_id: int, delivery_id: int) -> HttpResponse:
-    item = get_item_for_user(request.user, item_id)
+    item = get_item_to_operate(request.user, item_id)
     delivery = get_object_or_404(item.deliveries, pk=delivery_id)
     webhook_redeliver(delivery=delivery, acting_user=request.user)
     messages.success(request, "The webhook will be sent again in a moment.")
@@ -66,8 +67,11 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     context = {
         "items": dead_letters(workflows),
-        "breakers": breakers(),
+        # Only the endpoints of models these workflows may call: another team's endpoint names
+        # and error messages are theirs.
+        "breakers": breakers(keys=model_keys_for_user(request.user)),
         "workflows": workflows,
+        "operable": {w.pk for w in workflows_for_user(request.user, OPERATE_WORKFLOW)},
         "waiting": [(row, duration_text(now - row.oldest)) for row in items_waiting(workflows)],
     }
     if is_operator(request.user):
@@ -88,7 +92,7 @@ def stall_banner(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResponse:
-    item = get_item_for_user(request.user, item_id)
+    item = get_item_to_operate(request.user, item_id)
     try:
         if action == "retry":
             item_dead_letter_retry(item=item, acting_user=request.user)

@@ -95,7 +95,6 @@ def percentile(values: list[float], share: float) -> float:
 def bench(args, web: Gunicorn) -> dict:
     from django.db import connection
     from django.db.models import Max
-    from rest_framework.authtoken.models import Token
 
     from reviewapp.core.accounts.models import Role
     from reviewapp.core.accounts.services import membership_add
@@ -105,6 +104,7 @@ def bench(args, web: Gunicorn) -> dict:
     from reviewapp.review.reviews.claims import review_task_claim
     from reviewapp.review.reviews.decisions import review_task_decide
     from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
+    from tests.support.tokens import token_for
     from workflows.definitions import workflow_file_load
 
     demo = demo_install(password="bench-password-not-secret")
@@ -116,8 +116,9 @@ def bench(args, web: Gunicorn) -> dict:
     users = get_user_model().objects
     agent_user, reviewer = users.get(username="api-client"), users.get(username="alice")
     membership_add(team=demo.team, user=agent_user, role=Role.INTEGRATOR)
-    token, _ = Token.objects.get_or_create(user=agent_user)
-    client = ApprovalClient(web.url, token=token.key, timeout=30)
+    client = ApprovalClient(
+        web.url, token=token_for(agent_user, name="bench-approvals"), timeout=30
+    )
     queue = Queue.objects.get(slug="agent-actions")
 
     decided_at: dict[int, float] = {}

@@ -166,11 +166,11 @@ def prepare(stack: Stack, *, tasks: int, reviewers: int, logins: int):
     from django.core.management import call_command
     from django.db import connection
     from queues import load_tasks
-    from rest_framework.authtoken.models import Token
 
     from reviewapp.core.accounts.models import Role
     from reviewapp.core.accounts.services import membership_add
     from reviewapp.operations.demo import demo_install, demo_sla_install
+    from tests.support.tokens import token_for
 
     call_command("collectstatic", interactive=False, verbosity=0)
     demo = demo_install(password=PASSWORD)
@@ -184,7 +184,7 @@ def prepare(stack: Stack, *, tasks: int, reviewers: int, logins: int):
             user.password = hashed
             user.save(update_fields=["password"])
             membership_add(team=demo.team, user=user, role=Role.REVIEWER)
-        stack.tokens[user.username] = Token.objects.get_or_create(user=user)[0].key
+        stack.tokens[user.username] = token_for(user, name="bench-http")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     stack.queue_id = demo.queue.pk

@@ -930,10 +930,10 @@ def prepare(stack: Stack) -> None:
     """Migrate, collect static files, install the demo (workflow, model, queue, people)."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
     from reviewapp.core.accounts.models import Role
     from reviewapp.core.accounts.services import membership_add
+    from reviewapp.core.accounts.tokens import api_token_create
     from reviewapp.operations.demo import demo_install
 
     call_command("collectstatic", interactive=False, verbosity=0)
@@ -945,9 +945,11 @@ def prepare(stack: Stack) -> None:
         user.save()
         membership_add(team=demo.team, user=user, role=Role.REVIEWER)
     for username in ("alice", "bob"):
-        stack.tokens[username] = Token.objects.get_or_create(
-            user=User.objects.get(username=username)
-        )[0].key
+        stack.tokens[username] = api_token_create(
+            user=User.objects.get(username=username),
+            name="benchmark",
+            scopes=["read", "manage"],
+        )[1]
     stack.workflow = demo.workflow.slug
     stack.token = demo.api_token
     stack.queue_id = demo.queue.pk

@@ -4,12 +4,13 @@ error responses, and the Bearer form of the token header."""
 import pytest
 import yaml
 from django.test import Client
-from rest_framework.authtoken.models import Token
+
+from tests.support.tokens import token_for
 
 
 @pytest.mark.django_db
 def test_a_bearer_token_is_accepted_like_a_token(demo, integrator):
-    key = Token.objects.get(user=integrator).key
+    key = token_for(integrator)
     for header in (f"Bearer {key}", f"Token {key}"):
         answer = Client().get("/api/v1/queues/", headers={"Authorization": header})
         assert answer.status_code == 200, header

@@ -23,6 +23,26 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 10_000
+# Reported by the page itself, so every e2e test proves the Content-Security-Policy holds.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"}`
+    + ` at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+def watch_csp(context: BrowserContext, violations: list[str]) -> None:
+    """Collect CSP violations of every page of ``context`` (the page's event and Chromium's
+    own console report)."""
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+
+    def on_console(message) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            violations.append(f"{message.page.url if message.page else ''}: {text}")
+
+    context.on("console", on_console)
 
 
 @pytest.fixture(scope="session")
@@ -37,10 +57,12 @@ def browser():
 def sign_in(browser: Browser, live_server, demo):
     """``sign_in("alice")`` opens a fresh browser context, signs in and returns its page."""
     contexts: list[BrowserContext] = []
+    violations: list[str] = []
 
     def open_page_as(username: str) -> Page:
         context = browser.new_context(base_url=live_server.url, accept_downloads=True)
         context.set_default_timeout(TIMEOUT_MS)
+        watch_csp(context, violations)
         contexts.append(context)
         page = context.new_page()
         page.goto("/accounts/login/")
@@ -56,3 +78,4 @@ def sign_in(browser: Browser, live_server, demo):
     yield open_page_as
     for context in contexts:
         context.close()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)

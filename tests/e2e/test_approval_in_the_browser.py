@@ -9,12 +9,12 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from rest_framework.authtoken.models import Token
 
 from reviewapp.review.reviews.models import Queue
 
 # The integration suite's real worker (a subprocess on the test database and broker).
 from tests.integration.conftest import celery_worker, worker  # noqa: F401
+from tests.support.tokens import token_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -39,9 +39,9 @@ def test_an_agent_waits_while_a_reviewer_approves_in_the_browser(
     agent_actions,
     integrator,
 ):
-    token, _ = Token.objects.get_or_create(user=integrator)
+    key = token_for(integrator)
     agent = subprocess.Popen(
-        [sys.executable, "-c", AGENT, live_server.url, token.key],
+        [sys.executable, "-c", AGENT, live_server.url, key],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -9,13 +9,13 @@ import time
 from collections import Counter
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.approvals.client import ApprovalClient
 from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Queue
+from tests.support.tokens import token_for
 from workflows.act import announce
 from workflows.models import Item, ItemStatus
 from workflows.pipeline.tasks import resume_stuck_items
@@ -24,8 +24,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def agent(live_server, user) -> ApprovalClient:
-    token, _ = Token.objects.get_or_create(user=user)
-    return ApprovalClient(live_server.url, token=token.key)
+    return ApprovalClient(live_server.url, token=token_for(user))
 
 
 def ask(client: ApprovalClient, n: int = 0, risk: str = "low") -> dict:

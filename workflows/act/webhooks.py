@@ -21,6 +21,7 @@ from django.utils import timezone
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.jobs import job_send_on_commit
 from workflows.act.http import DestinationRefused, parse_networks, post_json
+from workflows.act.secrets import webhook_secret_refusal
 from workflows.models import DeliveryStatus, Item, WebhookAttempt, WebhookDelivery
 
 DELIVER_TASK = "workflows.deliver_webhook"
@@ -120,11 +121,17 @@ class Attempt:
     error: str  # empty when the receiver answered 2xx
 
 
-def signed_post(url: str, payload: dict, secret_env: str) -> Attempt:
-    """POST ``payload`` signed with the secret in ``secret_env``, through the SSRF-safe client."""
+def signed_post(url: str, payload: dict, secret_env: str, *, team_slug: str) -> Attempt:
+    """POST ``payload`` signed with the secret in ``secret_env``, through the SSRF-safe client.
+
+    The name is checked again here, not only when configured: the allow-list may have shrunk.
+    """
     body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-    secret = os.environ.get(secret_env, "") if secret_env else ""
+    refusal = webhook_secret_refusal(team_slug=team_slug, name=secret_env) if secret_env else None
+    secret = os.environ.get(secret_env, "") if secret_env and refusal is None else ""
     try:
+        if refusal is not None:
+            raise DestinationRefused(refusal)
         if not secret:
             raise DestinationRefused(f"the signing secret {secret_env} is not set")
         timestamp = int(time.time())
@@ -168,7 +175,10 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     started_at = timezone.now()
     clock = time.perf_counter()
     attempt = signed_post(
-        delivery.url, delivery.payload | {"delivery_id": delivery.pk}, delivery.secret_env
+        delivery.url,
+        delivery.payload | {"delivery_id": delivery.pk},
+        delivery.secret_env,
+        team_slug=delivery.item.workflow.team.slug,
     )
     return _record(delivery, started_at, clock, attempt)
 

@@ -56,6 +56,8 @@ _INGESTED = PolymorphicProxySerializer(
 
 
 class ItemIngestView(APIView):
+    token_scopes = {"POST": "ingest"}
+
     @extend_schema(
         request=IngestSerializer,
         parameters=[

@@ -54,5 +54,7 @@ def breaker_record_failure(key: str, reason: str, *, failures: int = 1) -> None:
     ).update(state=BreakerState.OPEN, opened_at=now)
 
 
-def breakers() -> list[CircuitBreaker]:
-    return list(CircuitBreaker.objects.order_by("key"))
+def breakers(*, keys: set[str] | None = None) -> list[CircuitBreaker]:
+    """Every breaker, or those of the model endpoints named in ``keys``."""
+    found = CircuitBreaker.objects.order_by("key")
+    return list(found if keys is None else found.filter(key__in=keys))

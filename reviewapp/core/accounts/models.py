@@ -82,3 +82,41 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.user_id}"
+
+
+class TokenScope(models.TextChoices):
+    INGEST = "ingest", "Submit items"
+    READ = "read", "Read items, queues and exports"
+    MANAGE = "manage", "Change settings and act on work"
+
+
+class ApiToken(models.Model):
+    """A credential for the API. Only a SHA-256 of the token is stored: whoever reads the
+    database cannot call the API. The token itself is shown once, when it is created.
+
+    Written only by ``api_token_create`` and ``api_token_revoke``.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=80)
+    # The token has 256 random bits, so a plain SHA-256 (no salt, no stretching) is enough and
+    # lets authentication find the row by an indexed equality.
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The first characters, for people to tell their tokens apart.
+    prefix = models.CharField(max_length=12)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user_id}"
+
+    def is_live(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

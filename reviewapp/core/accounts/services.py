@@ -3,10 +3,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from reviewapp.core.accounts.inputs import ReviewerProfileInput
-from reviewapp.core.accounts.models import Membership, Preferences, ReviewerProfile, Role, Team
+from reviewapp.core.accounts.models import Membership, Preferences, ReviewerProfile, Team
 from reviewapp.core.accounts.time_zones import zone_or_none
 from reviewapp.core.audit.services import audit_record
-from reviewapp.core.permissions import team_role_group
+from reviewapp.core.permissions import may_edit_reviewer, team_role_group
 
 User = get_user_model()
 # "Leave as it is", where None means "no cap".
@@ -49,10 +49,10 @@ def reviewer_profile_set(
 ) -> ReviewerProfile:
     """Set what a reviewer can take on; arguments left out keep their value.
 
-    Only a manager of a team the reviewer belongs to (or a superuser) may change it.
+    Only a manager of a team the person reviews for (or a superuser) may change it.
     """
-    if not (acting_user.is_superuser or _manages_a_team_of(acting_user, user)):
-        raise PermissionDenied("You do not manage a team of this reviewer.")
+    if not may_edit_reviewer(acting_user, user):
+        raise PermissionDenied("You do not manage a team this person reviews for.")
     given = {"skills": skills, "languages": languages, "max_claims": max_claims}
     changes = ReviewerProfileInput.checked(
         {
@@ -74,11 +74,6 @@ def reviewer_profile_set(
         data={"user": user.get_username(), "before": before, "after": changes},
     )
     return profile
-
-
-def _manages_a_team_of(manager, user) -> bool:
-    teams = Membership.objects.filter(user=user).values("team_id")
-    return Membership.objects.filter(user=manager, role=Role.MANAGER, team_id__in=teams).exists()
 
 
 @transaction.atomic(durable=True)

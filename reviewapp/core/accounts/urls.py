@@ -2,7 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from reviewapp.core.accounts import api as accounts_api
-from reviewapp.core.accounts import views
+from reviewapp.core.accounts import views as accounts_views
 
 urlpatterns = [
     path(
@@ -10,7 +10,9 @@ urlpatterns = [
         accounts_api.ReviewerProfileView.as_view(),
         name="api-reviewer-profile",
     ),
-    path("accounts/preferences/", views.preferences_page, name="preferences"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/preferences/", accounts_views.preferences_page, name="preferences"),
+    path("account/tokens/", accounts_views.token_list, name="token-list"),
+    path("account/tokens/<int:token_id>/revoke", accounts_views.token_revoke, name="token-revoke"),
+    path("accounts/login/", accounts_views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

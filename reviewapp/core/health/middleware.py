@@ -45,7 +45,7 @@ PARTLY_SAVED = (
 )
 UNAVAILABLE_PAGE = (
     "<!doctype html><html lang=en><meta charset=utf-8><title>Try again in a moment</title>"
-    "<main style='font-family:sans-serif;max-width:40rem;margin:3rem auto'>"
+    "<link rel=stylesheet href='/static/css/app.css'><main class=narrow>"
     "<h1>Try again in a moment</h1><p>{message}</p><p><a href=''>Reload</a></p></main></html>"
 )
 # Statements that change rows; anything else (reads, row and advisory locks) saves nothing.

@@ -22,6 +22,7 @@ from reviewapp.core.audit.services import audit_record
 from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
 from reviewapp.core.jobs import job_send_on_commit
+from reviewapp.core.quotas import team_quota_take
 from reviewapp.learn.datasets.exporters import (
     EXPORT_FIELDS,
     EXTENSIONS,
@@ -126,6 +127,15 @@ def dataset_export_request(
     clean = _parse(workflow, filters if filters is not None else {})
     if not spec_matching(workflow=workflow, filters=clean).exists():
         raise ExportInvalid({"filters": ["This spec matches 0 rows; widen the filters."]})
+    team_quota_take(
+        team_id=workflow.team_id,
+        in_flight=DatasetExport.objects.filter(
+            workflow__team_id=workflow.team_id,
+            status__in=[ExportStatus.REQUESTED, ExportStatus.APPROVED, ExportStatus.BUILDING],
+        ),
+        limit=settings.REVIEWAPP_TEAM_MAX_EXPORTS,
+        what="dataset exports",
+    )
     export = DatasetExport.objects.create(
         workflow=workflow,
         format=export_format,

@@ -8,7 +8,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core.errors import refusal_message
+from reviewapp.core.errors import QuotaExceeded, refusal_message
 from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
 from reviewapp.core.untrusted import whole_number
@@ -134,6 +134,9 @@ def dataset_request(request: HtmxHttpRequest) -> HttpResponse:
     except ExportInvalid as invalid:
         for field, problems in invalid.errors.items():
             messages.error(request, f"{field}: {' '.join(problems)}")
+        return redirect("dataset-list")
+    except QuotaExceeded as refused:
+        messages.error(request, str(refused))
         return redirect("dataset-list")
     messages.success(request, f"Export #{export.pk} requested. A colleague must approve it.")
     return redirect("dataset-list")

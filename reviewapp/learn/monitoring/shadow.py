@@ -16,6 +16,7 @@ from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.statistics import Proportion, calibration, wilson_interval
 from reviewapp.review.reviews.models import Decision
+from workflows.access import models_for_team
 from workflows.models import (
     ModelVersion,
     Prediction,
@@ -41,6 +42,8 @@ def shadow_start(*, workflow: Workflow, candidate: ModelVersion, acting_user) ->
         raise ShadowInvalid(
             {"candidate": ["The candidate is the model the workflow already uses."]}
         )
+    if not models_for_team(workflow.team).filter(pk=candidate.pk).exists():
+        raise ShadowInvalid({"candidate": [f"No model {candidate} of this team is registered."]})
     try:
         with transaction.atomic():
             shadow = Shadow.objects.create(

@@ -7,13 +7,15 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.core.accounts.models import Team
 from reviewapp.core.permissions import RELEASE_MODELS
 from reviewapp.learn.datasets.access import get_export_for_user
 from reviewapp.learn.training.canary import canary_start, canary_stop
 from reviewapp.learn.training.selectors import canary_summary, training_run_summary
 from reviewapp.learn.training.services import model_retrain
-from workflows.access import get_workflow_for_user
-from workflows.models import ModelVersion, TrainingRun
+from workflows.access import get_model_to_share_for_user, get_workflow_for_user, models_for_team
+from workflows.models import TrainingRun
+from workflows.services import model_version_share
 
 
 class CanarySerializer(serializers.Serializer):
@@ -38,7 +40,8 @@ class CanaryView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         name, version = data["candidate"].split("@")
-        candidate = ModelVersion.objects.filter(name=name, version=version).first()
+        # Another team's model answers exactly like one that does not exist.
+        candidate = models_for_team(workflow.team).filter(name=name, version=version).first()
         if candidate is None:
             raise ValidationError({"candidate": [f"No model {data['candidate']} is registered."]})
         canary = canary_start(
@@ -82,3 +85,34 @@ class TrainingRunView(APIView):
         # Whoever may see the workflow may follow its training runs; others get the same 404.
         get_workflow_for_user(request.user, run.workflow.slug)
         return Response(training_run_summary(run))
+
+
+class ModelShareSerializer(serializers.Serializer):
+    team = serializers.SlugField(help_text="The team that may use the model")
+    shared = serializers.BooleanField(default=True, help_text="false takes the share back")
+
+
+class ModelShareView(APIView):
+    """Admins of the owning team (or superusers) let another team use one of its models."""
+
+    @extend_schema(request=ModelShareSerializer, responses=dict)
+    def post(self, request, model_id: int):
+        model = get_model_to_share_for_user(request.user, model_id)
+        serializer = ModelShareSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = Team.objects.filter(slug=serializer.validated_data["team"]).first()
+        if team is None:
+            raise ValidationError({"team": ["No such team."]})
+        model = model_version_share(
+            model_version=model,
+            team=team,
+            shared=serializer.validated_data["shared"],
+            acting_user=request.user,
+        )
+        return Response(
+            {
+                "model": str(model),
+                "team": model.team.slug if model.team else None,
+                "shared_with": sorted(model.shared_with.values_list("slug", flat=True)),
+            }
+        )

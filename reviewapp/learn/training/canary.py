@@ -16,6 +16,7 @@ from django.utils import timezone
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.untrusted import shown
+from workflows.access import models_for_team
 from workflows.models import (
     Canary,
     CanaryStatus,
@@ -69,6 +70,11 @@ def canary_start(
         errors["min_sample"] = [f"Judge after 1 to {MAX_MIN_SAMPLE} reviewed items per arm."]
     if candidate.pk == stable.pk:
         errors["candidate"] = ["The candidate is the model the workflow already uses."]
+    elif not models_for_team(workflow.team).filter(pk=candidate.pk).exists():
+        errors["candidate"] = [
+            f"No model {candidate} of this team is registered; an admin can share another "
+            "team's model with it."
+        ]
     merged = DEFAULT_GATES | (gates or {})
     unknown = set(merged) - set(DEFAULT_GATES)
     if unknown:

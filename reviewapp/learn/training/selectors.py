@@ -2,6 +2,7 @@
 
 from django.db.models import QuerySet
 
+from workflows.access import models_for_team
 from workflows.models import ModelVersion, Workflow
 
 
@@ -48,9 +49,12 @@ def training_runs_for_workflow(workflow):
 
 
 def candidate_models(workflow: Workflow) -> QuerySet[ModelVersion]:
-    """Models that could replace the workflow's own: in a canary or as a shadow."""
+    """Models that could replace the workflow's own, in a canary or as a shadow: the team's own
+    and those shared with it (another team's models stay out of its lists)."""
     assert workflow.current_version is not None
     binding = workflow.current_version.definition["model"]
-    return ModelVersion.objects.exclude(name=binding["name"], version=binding["version"]).order_by(
-        "name", "version"
+    return (
+        models_for_team(workflow.team)
+        .exclude(name=binding["name"], version=binding["version"])
+        .order_by("name", "version")
     )

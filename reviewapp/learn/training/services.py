@@ -35,9 +35,11 @@ from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
 from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
+from reviewapp.core.quotas import team_quota_take
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.datasets.readers import READERS
 from reviewapp.learn.datasets.services import export_path, release_dir
+from workflows.access import models_for_team
 from workflows.demo.model import TRAINING_SEED, TRAINING_SIZE, build_classifier, ticket_text
 from workflows.demo.tickets import generate_tickets
 from workflows.models import (
@@ -84,7 +86,7 @@ def model_retrain(*, release: DatasetExport, acting_user) -> TrainingRun:
     """Queue a training run on ``release``; the worker does the training."""
     release = (
         DatasetExport.objects.select_for_update(of=("self",))
-        .select_related("workflow")
+        .select_related("workflow__team", "workflow__current_version")
         .get(pk=release.pk)
     )
     workflow = release.workflow
@@ -92,11 +94,32 @@ def model_retrain(*, release: DatasetExport, acting_user) -> TrainingRun:
         raise RetrainForbidden(
             "Only people who may release models of this workflow can retrain its model."
         )
+    binding = (workflow.current_version.definition if workflow.current_version else {}).get(
+        "model"
+    ) or {}
+    if (
+        not models_for_team(workflow.team)
+        .filter(name=binding.get("name"), version=binding.get("version"))
+        .exists()
+    ):
+        raise RetrainForbidden(
+            "The workflow's model belongs to another team; an admin can share it with this team "
+            "before it is retrained here."
+        )
     if release.status != ExportStatus.READY:
         raise RetrainConflict(
             f"This export is {release.get_status_display().lower()}; "
             "only a built, ready release can be trained on."
         )
+    team_quota_take(
+        team_id=workflow.team_id,
+        in_flight=TrainingRun.objects.filter(
+            workflow__team_id=workflow.team_id,
+            status__in=[TrainingRunStatus.QUEUED, TrainingRunStatus.RUNNING],
+        ),
+        limit=settings.REVIEWAPP_TEAM_MAX_TRAINING_RUNS,
+        what="retraining runs",
+    )
     now = timezone.now()
     run = TrainingRun.objects.create(
         workflow=workflow,
@@ -210,7 +233,8 @@ def _train(run: TrainingRun) -> tuple[ModelVersion, dict]:
 
     _progress(run, 85, "Writing the model artefact")
     version = f"{base.version}-retrained-{run.pk}"
-    relative = f"models/{base.name}-{version}.skops"
+    # Each team's artefacts in their own folder: the file is trained on that team's corrections.
+    relative = f"models/{run.workflow.team.slug}/{base.name}-{version}.skops"
     path = artefact_path(relative)
     if ModelVersion.objects.filter(name=base.name, version=version).exists() or path.exists():
         # Registering updates a row in place: never let a run overwrite another model.
@@ -232,6 +256,7 @@ def _train(run: TrainingRun) -> tuple[ModelVersion, dict]:
             artefact=relative,
             labels=[str(label) for label in model.classes_],
             metrics=metrics["candidate"] | {"held_out_size": len(held_out)},
+            team=run.workflow.team,
         )
         candidate.card = model_card(run=run, base=base, metrics=metrics)
         candidate.save(update_fields=["card"])

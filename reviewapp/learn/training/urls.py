@@ -24,5 +24,10 @@ urlpatterns = [
         training_api.TrainingRunView.as_view(),
         name="api-training-run",
     ),
+    path(
+        "api/v1/models/<int:model_id>/shares",
+        training_api.ModelShareView.as_view(),
+        name="api-model-shares",
+    ),
     path("workflows/<slug:slug>/canary", training_views.canary_page, name="canary-page"),
 ]

@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from reviewapp.core.errors import refusal_message
+from reviewapp.core.errors import QuotaExceeded, refusal_message
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
@@ -19,8 +19,8 @@ from reviewapp.learn.training.canary import (
 )
 from reviewapp.learn.training.selectors import candidate_models, training_runs_for_workflow
 from reviewapp.learn.training.services import RetrainConflict, RetrainForbidden, model_retrain
-from workflows.access import get_workflow_for_user
-from workflows.models import CanaryStatus, ModelVersion
+from workflows.access import get_workflow_for_user, models_for_team
+from workflows.models import CanaryStatus
 
 
 @login_required
@@ -41,7 +41,7 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             model_retrain(release=release, acting_user=request.user)
             messages.success(request, f"Retraining from release {release.release_name} queued.")
-        except (RetrainConflict, RetrainForbidden) as refused:
+        except (RetrainConflict, RetrainForbidden, QuotaExceeded) as refused:
             messages.error(request, str(refused))
         return redirect("canary-page", slug=workflow.slug)
     if request.method == "POST":
@@ -52,7 +52,9 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
                 canary_stop(canary=live, acting_user=request.user)
                 messages.success(request, "The canary is stopped; the stable model serves all.")
             else:
-                model = get_object_or_404(ModelVersion, pk=_int(request.POST.get("candidate")))
+                model = get_object_or_404(
+                    models_for_team(workflow.team), pk=_int(request.POST.get("candidate"))
+                )
                 canary_start(
                     workflow=workflow,
                     candidate=model,

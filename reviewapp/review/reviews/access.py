@@ -10,6 +10,7 @@ from django.http import Http404
 
 from reviewapp.core.permissions import (
     MANAGE_QUEUE,
+    OPERATE_WORKFLOW,
     REVIEW_QUEUE,
     VIEW_WORKFLOW,
     User,
@@ -68,6 +69,15 @@ def get_item_for_user(user: User, item_id: int) -> Item:
         raise Http404("No such item.") from None
     if not can_view_item(user, item):
         raise Http404("No such item.")
+    return item
+
+
+def get_item_to_operate(user: User, item_id: int) -> Item:
+    """An item to retry, discard or redeliver: 404 for those who may not see it, 403 for those
+    who may see it but not act on the workflow's pipeline."""
+    item = get_item_for_user(user, item_id)
+    if not user_can(user, OPERATE_WORKFLOW, item.workflow):
+        raise PermissionDenied("You may see this item but not act on its pipeline.")
     return item
 
 

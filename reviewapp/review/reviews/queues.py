@@ -11,6 +11,7 @@ from reviewapp.review.reviews.access import require_queue_manager
 from reviewapp.review.reviews.inputs import QueueClaimSettingsInput, QueueSettingsInvalid
 from reviewapp.review.reviews.models import LIVE_STATUSES, Queue, ReviewTask
 from reviewapp.review.reviews.scoring import claim_score_expression
+from workflows.act.secrets import webhook_secret_refusal
 
 
 @transaction.atomic
@@ -48,6 +49,10 @@ def _state_errors(queue: Queue, changes: dict[str, Any], errors: dict) -> dict[s
     secret_env = changes.get("notify_webhook_secret_env", queue.notify_webhook_secret_env)
     if url and not secret_env and "notify_webhook_secret_env" not in errors:
         found["notify_webhook_secret_env"] = ["A webhook needs the name of its signing secret."]
+    named = changes.get("notify_webhook_secret_env")
+    refusal = named and webhook_secret_refusal(team_slug=queue.team.slug, name=named)
+    if refusal and "notify_webhook_secret_env" not in errors:
+        found["notify_webhook_secret_env"] = [refusal]
     return found
 
 

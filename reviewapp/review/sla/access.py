@@ -3,26 +3,27 @@
 from django.db.models import QuerySet
 from django.http import Http404
 
+from reviewapp.core.accounts.models import Team
 from reviewapp.core.permissions import MANAGE_QUEUE, User
 from reviewapp.review.reviews.access import queues_for_user
-from reviewapp.review.sla.models import BusinessCalendar, SlaPolicy
+from reviewapp.review.sla.models import BusinessCalendar
 
 
-def calendars_for_user(user: User) -> QuerySet:
-    """Business calendars a manager may choose and edit: every calendar no other team relies on.
-
-    Calendars belong to no team, so one that a queue the user does not manage uses stays out of
-    sight (editing it would move another team's deadlines); unused ones are open to any manager.
-    """
+def calendar_teams_for_user(user: User) -> QuerySet[Team]:
+    """Teams whose calendars ``user`` may use and edit: those with a queue they manage."""
     managed = queues_for_user(user, MANAGE_QUEUE)
-    if not managed.exists():
-        return BusinessCalendar.objects.none()
-    # calendar_id is nullable: NOT IN over a NULL would hide every calendar.
-    foreign = SlaPolicy.objects.filter(calendar__isnull=False).exclude(queue__in=managed)
-    return BusinessCalendar.objects.exclude(pk__in=foreign.values("calendar_id")).order_by("name")
+    return Team.objects.filter(pk__in=managed.values("team_id"))
 
 
-def get_calendar_for_user(user: User, calendar_id: int):
+def calendars_for_user(user: User) -> QuerySet[BusinessCalendar]:
+    """Calendars of the teams whose queues ``user`` manages; another team's stay out of sight
+    (editing one would move that team's deadlines), used or not."""
+    return BusinessCalendar.objects.filter(team__in=calendar_teams_for_user(user)).order_by(
+        "name", "pk"
+    )
+
+
+def get_calendar_for_user(user: User, calendar_id: int) -> BusinessCalendar:
     calendar = calendars_for_user(user).filter(pk=calendar_id).first()
     if calendar is None:
         raise Http404("No such calendar.")

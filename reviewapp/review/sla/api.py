@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.errors import Forbidden
+from reviewapp.core.errors import Forbidden, InvalidRequest
 from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.review.reviews.access import (
     get_queue_for_user,
@@ -23,7 +23,11 @@ from reviewapp.review.reviews.assignments import (
     review_task_unassign,
     review_tasks_bulk_assign,
 )
-from reviewapp.review.sla.access import calendars_for_user, get_calendar_for_user
+from reviewapp.review.sla.access import (
+    calendar_teams_for_user,
+    calendars_for_user,
+    get_calendar_for_user,
+)
 from reviewapp.review.sla.configuration import (
     business_calendar_save,
     escalation_step_add,
@@ -147,6 +151,7 @@ class QueueSlaPolicyView(APIView):
 def _calendar_state(calendar: BusinessCalendar) -> dict:
     return {
         "id": calendar.pk,
+        "team": calendar.team.slug if calendar.team else None,
         "name": calendar.name,
         "time_zone": calendar.time_zone,
         "working_hours": calendar.working_hours,
@@ -154,9 +159,26 @@ def _calendar_state(calendar: BusinessCalendar) -> dict:
     }
 
 
-def _calendar_save(request, calendar: BusinessCalendar | None) -> BusinessCalendar:
-    values = CalendarInput.checked(request.data)
-    return business_calendar_save(calendar=calendar, acting_user=request.user, **values)
+def _calendar_save(request, calendar: BusinessCalendar | None, team=None) -> BusinessCalendar:
+    data = {k: v for k, v in request.data.items() if k != "team"} if calendar is None else None
+    values = CalendarInput.checked(request.data if data is None else data)
+    return business_calendar_save(calendar=calendar, team=team, acting_user=request.user, **values)
+
+
+def _creating_team(request):
+    """The team a new calendar belongs to: the one named, or the only one the user manages."""
+    teams = calendar_teams_for_user(request.user)
+    if not teams.exists():
+        raise Forbidden("Only a queue's manager may add business calendars.")
+    named = request.data.get("team") if isinstance(request.data, dict) else None
+    if named is None:
+        if teams.count() > 1:
+            raise InvalidRequest({"team": ["You manage several teams: name the calendar's team."]})
+        return teams.get()
+    team = teams.filter(slug=named).first() if isinstance(named, str) else None
+    if team is None:
+        raise InvalidRequest({"team": ["Name a team whose queues you manage."]})
+    return team
 
 
 class CalendarListView(APIView):
@@ -172,9 +194,7 @@ class CalendarListView(APIView):
         operation_id="calendar_create", request=CalendarInput, responses={201: CalendarOut}
     )
     def post(self, request):
-        if not queues_for_user(request.user, MANAGE_QUEUE).exists():
-            raise Forbidden("Only a queue's manager may add business calendars.")
-        calendar = _calendar_save(request, None)
+        calendar = _calendar_save(request, None, team=_creating_team(request))
         return Response(_calendar_state(calendar), status=status.HTTP_201_CREATED)
 
 

@@ -31,9 +31,11 @@ def business_calendar_save(
     working_hours: dict,
     holidays: list[str] | None = None,
     calendar: BusinessCalendar | None = None,
+    team=None,
     acting_user=None,
 ) -> BusinessCalendar:
-    """Create a calendar, or replace the settings of ``calendar``. Refuses nonsense."""
+    """Create a calendar for ``team``, or replace the settings of ``calendar`` (which keeps its
+    team). Names are unique within a team. Refuses nonsense."""
     values, errors = CalendarInput.errors_of(
         {
             "name": name,
@@ -44,7 +46,9 @@ def business_calendar_save(
     )
     if (
         "name" in values
-        and BusinessCalendar.objects.filter(name=values["name"])
+        and BusinessCalendar.objects.filter(
+            name=values["name"], team=calendar.team if calendar else team
+        )
         .exclude(pk=calendar.pk if calendar else 0)
         .exists()
     ):
@@ -52,7 +56,7 @@ def business_calendar_save(
     if errors:
         raise SlaInvalid(errors)
     if calendar is None:
-        calendar = BusinessCalendar()
+        calendar = BusinessCalendar(team=team)
     for field, value in values.items():
         setattr(calendar, field, value)
     calendar.save()
@@ -62,6 +66,7 @@ def business_calendar_save(
         actor=acting_user,
         data={
             "name": calendar.name,
+            "team": calendar.team.slug if calendar.team else None,
             "time_zone": calendar.time_zone,
             "working_hours": calendar.working_hours,
             "holidays": calendar.holidays,
@@ -83,6 +88,8 @@ def sla_policy_set(
     SlaPolicyInput.checked(
         {"target_minutes": target_minutes, "warn_at_percent": warn_at_percent, "calendar": calendar}
     )
+    if calendar is not None and calendar.team_id not in (None, queue.team_id):
+        raise SlaInvalid({"calendar": ["This calendar belongs to another team."]})
     policy, _ = SlaPolicy.objects.update_or_create(
         queue=queue,
         defaults={

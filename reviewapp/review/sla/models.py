@@ -17,13 +17,26 @@ class BusinessCalendar(models.Model):
     ``working_hours`` maps weekdays to wall-clock ranges, e.g.
     ``{"mon": [["09:00", "12:30"], ["13:30", "17:00"]], ...}``; a day that is missing is off.
     ``holidays`` is a list of ``YYYY-MM-DD`` local dates.
+    A calendar belongs to the team that created it: only its managers see, choose and edit it.
     """
 
-    name = models.CharField(max_length=120, unique=True)
+    team = models.ForeignKey(
+        "accounts.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calendars",
+    )
+    name = models.CharField(max_length=120)
     time_zone = models.CharField(max_length=64, default="UTC")
     working_hours = models.JSONField(default=dict)
     holidays = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="calendar_name_per_team"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.time_zone})"

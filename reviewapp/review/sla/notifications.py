@@ -86,6 +86,7 @@ def webhook_notification_deliver(*, notification_id: int) -> WebhookNotification
         notification.url,
         notification.payload | {"notification_id": notification.pk},
         notification.secret_env,
+        team_slug=notification.escalation.task.queue.team.slug,
     )
     with transaction.atomic(durable=True):
         notification = (

@@ -272,7 +272,9 @@ def queue_settings_calendar(request: HtmxHttpRequest, queue_id: int) -> HttpResp
         calendar = get_calendar_for_user(request.user, calendar_id)
     try:
         values = CalendarInput.checked(CalendarInput.from_form(form))
-        calendar = business_calendar_save(calendar=calendar, acting_user=request.user, **values)
+        calendar = business_calendar_save(
+            calendar=calendar, team=queue.team, acting_user=request.user, **values
+        )
     except InvalidRequest as refused:
         # "working_hours.mon" is the field the manager knows as the Monday box.
         errors = {

@@ -14,9 +14,10 @@ from django.test import Client
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+
+from tests.support.tokens import token_for
 
 # Few examples per operation and mode keep the whole run near a minute on a busy machine; the
 # point is every operation meeting odd input, not exhaustive search.
@@ -60,7 +61,7 @@ def has_inputs(operation) -> bool:
 def test_no_generated_request_gets_a_server_error(api_schema, demo, manager, approver, mode):
     # Each persona may reach operations the others may not (a manager's settings, an
     # approver's canaries, the integrator's ingest).
-    tokens = [Token.objects.get_or_create(user=user)[0].key for user in (manager, approver)]
+    tokens = [token_for(user) for user in (manager, approver)]
     tokens.append(demo.api_token)
     failures = []
     called = 0

@@ -27,6 +27,7 @@ def register_copy(demo, *, version: str, sha256: str | None = None) -> ModelVers
     binding = demo.workflow.current_version.definition["model"]
     serving = ModelVersion.objects.get(name=binding["name"], version=binding["version"])
     return ModelVersion.objects.create(
+        team=demo.team,
         name=serving.name,
         version=version,
         adapter=serving.adapter,

@@ -5,6 +5,7 @@ import random
 import pytest
 from skops import io as skops_io
 
+from reviewapp.core.accounts.models import Team
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.learn.training.canary import canary_evaluate, canary_start
 from reviewapp.review.reviews.claims import review_task_claim
@@ -22,7 +23,7 @@ from workflows.pipeline.traffic import model_for_item
 from workflows.services import model_version_register, workflow_publish
 
 
-def _register(name_version: str, *, shuffle_labels: bool) -> ModelVersion:
+def _register(name_version: str, *, shuffle_labels: bool, team=None) -> ModelVersion:
     tickets = generate_tickets(400, seed=5, mixed_share=0.2)
     labels = [t.label for t in tickets]
     if shuffle_labels:  # a model trained on noise: confident about the wrong answers
@@ -33,7 +34,12 @@ def _register(name_version: str, *, shuffle_labels: bool) -> ModelVersion:
     skops_io.dump(model, artefact_path(relative))
     name, version = name_version.split("@")
     return model_version_register(
-        name=name, version=version, artefact=relative, labels=list(LABELS), metrics={}
+        name=name,
+        version=version,
+        artefact=relative,
+        labels=list(LABELS),
+        metrics={},
+        team=team or Team.objects.get(slug="support"),
     )
 
 

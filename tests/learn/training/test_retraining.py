@@ -502,3 +502,24 @@ def test_the_training_sweep_runs_on_beat():
     )
     assert entry["schedule"] > 0
     assert resume_stalled_training.name == "workflows.resume_stalled_training"
+
+
+def test_a_team_has_a_quota_of_retraining_runs_and_exports_in_flight(
+    corrected_release, requester, settings, api
+):
+    from reviewapp.core.errors import QuotaExceeded
+    from reviewapp.learn.datasets.services import dataset_export_request
+
+    settings.REVIEWAPP_TEAM_MAX_TRAINING_RUNS = 1
+    settings.REVIEWAPP_TEAM_MAX_EXPORTS = 1
+    url = f"/api/v1/exports/{corrected_release.pk}/retrain"
+    assert api(requester).post(url).status_code == 202
+    refused = api(requester).post(url)
+    assert refused.status_code == 429
+    assert refused["Retry-After"]
+    assert TrainingRun.objects.count() == 1
+
+    workflow = corrected_release.workflow
+    dataset_export_request(workflow=workflow, requested_by=requester)
+    with pytest.raises(QuotaExceeded):
+        dataset_export_request(workflow=workflow, requested_by=requester)

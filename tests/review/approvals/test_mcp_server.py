@@ -12,12 +12,12 @@ import pytest
 from django.db import connection
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from rest_framework.authtoken.models import Token
 
 from reviewapp.review.approvals.models import Approval
 from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Queue
+from tests.support.tokens import token_for
 from workflows.pipeline.engine import item_resume_after_review
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,13 +26,13 @@ PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 
 def server_parameters(live_server, user) -> StdioServerParameters:
-    token, _ = Token.objects.get_or_create(user=user)
+    key = token_for(user)
     return StdioServerParameters(
         command=sys.executable,
         args=["-m", "reviewapp.review.approvals.mcp_server"],
         env={
             "REVIEWAPP_URL": live_server.url,
-            "REVIEWAPP_TOKEN": token.key,
+            "REVIEWAPP_TOKEN": key,
             "REVIEWAPP_APPROVAL_WORKFLOW": "agent-actions",
         },
         cwd=str(PROJECT_DIR),

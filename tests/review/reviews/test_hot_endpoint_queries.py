@@ -6,10 +6,10 @@ import re
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.conftest import PASSWORD
+from tests.support.tokens import token_for
 
 pytestmark = pytest.mark.usefixtures("prepared_statements")
 
@@ -28,7 +28,7 @@ def in_review(routed_items):
 def token_client(reviewer):
     """A client as integrations and scripts use the API: a token header, no session."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=reviewer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(reviewer)}")
     return client
 
 

@@ -31,7 +31,8 @@ def browser_as():
 
 
 @pytest.fixture
-def office_calendar(db) -> BusinessCalendar:
+def office_calendar(demo) -> BusinessCalendar:
+    """A calendar of the demo team (support)."""
     return business_calendar_save(
-        name="Berlin office", time_zone="Europe/Berlin", working_hours=OFFICE_HOURS
+        name="Berlin office", time_zone="Europe/Berlin", working_hours=OFFICE_HOURS, team=demo.team
     )

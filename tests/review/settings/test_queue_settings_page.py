@@ -5,13 +5,18 @@ from django.urls import reverse
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.reviews.models import Queue
-from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
+from reviewapp.review.sla.configuration import (
+    business_calendar_save,
+    escalation_step_add,
+    sla_policy_set,
+)
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
     EscalationStep,
     SlaPolicy,
 )
+from tests.review.settings.conftest import OFFICE_HOURS
 
 pytestmark = pytest.mark.django_db
 
@@ -227,10 +232,13 @@ def test_a_nonsense_policy_is_refused_next_to_its_field_and_changes_nothing(
     assert _audited("sla.policy_set") == 1  # the one from the setup
 
 
-def test_a_calendar_another_team_relies_on_cannot_be_chosen(
-    browser_as, manager, demo, other_team, office_calendar
-):
-    sla_policy_set(queue=other_team["queue"], target_minutes=60, calendar=office_calendar)
+def test_another_teams_calendar_cannot_be_chosen_even_unused(browser_as, manager, demo, other_team):
+    office_calendar = business_calendar_save(
+        name="Berlin office",
+        time_zone="Europe/Berlin",
+        working_hours=OFFICE_HOURS,
+        team=other_team["team"],
+    )
     page = browser_as(manager).get(_url("queue-settings", demo.queue))
     assert b"Berlin office" not in page.content
     answer = browser_as(manager).post(
@@ -319,10 +327,13 @@ def test_a_nonsense_calendar_is_refused_next_to_its_field_and_nothing_is_saved(
     assert _audited("sla.calendar_saved") == 0
 
 
-def test_a_calendar_another_team_relies_on_cannot_be_edited(
-    browser_as, manager, demo, other_team, office_calendar
-):
-    sla_policy_set(queue=other_team["queue"], target_minutes=60, calendar=office_calendar)
+def test_another_teams_calendar_cannot_be_edited(browser_as, manager, demo, other_team):
+    office_calendar = business_calendar_save(
+        name="Berlin office",
+        time_zone="Europe/Berlin",
+        working_hours=OFFICE_HOURS,
+        team=other_team["team"],
+    )
     client = browser_as(manager)
     assert (
         client.get(

@@ -3,7 +3,12 @@
 import pytest
 
 from reviewapp.core.audit.models import AuditEvent
-from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
+from reviewapp.review.sla.configuration import (
+    business_calendar_save,
+    escalation_step_add,
+    sla_policy_set,
+)
+from reviewapp.review.sla.errors import SlaInvalid
 from reviewapp.review.sla.models import (
     BusinessCalendar,
     EscalationAction,
@@ -135,10 +140,15 @@ def test_a_nonsense_calendar_gets_a_field_error_and_nothing_is_saved(
     assert not BusinessCalendar.objects.exists()
 
 
-def test_calendars_another_team_relies_on_are_out_of_sight(
-    api, manager, other_manager, demo, other_team, office_calendar
+def test_another_teams_calendar_is_out_of_sight_even_unused(
+    api, manager, other_manager, demo, other_team
 ):
-    sla_policy_set(queue=other_team["queue"], target_minutes=60, calendar=office_calendar)
+    office_calendar = business_calendar_save(
+        name="Berlin office",
+        time_zone="Europe/Berlin",
+        working_hours=OFFICE_HOURS,
+        team=other_team["team"],
+    )
     client = api(manager)
     assert client.get("/api/v1/calendars/").json() == {"calendars": []}
     assert client.get(f"/api/v1/calendars/{office_calendar.pk}").status_code == 404
@@ -226,3 +236,28 @@ def test_the_api_refuses_a_queue_out_of_reach_in_the_words_of_the_settings_page(
         "errors": {"target_queue": ["Choose one of the queues you manage."]},
     }
     assert not EscalationStep.objects.exists()
+
+
+def test_a_new_calendar_belongs_to_the_creating_team(api, manager, other_manager, demo):
+    created = api(manager).post(
+        "/api/v1/calendars/",
+        {"name": "Lisbon desk", "time_zone": "Europe/Lisbon", "working_hours": OFFICE_HOURS},
+        format="json",
+    )
+    assert created.status_code == 201
+    assert created.json()["team"] == "support"
+    assert api(other_manager).get(f"/api/v1/calendars/{created.json()['id']}").status_code == 404
+    # The other team may use the same name for its own calendar.
+    same_name = api(other_manager).post(
+        "/api/v1/calendars/",
+        {"name": "Lisbon desk", "time_zone": "UTC", "working_hours": OFFICE_HOURS},
+        format="json",
+    )
+    assert same_name.status_code == 201
+    assert same_name.json()["team"] == "claims"
+
+
+def test_a_policy_never_uses_another_teams_calendar(demo, other_team, office_calendar):
+    with pytest.raises(SlaInvalid) as refused:
+        sla_policy_set(queue=other_team["queue"], target_minutes=60, calendar=office_calendar)
+    assert refused.value.errors == {"calendar": ["This calendar belongs to another team."]}
