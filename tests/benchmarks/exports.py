@@ -6,9 +6,10 @@
 
 It creates its own database (``reviewapp_bench_exports``, or ``BENCH_EXPORTS_DB``, on the server
 of DATABASE_URL, dropped and created fresh, migrated, dropped again at the end unless
-``--keep-db``) and its own media folder. Corrections are cloned in SQL from one real item/task/decision/correction chain made
-through the ORM (inputs from the demo ticket generator, numbered so none is a duplicate), so
-making a million takes seconds, not an ORM save per row.
+``--keep-db``) and its own media folder. Corrections are cloned in SQL from one real
+item/task/decision/correction chain made through the ORM (inputs from the demo ticket
+generator, numbered so none is a duplicate), so making a million takes seconds, not an ORM save
+per row.
 
 Each export is built by the real ``dataset_export_build`` in a fresh subprocess, which reports
 its wall time, its own CPU time (the database server's work is in the wall time only) and the
