@@ -376,10 +376,10 @@ _COMPILED = {
 }
 
 
-def _filled(template: str, column: Column, names: list[str] | None = None) -> str:
+def _filled(template: str, column: Column, selected: tuple[str, ...] = ()) -> str:
     text = template.replace("$v", f"self.{column.name}").replace("$key", repr(column.name))
-    for n in reversed(range(len(names or []))):  # $10 before $1
-        text = text.replace(f"${n}", (names or [])[n])
+    for n in reversed(range(len(selected))):  # $10 before $1
+        text = text.replace(f"${n}", selected[n])
     return text
 
 
@@ -395,7 +395,7 @@ def export_row_class(columns: tuple[Column, ...], name: str = "ExportRow") -> ty
         raise ValueError("column and selected names are lowercase identifiers of their own")
     loads, cells = [], []
     for column in columns:
-        aliases = [alias for alias, _ in column.select]
+        aliases = tuple(alias for alias, _ in column.select)
         loads.append(_filled(column.load or column.kind.load, column, aliases))
         cell = _filled(column.kind.csv, column)
         cells.append(f"neutralise_formula({cell})" if column.neutralised else cell)

@@ -25,7 +25,7 @@ from reviewapp.learn.datasets.filters import (
 )
 from reviewapp.learn.datasets.jsontext import jsonb_text
 from reviewapp.learn.datasets.protection import REDACTED, protect_input, pseudonym, sensitive_fields
-from reviewapp.learn.datasets.row import EncodedRow, ExportRow, RowEncoder
+from reviewapp.learn.datasets.row import VERSION_SELECT, EncodedRow, ExportRow, RowEncoder
 from reviewapp.learn.datasets.splits import SPLITS, SplitOf, split_for
 from reviewapp.learn.datasets.sqltext import SqlText
 from reviewapp.review.corrections.services import canonical_hash
@@ -39,9 +39,14 @@ NO_NESTED_LOOPS = "SET LOCAL enable_nestloop = off"
 
 def _row_values(*, workflow, filters: dict, row_type: type[EncodedRow]) -> QuerySet:
     selected = row_type.selected()
+    # The workflow version is joined before the four-eyes answers: the query has more joins
+    # than join_collapse_limit, so PostgreSQL plans them in the order they are written.
+    annotations = dict(
+        [VERSION_SELECT, *((n, value) for n, value in selected if value is not None)]
+    )
     return (
         spec_latest(workflow=workflow, filters=filters)
-        .annotate(**{name: expression for name, expression in selected if expression is not None})
+        .annotate(**annotations)
         .values_list(*(name for name, _ in selected))
     )
 
