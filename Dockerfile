@@ -6,7 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-RUN groupadd --system app && useradd --system --gid app --home-dir /app --no-create-home app
+# A fixed id, so that Kubernetes can check runAsNonRoot (deploy/helm runs it as 10001).
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
 
 WORKDIR /app
 

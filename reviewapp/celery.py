@@ -13,7 +13,14 @@ app = Celery("reviewapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each Django app's tasks module, and those of the stages that are packages inside an app.
 app.autodiscover_tasks()
-app.autodiscover_tasks(["workflows.pipeline", "workflows.act", "reviewapp.learn.training"])
+app.autodiscover_tasks(
+    [
+        "workflows.pipeline",
+        "workflows.act",
+        "reviewapp.learn.training",
+        "reviewapp.learn.monitoring",
+    ]
+)
 
 
 def ensure_broker_folders() -> None:

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from reviewapp.core.health.lease import beat_name
 from reviewapp.core.health.models import ProcessKind
 from reviewapp.core.health.services import (
     heartbeat_beat,
@@ -162,10 +163,6 @@ def worker_started(hostname: str) -> None:
 
 def beat_started() -> None:
     heartbeat_start(name=beat_name(), kind=ProcessKind.BEAT)
-
-
-def beat_name() -> str:
-    return f"beat@{socket.gethostname()}"
 
 
 def sweep_names() -> set[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from reviewapp.core.env import env_bool, env_int, env_list, env_str
+from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("REVIEWAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "reviewapp.review.sla",
     "reviewapp.review.corrections",
     "reviewapp.learn.datasets",
+    "reviewapp.learn.monitoring",
     "reviewapp.review.quality",
     "reviewapp.operations",
 ]
@@ -183,7 +184,23 @@ REVIEWAPP_PIPELINE_BATCH = env_int("REVIEWAPP_PIPELINE_BATCH", 250, minimum=1)
 # Hash chains per workflow: concurrent writers append to different shards instead of queueing.
 # About one per concurrent writer of a workflow (reviewers and pipeline workers): with fewer,
 # writers wait for a free shard (see the README's benchmark notes).
+# The accuracy of auto-accepted answers and the calibration are estimated over this many days.
+REVIEWAPP_ACCURACY_WINDOW_DAYS = env_int("REVIEWAPP_ACCURACY_WINDOW_DAYS", 30, minimum=1)
+# Drift: the recent window against the reference days before it, for the current version; a
+# check compares only when both windows hold enough items. PSI above the alarm (0.2: the
+# populations differ) or a share of never-seen words above its alarm counts as drift.
+REVIEWAPP_DRIFT_WINDOW_HOURS = env_int("REVIEWAPP_DRIFT_WINDOW_HOURS", 24, minimum=1)
+REVIEWAPP_DRIFT_REFERENCE_DAYS = env_int("REVIEWAPP_DRIFT_REFERENCE_DAYS", 7, minimum=1)
+REVIEWAPP_DRIFT_MIN_ITEMS = env_int("REVIEWAPP_DRIFT_MIN_ITEMS", 50, minimum=1)
+REVIEWAPP_DRIFT_PSI_ALARM = env_float("REVIEWAPP_DRIFT_PSI_ALARM", 0.2, minimum=0.01)
+REVIEWAPP_DRIFT_NEW_WORDS_ALARM = env_float("REVIEWAPP_DRIFT_NEW_WORDS_ALARM", 0.3, minimum=0.01)
 REVIEWAPP_AUDIT_SHARDS = env_int("REVIEWAPP_AUDIT_SHARDS", 32, minimum=1)
+# Signs the audit heads files (`manage.py audit_heads`). A key of its own, kept away from the
+# database's owners, means a heads file cannot be forged by whoever can rewrite the table.
+REVIEWAPP_AUDIT_HEADS_KEY = env_str("REVIEWAPP_AUDIT_HEADS_KEY", "") or SECRET_KEY
+# With a role named here, every migrate (run as the tables' owner) grants this role what the
+# application needs and no more: on the audit table only SELECT and INSERT.
+REVIEWAPP_DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "")
 REVIEWAPP_EXPORT_LINK_TTL = timedelta(hours=env_int("REVIEWAPP_EXPORT_LINK_HOURS", 72, minimum=1))
 # Label Studio server that dataset releases can be pushed to (empty: pushing is off).
 LABEL_STUDIO_URL = env_str("LABEL_STUDIO_URL", "")
@@ -243,6 +260,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Any number of beat processes may run; the one holding the lease sends the sweeps and a standby
+# takes over within one lease period after the leader dies.
+CELERY_BEAT_SCHEDULER = "reviewapp.core.health.scheduler:LeaderScheduler"
+REVIEWAPP_BEAT_LEASE_SECONDS = env_int("REVIEWAPP_BEAT_LEASE_SECONDS", 15, minimum=3)
+# The name beat reports under (its heartbeat, the lease holder); unique per beat process.
+REVIEWAPP_BEAT_NAME = env_str("REVIEWAPP_BEAT_NAME", "")
 CELERY_BEAT_SCHEDULE = {
     # Re-enqueues dataset builds stuck without a heartbeat; safe to overlap (compare-and-swap).
     "resume-stalled-builds": {
@@ -274,6 +297,15 @@ CELERY_BEAT_SCHEDULE = {
     "resume-stuck-items": {
         "task": "workflows.resume_stuck_items",
         "schedule": env_int("REVIEWAPP_RECONCILE_SECONDS", 10, minimum=1),
+    },
+    # Raises a workflow's QA sample rate when its auto-accepted answers fall below the floor.
+    "check-drift": {
+        "task": "monitoring.check_drift",
+        "schedule": env_int("REVIEWAPP_DRIFT_SWEEP_SECONDS", 3600, minimum=10),
+    },
+    "check-accuracy-floors": {
+        "task": "monitoring.check_accuracy_floors",
+        "schedule": env_int("REVIEWAPP_ACCURACY_SWEEP_SECONDS", 600, minimum=10),
     },
     "prune-heartbeats": {"task": "health.prune_heartbeats", "schedule": 3600},
 }

@@ -22,6 +22,7 @@ urlpatterns = [
     # learn: corrections become datasets and models
     path("", include("reviewapp.learn.datasets.urls")),
     path("", include("reviewapp.learn.training.urls")),
+    path("", include("reviewapp.learn.monitoring.urls")),
     # across every stage: items, dead letters, audit
     path("", include("reviewapp.operations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

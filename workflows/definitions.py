@@ -173,9 +173,14 @@ def _rules(data: dict) -> dict[str, list[str]]:
                 errors[f"definition.routing.rules.{index}.then.{action}.queue"] = [
                     "must be the workflow's queue"
                 ]
-    sampled = routing.get("qa_sample", {}).get("queue")
+    sampling = routing.get("qa_sample", {})
+    sampled = sampling.get("queue")
     if sampled is not None and sampled != data["queue"]["slug"]:
         errors["definition.routing.qa_sample.queue"] = ["must be the workflow's queue"]
+    if ("accuracy_floor" in sampling) != ("raised_rate" in sampling):
+        errors["definition.routing.qa_sample"] = ["accuracy_floor and raised_rate go together"]
+    elif sampling.get("raised_rate", 1.0) <= sampling.get("rate", 0.0):
+        errors["definition.routing.qa_sample.raised_rate"] = ["must be above rate"]
     if definition["queue"] != data["queue"]["slug"]:
         errors["definition.queue"] = ["must be the slug of the workflow's queue"]
     errors |= _taxonomy_errors(data["reason_codes"])

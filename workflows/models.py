@@ -15,6 +15,11 @@ class Workflow(models.Model):
         "WorkflowVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the estimated accuracy of auto-accepted items fell below the routing policy's
+    # floor (reviewapp.learn.monitoring): humans check at least this share of confident answers
+    # until a manager goes back to the policy's own rate.
+    qa_sample_rate_raised = models.FloatField(null=True, blank=True)
+    qa_sample_raised_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         permissions = [
@@ -414,3 +419,57 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"training run {self.pk} of {self.workflow_id} ({self.status})"
+
+
+class ShadowStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+
+
+class Shadow(models.Model):
+    """A candidate model answering every item of a workflow beside the serving one, in the
+    dark: its answers are stored and scored against what reviewers decided, and never route."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="shadows")
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=20, choices=ShadowStatus.choices, default=ShadowStatus.RUNNING
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workflow"],
+                condition=models.Q(status="running"),
+                name="one_running_shadow_per_workflow",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow {self.candidate} on {self.workflow}"
+
+
+class ShadowPrediction(models.Model):
+    """The shadow model's answer for one item, or why there is none (``error``)."""
+
+    shadow = models.ForeignKey(Shadow, on_delete=models.CASCADE, related_name="predictions")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="shadow_predictions")
+    output = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    cost = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shadow", "item"], name="shadow_prediction_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow answer for item {self.item_id}"

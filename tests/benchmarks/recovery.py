@@ -64,7 +64,8 @@ sys.path.insert(0, str(REPO))
 
 from benchdb import setup_django  # noqa: E402
 
-PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+from tests.support.postgres_server import PrivatePostgres  # noqa: E402
+
 BIN = Path(sys.executable).parent
 SECRET_KEY = "bench-recovery-only-0c7e2a9f4b6d8e1a3c5f7b9d2e4a6c8f0b1d3e5f7a9c"
 PASSWORD = "bench-recovery-password"
@@ -114,66 +115,6 @@ def parse_args() -> argparse.Namespace:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# --- PostgreSQL of our own -------------------------------------------------------------------
-
-
-class PrivatePostgres:
-    """A PostgreSQL cluster in a temp folder on a free port; root runs it as ``postgres``."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-recovery-pg-"))
-        self.data = self.dir / "data"
-        self.log_path = self.dir / "postgres.log"
-        self.as_postgres = os.geteuid() == 0
-        if self.as_postgres:
-            shutil.chown(self.dir, "postgres", "postgres")
-        self._pg(
-            "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-            "--locale=C.UTF-8", "--no-instructions",
-        )  # fmt: skip
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"\nport = {port}\nlisten_addresses = '127.0.0.1'\n"
-                f"unix_socket_directories = '{self.dir}'\nmax_connections = 200\n"
-            )
-        self.start()
-
-    def _pg(self, tool: str, *args: str) -> None:
-        argv = [str(PG_BIN / tool), *args]
-        if self.as_postgres:
-            argv = ["runuser", "-u", "postgres", "--", *argv]
-        result = subprocess.run(argv, cwd=self.dir, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(f"{tool} {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-
-    def url(self, db: str) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        self._pg(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log_path), "-w", "-t", "60", "start"
-        )
-
-    def restart(self) -> None:
-        self._pg(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log_path), "-m", "fast", "-w", "-t",
-            "60", "restart",
-        )  # fmt: skip
-
-    def postmaster_pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def close(self, *, keep: bool) -> None:
-        with contextlib.suppress(RuntimeError):
-            self._pg("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        if not keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --- the processes and their supervisor ----------------------------------------------------
@@ -1092,10 +1033,7 @@ def main() -> int:
     log(f"working folder {root}")
     postgres = PrivatePostgres(port=free_port())
     log(f"PostgreSQL 15 on port {postgres.port} ({postgres.dir})")
-    subprocess.run(
-        [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres",
-         "reviewapp"], check=True,
-    )  # fmt: skip
+    postgres.createdb("reviewapp")
     redis_port = free_port()
     # Everything the stack reads comes from here: nothing of the caller's database or broker.
     env = {

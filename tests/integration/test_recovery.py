@@ -25,6 +25,8 @@ FAST = {
     "REVIEWAPP_HEARTBEAT_STALE_SECONDS": "3",
     "REVIEWAPP_RECONCILE_GRACE_SECONDS": "2",
     "REVIEWAPP_RECONCILE_SECONDS": "1",
+    # The restarted beat waits for the killed one's lease to lapse.
+    "REVIEWAPP_BEAT_LEASE_SECONDS": "3",
     "REVIEWAPP_PIPELINE_BATCH": "10",
 }
 

@@ -40,6 +40,7 @@ from workflows.models import (
     ItemOutcome,
     ItemStatus,
     Prediction,
+    ShadowPrediction,
     StepRun,
     StepRunStatus,
     Workflow,
@@ -196,6 +197,7 @@ def _run_step(
             input=item.input,
             definition=item.workflow_version.definition,
             previous=previous.setdefault(item.pk, {}),
+            qa_sample_rate_raised=item.workflow.qa_sample_rate_raised,
         )
         for item, _ in ready
     ]
@@ -302,6 +304,21 @@ def _apply(batch: _Batch, step: str, succeeded: list[tuple[Item, dict, StepConte
             )
             for item, output, _ in succeeded
         )
+        shadow_answers = [
+            ShadowPrediction(
+                item=item,
+                shadow_id=output["shadow"]["shadow_id"],
+                output=output["shadow"].get("output"),
+                confidence=output["shadow"].get("confidence"),
+                latency_ms=output["shadow"].get("latency_ms"),
+                cost=output["shadow"]["cost"],
+                error=output["shadow"].get("error", ""),
+            )
+            for item, output, _ in succeeded
+            if "shadow" in output
+        ]
+        # A redelivered step finds its shadow answer stored already.
+        ShadowPrediction.objects.bulk_create(shadow_answers, ignore_conflicts=True)
     following = next_step(step)
     for item, _, _ in succeeded:
         item.current_step = following or ""

@@ -12,6 +12,7 @@ A workflow's ``routing`` section::
         when: {field: input.amount, gt: 10000}   # the queue's senior queue (review.quality)
         then: {four_eyes: {priority: 3}}
     qa_sample: {rate: 0.05}         # optional; share of auto-accepted items a human checks
+                                    # (and accuracy_floor, raised_rate, min_samples: see below)
 
 A condition is ``{all: [...]}``, ``{any: [...]}``, ``{not: condition}`` or a comparison
 ``{field: <path>, <operator>: <value>}``; paths are ``confidence``, ``field_confidence.<f>``,
@@ -150,6 +151,12 @@ ROUTING_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "rate": {"type": "number", "minimum": 0, "maximum": 1},
+                # When the estimated accuracy of auto-accepted items is surely below the floor
+                # (the upper end of its interval, over at least min_samples checked items), the
+                # rate goes up to raised_rate and the workflow's managers are told.
+                "accuracy_floor": {"type": "number", "minimum": 0, "maximum": 1},
+                "raised_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                "min_samples": {"type": "integer", "minimum": 1},
                 **_QUEUE_CHOICE["properties"],
             },
         },
@@ -233,7 +240,16 @@ def sample_draw(item_key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def route(*, policy: dict, facts: Facts, default_queue: str, item_key: str) -> RoutingDecision:
+def route(
+    *,
+    policy: dict,
+    facts: Facts,
+    default_queue: str,
+    item_key: str,
+    sample_rate_at_least: float | None = None,
+) -> RoutingDecision:
+    """The routing decision for one item. ``sample_rate_at_least`` is a QA sample rate raised
+    for the workflow (its accuracy fell below the policy's floor) that overrides a lower one."""
     for rule in policy.get("rules", []):
         seen: dict[str, Any] = {}
         if condition_holds(rule["when"], facts, seen):
@@ -255,14 +271,15 @@ def route(*, policy: dict, facts: Facts, default_queue: str, item_key: str) -> R
         if facts.confidence < threshold:
             return RoutingDecision("review", "below_threshold", queue=default_queue, values=values)
         decision = RoutingDecision("auto_accept", "confident", values=values)
-    sampling = policy.get("qa_sample")
-    if sampling and sample_draw(item_key) < float(sampling["rate"]):
+    sampling = policy.get("qa_sample") or {}
+    rate = max(float(sampling.get("rate", 0.0)), sample_rate_at_least or 0.0)
+    if rate and sample_draw(item_key) < rate:
         return RoutingDecision(
             "review",
             decision.rule,
             queue=sampling.get("queue", default_queue),
             priority=sampling.get("priority", 0),
-            values=decision.values | {"qa_sample_rate": sampling["rate"]},
+            values=decision.values | {"qa_sample_rate": rate},
             qa_sample=True,
         )
     return decision

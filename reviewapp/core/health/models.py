@@ -55,3 +55,26 @@ class SweepRun(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class BeatLease(models.Model):
+    """Who schedules the sweeps. Any number of beat processes may run; the one holding the lease
+    sends the sweeps, the others stand by and take it over once it lapses.
+
+    ``fence`` grows at every take-over, and a sweep is sent only while the sender's fence is the
+    current one and its lease has not lapsed by the database's clock, so a leader that stalled
+    past its lease cannot send beside its successor.
+    """
+
+    name = models.CharField(max_length=50, unique=True)
+    # The heartbeat name of the leader, for people; ``holder_token`` tells processes apart.
+    holder = models.CharField(max_length=200, blank=True)
+    holder_token = models.CharField(max_length=64, blank=True)
+    fence = models.PositiveBigIntegerField(default=0)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+    # Sweeps sent under the current fence.
+    sent = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from reviewapp.core.health.models import Heartbeat, ProcessKind, SweepRun
+from reviewapp.core.health.lease import BEAT
+from reviewapp.core.health.models import BeatLease, Heartbeat, ProcessKind, SweepRun
 from reviewapp.core.humanize import duration_text
 
 
@@ -19,6 +20,8 @@ class ProcessState:
     heartbeat: Heartbeat
     alive: bool
     silent_for: timedelta
+    # For beat: whether it holds the lease, i.e. sends the sweeps (the others stand by).
+    leads: bool = False
 
     @property
     def silent_text(self) -> str:
@@ -33,12 +36,25 @@ def processes(*, now: datetime | None = None) -> list[ProcessState]:
     """Every process that reported, workers first, with whether it is still alive."""
     now = now or timezone.now()
     fresh_since = _fresh_since(now)
+    leader = beat_leader(now=now)
     return [
         ProcessState(
-            heartbeat=beat, alive=beat.seen_at >= fresh_since, silent_for=now - beat.seen_at
+            heartbeat=beat,
+            alive=beat.seen_at >= fresh_since,
+            silent_for=now - beat.seen_at,
+            leads=beat.kind == ProcessKind.BEAT and beat.name == leader,
         )
         for beat in Heartbeat.objects.order_by("-kind", "name")
     ]
+
+
+def beat_leader(*, now: datetime | None = None) -> str | None:
+    """The name of the beat that holds an unlapsed lease, if any."""
+    return (
+        BeatLease.objects.filter(name=BEAT, expires_at__gt=now or timezone.now())
+        .values_list("holder", flat=True)
+        .first()
+    )
 
 
 def live_count(kind: str, *, now: datetime | None = None) -> int:

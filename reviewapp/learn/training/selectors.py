@@ -1,5 +1,9 @@
 """Reads of canaries and training runs for the API and pages."""
 
+from django.db.models import QuerySet
+
+from workflows.models import ModelVersion, Workflow
+
 
 def canary_summary(canary) -> dict:
     return {
@@ -40,4 +44,13 @@ def training_run_summary(run) -> dict:
 def training_runs_for_workflow(workflow):
     return workflow.training_runs.select_related(
         "workflow", "release", "base", "candidate", "requested_by"
+    )
+
+
+def candidate_models(workflow: Workflow) -> QuerySet[ModelVersion]:
+    """Models that could replace the workflow's own: in a canary or as a shadow."""
+    assert workflow.current_version is not None
+    binding = workflow.current_version.definition["model"]
+    return ModelVersion.objects.exclude(name=binding["name"], version=binding["version"]).order_by(
+        "name", "version"
     )

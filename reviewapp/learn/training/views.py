@@ -16,7 +16,7 @@ from reviewapp.learn.training.canary import (
     canary_start,
     canary_stop,
 )
-from reviewapp.learn.training.selectors import training_runs_for_workflow
+from reviewapp.learn.training.selectors import candidate_models, training_runs_for_workflow
 from reviewapp.learn.training.services import RetrainConflict, RetrainForbidden, model_retrain
 from workflows.access import get_workflow_for_user
 from workflows.models import CanaryStatus, ModelVersion
@@ -71,7 +71,6 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
             "candidate": candidate,
             "gates": canary_gates(live, stable, candidate),
         }
-    binding = workflow.current_version.definition["model"]
     return render(
         request,
         "workflows/canary.html",
@@ -81,9 +80,7 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
             "arms": arms,
             "history": workflow.canaries.select_related("stable", "candidate")[:20],
             "may_release": may_release,
-            "candidates": ModelVersion.objects.exclude(
-                name=binding["name"], version=binding["version"]
-            ).order_by("name", "version"),
+            "candidates": candidate_models(workflow),
             "releases": DatasetExport.objects.filter(
                 workflow=workflow, status=ExportStatus.READY
             ).order_by("-release_version"),

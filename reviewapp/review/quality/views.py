@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core.errors import Conflict, InvalidRequest, refusal_message
 from reviewapp.core.permissions import MANAGE_QUEUE
+from reviewapp.review.quality.agreement import queue_agreement
 from reviewapp.review.quality.inputs import QueueQualityInput
 from reviewapp.review.quality.models import GoldItem
 from reviewapp.review.quality.selectors import (
@@ -22,6 +23,7 @@ from reviewapp.review.quality.selectors import (
 )
 from reviewapp.review.quality.services import gold_item_add, gold_item_retire, queue_quality_set
 from reviewapp.review.reviews.access import get_queue_for_user, queues_for_user
+from reviewapp.review.sla.charts import Series, line_chart
 
 NO_FIGURE = "\N{EN DASH}"
 
@@ -42,6 +44,8 @@ def queue_quality(request: HttpRequest, queue_id: int) -> HttpResponse:
         }
         for row in reviewer_quality(queues=[queue])
     ]
+    agreement = queue_agreement(queue)
+    trend = agreement.trend
     return render(
         request,
         "quality/queue_quality.html",
@@ -49,6 +53,15 @@ def queue_quality(request: HttpRequest, queue_id: int) -> HttpResponse:
             "queue": queue,
             "rows": rows,
             "settings": queue_quality_for(queue),
+            "agreement": agreement,
+            "agreement_chart": line_chart(
+                title="Agreement on the whole answer (Krippendorff's alpha), week by week",
+                labels=[week for week, _ in trend],
+                # A week without pairs is drawn at 0 and read out as "no pairs" in the table.
+                series=[Series("alpha", [max(value or 0.0, 0.0) for _, value in trend])],
+            )
+            if any(value is not None for _, value in trend)
+            else None,
             "senior_choices": queues_for_user(request.user, MANAGE_QUEUE)
             .filter(workflow_id=queue.workflow_id)
             .exclude(pk=queue.pk)

@@ -37,7 +37,8 @@ class _EnvName(Text):
 
 class QueueClaimSettingsInput(Input):
     """Claim weights, who may claim (skills, the input field naming a task's language, a cap per
-    reviewer), and where escalations are POSTed. Checked ``partial``: only what is sent changes.
+    reviewer), where escalations are POSTed, and what an hour of review costs. Checked
+    ``partial``: only what is sent changes.
     """
 
     refusal = QueueSettingsInvalid
@@ -52,6 +53,9 @@ class QueueClaimSettingsInput(Input):
     notify_webhook_url = _HttpUrl(message="Give an http(s) URL, or leave it empty.")
     notify_webhook_secret_env = _EnvName(
         message="Name the environment variable holding the signing secret (A-Z, 0-9, _)."
+    )
+    review_hourly_cost = Number(
+        minimum=0, maximum=1_000_000, message="Give what an hour of review costs, 0 or more."
     )
 
 

@@ -26,6 +26,9 @@ class Queue(models.Model):
     # secret in the environment variable named by notify_webhook_secret_env.
     notify_webhook_url = models.URLField(max_length=500, blank=True)
     notify_webhook_secret_env = models.CharField(max_length=100, blank=True)
+    # What an hour of review here costs, in the currency of the model costs; human cost per
+    # item is review time times this (0: not known, counted as nothing).
+    review_hourly_cost = models.FloatField(default=0.0)
 
     class Meta:
         permissions = [

@@ -140,6 +140,8 @@ class Escalation(models.Model):
 
 class NotificationKind(models.TextChoices):
     TASK_ESCALATED = "task_escalated", "Task escalated"
+    ACCURACY_BELOW_FLOOR = "accuracy_below_floor", "Accuracy below the floor"
+    DRIFT_DETECTED = "drift_detected", "Drift detected"
 
 
 class Notification(models.Model):

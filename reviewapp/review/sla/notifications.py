@@ -15,6 +15,7 @@ from reviewapp.review.sla.models import (
     Escalation,
     EscalationStep,
     Notification,
+    NotificationKind,
     WebhookNotification,
     WebhookNotificationStatus,
 )
@@ -115,6 +116,13 @@ def webhook_notification_deliver(*, notification_id: int) -> WebhookNotification
 # --- email --------------------------------------------------------------------------------------
 
 
+MAIL_SUBJECTS: dict[str, str] = {
+    NotificationKind.TASK_ESCALATED: "A review task was escalated",
+    NotificationKind.ACCURACY_BELOW_FLOOR: "Auto-accepted answers fell below the accuracy floor",
+    NotificationKind.DRIFT_DETECTED: "A workflow's inputs or answers drifted",
+}
+
+
 def notifications_mail_pending(*, limit: int = 200) -> int:
     """Mail notifications that want an email, each claimed first so that it goes out once.
 
@@ -138,7 +146,7 @@ def notifications_mail_pending(*, limit: int = 200) -> int:
         notification = Notification.objects.get(pk=notification_id)
         try:
             send_mail(
-                subject="[reviewapp] A review task was escalated",
+                subject=f"[reviewapp] {MAIL_SUBJECTS[notification.kind]}",
                 message=notification.message,
                 from_email=None,
                 recipient_list=[notification.email_to],

@@ -74,7 +74,7 @@ def _posted(request: HtmxHttpRequest, names) -> dict[str, str]:
 
 
 def _claims_form(queue: Queue) -> dict[str, str]:
-    form = {name: f"{getattr(queue, name):g}" for name in WEIGHTS}
+    form = {name: f"{getattr(queue, name):g}" for name in (*WEIGHTS, "review_hourly_cost")}
     form |= {name: getattr(queue, name) for name in CLAIM_TEXT_FIELDS}
     form["required_skills"] = ", ".join(queue.required_skills)
     cap = queue.max_claims_per_reviewer

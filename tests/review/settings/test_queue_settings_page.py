@@ -36,8 +36,22 @@ def _claims_form(queue, **changes):
         "language_field": "",
         "notify_webhook_url": "",
         "notify_webhook_secret_env": "",
+        "review_hourly_cost": "0",
     }
     return form | changes
+
+
+def test_the_hourly_review_cost_is_a_claim_setting_checked_like_the_others(
+    browser_as, manager, demo
+):
+    client = browser_as(manager)
+    url = _url("queue-settings-claims", demo.queue)
+    refused = client.post(url, _claims_form(demo.queue, review_hourly_cost="-3"))
+    assert refused.status_code == 422
+    assert b"Give what an hour of review costs, 0 or more." in refused.content
+    saved = client.post(url, _claims_form(demo.queue, review_hourly_cost="42.5"), follow=True)
+    assert b"Claim settings saved." in saved.content
+    assert Queue.objects.get(pk=demo.queue.pk).review_hourly_cost == 42.5
 
 
 # --- who may see it ------------------------------------------------------------------------------

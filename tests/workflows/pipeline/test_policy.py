@@ -6,7 +6,14 @@ from jsonschema import Draft202012Validator
 
 from workflows.definitions import DefinitionInvalid, workflow_file_load
 from workflows.demo.definition import DEMO_FILE
-from workflows.pipeline.policy import ROUTING_SCHEMA, Facts, condition_holds, route, sample_draw
+from workflows.pipeline.policy import (
+    ROUTING_SCHEMA,
+    Facts,
+    condition_holds,
+    facts_for,
+    route,
+    sample_draw,
+)
 
 FACTS = Facts(
     confidence=0.72,
@@ -263,3 +270,45 @@ def test_a_valid_four_eyes_rule_loads(tmp_path):
     path.write_text(yaml.safe_dump(data))
     loaded = workflow_file_load(path)
     assert loaded.definition["routing"]["rules"][0]["then"]["four_eyes"]["priority"] == 2
+
+
+@pytest.mark.parametrize(
+    ("qa_sample", "expected"),
+    [
+        ({"rate": 0.1, "accuracy_floor": 0.9}, "accuracy_floor and raised_rate go together"),
+        (
+            {"rate": 0.2, "accuracy_floor": 0.9, "raised_rate": 0.2},
+            "definition.routing.qa_sample.raised_rate: must be above rate",
+        ),
+        ({"rate": 0.1, "accuracy_floor": 1.5, "raised_rate": 0.5}, "definition.routing"),
+    ],
+)
+def test_an_accuracy_floor_needs_a_higher_raised_rate(tmp_path, qa_sample, expected):
+    data = yaml.safe_load(DEMO_FILE.read_text())
+    data["definition"]["routing"]["qa_sample"] = qa_sample
+    path = tmp_path / "ticket-triage.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(DefinitionInvalid) as refused:
+        workflow_file_load(path)
+    assert expected in str(refused.value)
+
+
+def test_a_raised_sample_rate_overrides_a_lower_policy_rate():
+    policy = {"threshold": 0.5, "qa_sample": {"rate": 0.0}}
+    confident = facts_for(confidence=0.9, output={"label": "billing"}, input={})
+    keys = [str(n) for n in range(200)]
+    plain = [route(policy=policy, facts=confident, default_queue="q", item_key=k) for k in keys]
+    raised = [
+        route(
+            policy=policy,
+            facts=confident,
+            default_queue="q",
+            item_key=k,
+            sample_rate_at_least=0.5,
+        )
+        for k in keys
+    ]
+    assert not any(d.qa_sample for d in plain)
+    sampled = [d for d in raised if d.qa_sample]
+    assert 60 < len(sampled) < 140
+    assert {d.values["qa_sample_rate"] for d in sampled} == {0.5}

@@ -35,3 +35,5 @@ class StepContext:
     definition: dict
     # Outputs of the steps that already succeeded, by step name.
     previous: dict[str, dict] = field(default_factory=dict)
+    # The workflow's raised QA sample rate, while its accuracy is below the policy's floor.
+    qa_sample_rate_raised: float | None = None

@@ -8,7 +8,7 @@ import json
 import time
 from collections import defaultdict
 
-from workflows.models import ModelVersion
+from workflows.models import ModelVersion, Shadow, ShadowStatus
 from workflows.pipeline.adapters.base import ModelError, ModelInput, ModelOutput, predict_each
 from workflows.pipeline.adapters.registry import adapter_for
 from workflows.pipeline.breaker import breaker_allows, breaker_record_success
@@ -44,7 +44,33 @@ def run_batch(contexts: list[StepContext]) -> list[dict | StepFailed]:
             answers = _ask(model_version, [contexts[i] for i in served])
             for index, answer in zip(served, answers, strict=True):
                 results[index] = answer
+        _ask_shadow(workflow_id, [(contexts[i], results[i]) for i in indexes])
     return results
+
+
+def _ask_shadow(workflow_id: int, answered: list[tuple[StepContext, dict | StepFailed]]) -> None:
+    """The workflow's shadow model answers the items the serving model answered; its answer (or
+    its failure) rides along in the step's output under ``shadow`` and never fails the step."""
+    shadow = (
+        Shadow.objects.filter(workflow_id=workflow_id, status=ShadowStatus.RUNNING)
+        .select_related("candidate")
+        .first()
+    )
+    served = [(context, result) for context, result in answered if isinstance(result, dict)]
+    if shadow is None or not served:
+        return
+    answers = _ask(shadow.candidate, [context for context, _ in served])
+    for (_, result), answer in zip(served, answers, strict=True):
+        if isinstance(answer, StepFailed):
+            result["shadow"] = {"shadow_id": shadow.pk, "error": answer.reason, "cost": answer.cost}
+        else:
+            result["shadow"] = {
+                "shadow_id": shadow.pk,
+                "output": answer["output"],
+                "confidence": answer["confidence"],
+                "latency_ms": answer["latency_ms"],
+                "cost": answer["cost"],
+            }
 
 
 def _ask(model_version: ModelVersion, contexts: list[StepContext]) -> list[dict | StepFailed]:

@@ -21,6 +21,7 @@ def run(context: StepContext) -> dict:
         default_queue=context.definition["queue"],
         # Keyed on the content, so the same ticket is sampled on every run and every retry.
         item_key=json.dumps(context.input, sort_keys=True),
+        sample_rate_at_least=context.qa_sample_rate_raised,
     )
     return {
         "action": decision.action,

@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from reviewapp.core.health.lease import lease_forfeit
 from reviewapp.core.health.models import ProcessKind
 from reviewapp.core.health.services import heartbeat_restart_record
 from reviewapp.core.supervisor import Supervisor, exit_description
@@ -48,6 +49,8 @@ def _record_restart(program: str, exit_code: int) -> None:
             hostname=socket.gethostname(),
             exit_status=exit_description(exit_code),
         )
+        if kind == ProcessKind.BEAT:
+            lease_forfeit(holder=name)
     finally:
         connection.close()  # the supervisor's thread: no connection left open between exits
 

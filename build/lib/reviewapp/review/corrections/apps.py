@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class CorrectionsConfig(AppConfig):
-    name = "reviewapp.review.corrections"
-    label = "corrections"

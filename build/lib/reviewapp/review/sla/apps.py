@@ -1,7 +1,0 @@
-from django.apps import AppConfig
-
-
-class SlaConfig(AppConfig):
-    name = "reviewapp.review.sla"
-    label = "sla"
-    verbose_name = "SLA and escalation"
