@@ -4,11 +4,12 @@
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
         python tests/benchmarks/exports.py --sizes 100000 1000000
 
-It creates its own database (``reviewapp_bench_exports`` on the server of DATABASE_URL, dropped
-and created fresh, migrated, dropped again at the end unless ``--keep-db``) and its own media
-folder. Corrections are cloned in SQL from one real item/task/decision/correction chain made
-through the ORM (inputs from the demo ticket generator, numbered so none is a duplicate), so
-making a million takes seconds, not an ORM save per row.
+It creates its own database (``reviewapp_bench_exports``, or ``BENCH_EXPORTS_DB``, on the server
+of DATABASE_URL, dropped and created fresh, migrated, dropped again at the end unless
+``--keep-db``) and its own media folder. Corrections are cloned in SQL from one real
+item/task/decision/correction chain made through the ORM (inputs from the demo ticket
+generator, numbered so none is a duplicate), so making a million takes seconds, not an ORM save
+per row.
 
 Each export is built by the real ``dataset_export_build`` in a fresh subprocess, which reports
 its wall time, its own CPU time (the database server's work is in the wall time only) and the
@@ -31,7 +32,9 @@ from pathlib import Path
 from benchdb import database_urls, recreate_database, setup_django
 
 REPO = Path(__file__).resolve().parents[2]
-BENCH_DB = "reviewapp_bench_exports"
+# BENCH_EXPORTS_DB names another database, so that two runs on one server do not drop each
+# other's.
+BENCH_DB = os.environ.get("BENCH_EXPORTS_DB", "reviewapp_bench_exports")
 BROKER = "redis://127.0.0.1:6379/12"
 FORMATS = ("jsonl", "csv", "parquet", "label_studio", "hf_dataset")
 SAMPLES = 500  # distinct ticket texts the clones cycle through

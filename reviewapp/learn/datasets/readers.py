@@ -11,8 +11,8 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from reviewapp.learn.datasets.exporters import JSON_COLUMNS
 from reviewapp.learn.datasets.models import ExportFormat
+from reviewapp.learn.datasets.row import JSON_COLUMNS
 
 READ_BATCH = 500
 

@@ -1,15 +1,11 @@
 from collections import Counter
 
+from reviewapp.learn.datasets.filters import SpecInvalid, spec_filters_parse
 from reviewapp.learn.datasets.models import DatasetExport
-from reviewapp.learn.datasets.specs import (
-    SPLITS,
-    RowEncoder,
-    SpecInvalid,
-    output_class,
-    sensitive_fields,
-    spec_filters_parse,
-    spec_rows,
-)
+from reviewapp.learn.datasets.protection import sensitive_fields
+from reviewapp.learn.datasets.row import RowEncoder
+from reviewapp.learn.datasets.specs import output_class, spec_rows
+from reviewapp.learn.datasets.splits import SPLITS
 
 PREVIEW_SAMPLES = 20
 

@@ -6,10 +6,8 @@ versions, checksums, the approval chain) and a data card.
 """
 
 import json
-from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from operator import itemgetter
 from pathlib import Path
 from typing import cast
 
@@ -24,15 +22,21 @@ from reviewapp.core.errors import Conflict, Forbidden
 from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.core.quotas import team_quota_take
 from reviewapp.learn.datasets.exporters import (
-    EXPORT_FIELDS,
     EXTENSIONS,
     LINE_FORMATS,
     WRITERS,
-    ExportRow,
     Line,
     hf_front_matter,
     write_hf_splits,
     zip_folder,
+)
+from reviewapp.learn.datasets.filters import SpecInvalid, spec_filters_parse, spec_matching
+from reviewapp.learn.datasets.manifest import (
+    Tally,
+    data_card,
+    ordered_splits,
+    release_manifest,
+    write_json,
 )
 from reviewapp.learn.datasets.models import (
     DatasetExport,
@@ -40,18 +44,9 @@ from reviewapp.learn.datasets.models import (
     ExportFormat,
     ExportStatus,
 )
-from reviewapp.learn.datasets.specs import (
-    SPLITS,
-    TALLY_SEPARATOR,
-    RowEncoder,
-    SpecInvalid,
-    output_class,
-    sensitive_fields,
-    spec_filters_parse,
-    spec_lines_counted,
-    spec_matching,
-    spec_rows_counted,
-)
+from reviewapp.learn.datasets.protection import sensitive_fields
+from reviewapp.learn.datasets.row import RowEncoder
+from reviewapp.learn.datasets.specs import spec_lines_counted, spec_rows_counted
 
 BUILD_TASK = "datasets.build_export"
 
@@ -59,23 +54,6 @@ BUILD_TASK = "datasets.build_export"
 # without the database round trips showing in the export's speed.
 PROGRESS_EVERY = 5000
 FETCH_ROWS = 5000  # rows per fetch from the server-side cursor
-FIELD_NOTES = {
-    "item_id": "id of the item in reviewapp",
-    "input": "the item's input as submitted (sensitive fields redacted or pseudonymised)",
-    "model_output": "what the model answered",
-    "human_output": "what the reviewer decided instead (the label to learn)",
-    "diff": "field-level changes from model_output to human_output",
-    "reason_codes": "why the reviewer changed or refused the output (workflow taxonomy)",
-    "comment": "the reviewer's free-text comment",
-    "model_version": "the model (name@version) that produced model_output",
-    "reviewer": "pseudonymous reviewer id, stable per deployment",
-    "corrected_at": "when the decision was made (ISO 8601)",
-    "split": "train / validation / test, 80/10/10 by SHA-256 of the canonical input",
-    "disagreement": (
-        "empty, or the two independent answers of a four-eyes review that disagreed"
-        " (outcome, output, pseudonymous reviewer); human_output is then the senior's answer"
-    ),
-}
 
 
 class ExportConflict(Conflict):
@@ -274,91 +252,6 @@ def export_path(export: DatasetExport) -> Path:
     return release_dir(export) / name
 
 
-_split_of, _key_of = itemgetter(0), itemgetter(1)
-
-
-class _Tally:
-    """Counts gathered while rows stream past, for the manifest and the data card.
-
-    Outputs and reason lists repeat and arrive as shared ``Encoded`` values, so rows are
-    counted per distinct value and turned into classes and reasons in bulk (``_fold``), at the
-    end or whenever the distinct values pile up (free-text outputs), so memory stays flat.
-    """
-
-    DISTINCT_LIMIT = 10_000
-
-    def __init__(self) -> None:
-        self.by_split: dict[str, int] = {}
-        self.by_output: dict[str, list] = {}  # compact JSON -> [value, rows]
-        self.by_reasons: dict[str, list] = {}
-        self.by_class: Counter[str] = Counter()
-        self.by_reason: Counter[str] = Counter()
-        self.workflow_versions: set[int] = set()
-        self.model_versions: set[str] = set()
-
-    def _fold(self) -> None:
-        for output, rows in self.by_output.values():
-            self.by_class[output_class(output)] += rows
-        for reasons, rows in self.by_reasons.values():
-            for reason in reasons:
-                self.by_reason[reason] += rows
-        self.by_output.clear()
-        self.by_reasons.clear()
-
-    def rows(self, values, encoder: RowEncoder) -> Iterator[ExportRow]:
-        by_split, by_output, by_reasons = self.by_split, self.by_output, self.by_reasons
-        for value in values:
-            row, version = encoder.row(value)
-            by_split[row.split] = by_split.get(row.split, 0) + 1
-            output, reasons = row.human_output, row.reason_codes
-            counted = by_output.get(output.compact)
-            if counted is None:
-                by_output[output.compact] = [output.value, 1]
-            else:
-                counted[1] += 1
-            counted = by_reasons.get(reasons.compact)
-            if counted is None:
-                by_reasons[reasons.compact] = [reasons.value, 1]
-            else:
-                counted[1] += 1
-            if version is not None:
-                self.workflow_versions.add(version)
-            self.model_versions.add(row.model_version.value)
-            if len(by_output) + len(by_reasons) > self.DISTINCT_LIMIT:
-                self._fold()
-            yield row
-
-    def lines(self, chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
-        """Counts lines by ``(split, tally key)`` as they pass; folded like the rows above."""
-        keys: Counter[tuple[str, str]] = Counter()
-        for lines in chunks:
-            keys.update(zip(map(_split_of, lines), map(_key_of, lines), strict=True))
-            if len(keys) > self.DISTINCT_LIMIT:
-                self._fold_keys(keys)
-            yield lines
-        self._fold_keys(keys)
-
-    def _fold_keys(self, keys: Counter[tuple[str, str]]) -> None:
-        for (split, key), rows in keys.items():
-            label, reasons, version, model = key.split(TALLY_SEPARATOR, 3)
-            self.by_split[split] = self.by_split.get(split, 0) + rows
-            self.by_class[output_class({"label": json.loads(label)} if label else None)] += rows
-            for reason in json.loads(reasons):
-                self.by_reason[reason] += rows
-            if version:
-                self.workflow_versions.add(int(version))
-            self.model_versions.add(model)
-        keys.clear()
-
-    def counts(self) -> dict:
-        self._fold()
-        return {
-            "by_split": {name: self.by_split.get(name, 0) for name, _ in SPLITS},
-            "by_class": dict(sorted(self.by_class.items())),
-            "by_reason": dict(sorted(self.by_reason.items())),
-        }
-
-
 class _Superseded(Exception):
     """A newer build attempt took over this export; this one stops without publishing."""
 
@@ -402,7 +295,7 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
         )
     attempt = export.build_attempt
     sensitive = {} if export.sensitive_included else sensitive_fields(export.workflow)
-    tally = _Tally()
+    tally = Tally()
     spec = {"workflow": export.workflow, "filters": export.filters, "chunk": FETCH_ROWS}
     # JSONL (and the Hugging Face folder, made of JSONL) arrive as ready lines; the other
     # formats need each row's values.
@@ -476,12 +369,12 @@ def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str,
         partial.replace(final)
         data_files = [final.name]
     files = {name: file_sha256(work / name) for name in data_files}
-    manifest = _manifest(export, written, tally, files, sensitive)
-    card = _data_card(export, manifest)
+    manifest = release_manifest(export, written, tally, files, sensitive)
+    card = data_card(export, manifest)
     if export.format == ExportFormat.HF_DATASET:
         splits = [Path(name).stem for name in data_files]
-        (work / "README.md").write_text(hf_front_matter(_ordered(splits)) + card)
-        _write_json(work / "manifest.json", manifest)
+        (work / "README.md").write_text(hf_front_matter(ordered_splits(splits)) + card)
+        write_json(work / "manifest.json", manifest)
         archive = work / "dataset.zip"
         with archive.open("wb") as handle:
             zip_folder(work, ["README.md", "manifest.json", *data_files], handle)
@@ -490,110 +383,9 @@ def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str,
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
             (work / name).replace(directory / name)
     else:
-        _write_json(directory / "manifest.json", manifest)
+        write_json(directory / "manifest.json", manifest)
         (directory / "DATACARD.md").write_text(card)
     return files, written
-
-
-def _ordered(splits: list[str]) -> list[str]:
-    order = [name for name, _ in SPLITS]
-    return sorted(splits, key=order.index)
-
-
-def _write_json(path: Path, value: dict) -> None:
-    path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def _manifest(export, written: int, tally: _Tally, files: dict, sensitive: dict) -> dict:
-    approvals = [
-        {
-            "approver": a.approver.get_username(),
-            "approved_at": a.approved_at.isoformat(),
-            "allowed_sensitive": a.allowed_sensitive,
-        }
-        for a in export.approvals.select_related("approver")
-    ]
-    return {
-        "dataset": f"{export.workflow.slug}-corrections",
-        "workflow": export.workflow.slug,
-        "release": export.release_name,
-        "export_id": export.pk,
-        "format": export.format,
-        "filters": export.filters,
-        "rows": written,
-        "counts": tally.counts(),
-        "split_rule": "sha256(canonical input) % 100: <80 train, <90 validation, else test",
-        "deduplicated_by": "input content; the latest correction of each input is kept",
-        "fields": list(EXPORT_FIELDS),
-        "workflow_versions": sorted(tally.workflow_versions),
-        "model_versions": sorted(tally.model_versions),
-        "sensitive": {
-            "fields": sensitive_fields(export.workflow),
-            "included": export.sensitive_included,
-        },
-        "files": [{"path": name, "sha256": digest} for name, digest in sorted(files.items())],
-        # The data file's checksum (single-file formats), as before releases had folders.
-        "sha256": next(iter(files.values())) if len(files) == 1 else None,
-        "requested_by": export.requested_by.get_username(),
-        "approved_by": export.decided_by.get_username() if export.decided_by else None,
-        "approval_chain": {
-            "requested_by": export.requested_by.get_username(),
-            "requested_at": export.requested_at.isoformat(),
-            "purpose": export.note,
-            "include_sensitive_requested": export.include_sensitive,
-            "approvals": approvals,
-        },
-    }
-
-
-def _data_card(export, manifest: dict) -> str:
-    counts = manifest["counts"]
-    sensitive = manifest["sensitive"]["fields"]
-    lines = [
-        f"# {export.workflow.name}: corrections dataset {manifest['release']}",
-        "",
-        "## Purpose",
-        export.note or "(The requester gave no purpose.)",
-        "",
-        "## Source",
-        f"Human corrections from the review queues of workflow `{export.workflow.slug}` "
-        f"(workflow versions {', '.join(map(str, manifest['workflow_versions'])) or '-'}; "
-        f"models {', '.join(manifest['model_versions']) or '-'}).",
-        f"Filters: `{json.dumps(export.filters, sort_keys=True)}`. Rows: {manifest['rows']} "
-        f"(train {counts['by_split']['train']}, validation {counts['by_split']['validation']}, "
-        f"test {counts['by_split']['test']}).",
-        "",
-        "## Fields",
-        *[f"- `{name}`: {FIELD_NOTES[name]}" for name in EXPORT_FIELDS],
-        "",
-        "## Known limitations",
-        "- Only items a human reviewed are here: confident auto-accepted items are missing "
-        "(except QA samples), so the class balance is not the production balance.",
-        "- Each label comes from one reviewer's decision and may itself be wrong.",
-        "- Inputs seen more than once keep only their latest correction.",
-    ]
-    if sensitive and not manifest["sensitive"]["included"]:
-        lines.append(
-            "- Sensitive input fields are altered: "
-            + ", ".join(f"`{name}` ({mode}ed)" for name, mode in sensitive.items())
-            + "."
-        )
-    elif sensitive:
-        lines.append(
-            "- Contains sensitive input fields in clear ("
-            + ", ".join(sensitive)
-            + "), approved for inclusion."
-        )
-    chain = manifest["approval_chain"]
-    lines += [
-        "",
-        "## Approval",
-        f"Requested by {chain['requested_by']} at {chain['requested_at']}; approved by "
-        + ", ".join(f"{a['approver']} at {a['approved_at']}" for a in chain["approvals"])
-        + ".",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 def dataset_exports_resume_stalled(*, stalled_after: timedelta | None = None) -> list[int]:

@@ -13,6 +13,7 @@ from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
 from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.datasets.access import exports_for_user, get_export_for_user
+from reviewapp.learn.datasets.filters import SpecInvalid
 from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
     dataset_release_push_label_studio,
@@ -32,7 +33,6 @@ from reviewapp.learn.datasets.services import (
     dataset_export_reject,
     dataset_export_request,
 )
-from reviewapp.learn.datasets.specs import SpecInvalid
 from workflows.access import get_workflow_for_user, workflows_for_user
 
 

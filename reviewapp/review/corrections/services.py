@@ -16,7 +16,7 @@ def reviewer_pseudonym(user) -> str:
 
 
 def reviewer_pseudonym_of(user_id: int) -> str:
-    # Dataset exports compute the same in SQL (datasets.specs._hmac_hex16).
+    # Dataset exports compute the same in SQL (datasets.protection.hmac_hex16).
     return hmac.new(
         settings.REVIEWAPP_PSEUDONYM_KEY.encode(), f"reviewer:{user_id}".encode(), hashlib.sha256
     ).hexdigest()[:16]

@@ -1,0 +1,199 @@
+"""What a release says about itself: the counts gathered while its rows stream past, its
+manifest (counts, filters, versions, checksums, the approval chain) and its data card."""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from operator import itemgetter
+from pathlib import Path
+
+from reviewapp.learn.datasets.exporters import Line
+from reviewapp.learn.datasets.protection import sensitive_fields
+from reviewapp.learn.datasets.row import EXPORT_FIELDS, ROW, EncodedRow, RowEncoder
+from reviewapp.learn.datasets.specs import TALLY_SEPARATOR, output_class
+from reviewapp.learn.datasets.splits import SPLITS
+
+_split_of, _key_of = itemgetter(0), itemgetter(1)
+
+
+class Tally:
+    """Counts gathered while rows stream past, for the manifest and the data card.
+
+    Outputs and reason lists repeat and arrive as shared ``Encoded`` values, so rows are
+    counted per distinct value and turned into classes and reasons in bulk (``_fold``), at the
+    end or whenever the distinct values pile up (free-text outputs), so memory stays flat.
+    """
+
+    DISTINCT_LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.by_split: dict[str, int] = {}
+        self.by_output: dict[str, list] = {}  # compact JSON -> [value, rows]
+        self.by_reasons: dict[str, list] = {}
+        self.by_class: Counter[str] = Counter()
+        self.by_reason: Counter[str] = Counter()
+        self.workflow_versions: set[int] = set()
+        self.model_versions: set[str] = set()
+
+    def _fold(self) -> None:
+        for output, rows in self.by_output.values():
+            self.by_class[output_class(output)] += rows
+        for reasons, rows in self.by_reasons.values():
+            for reason in reasons:
+                self.by_reason[reason] += rows
+        self.by_output.clear()
+        self.by_reasons.clear()
+
+    def rows(self, values, encoder: RowEncoder) -> Iterator[EncodedRow]:
+        by_split, by_output, by_reasons = self.by_split, self.by_output, self.by_reasons
+        for value in values:
+            row, version = encoder.row(value)
+            by_split[row.split] = by_split.get(row.split, 0) + 1
+            output, reasons = row.human_output, row.reason_codes
+            counted = by_output.get(output.compact)
+            if counted is None:
+                by_output[output.compact] = [output.value, 1]
+            else:
+                counted[1] += 1
+            counted = by_reasons.get(reasons.compact)
+            if counted is None:
+                by_reasons[reasons.compact] = [reasons.value, 1]
+            else:
+                counted[1] += 1
+            if version is not None:
+                self.workflow_versions.add(version)
+            self.model_versions.add(row.model_version.value)
+            if len(by_output) + len(by_reasons) > self.DISTINCT_LIMIT:
+                self._fold()
+            yield row
+
+    def lines(self, chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
+        """Counts lines by ``(split, tally key)`` as they pass; folded like the rows above."""
+        keys: Counter[tuple[str, str]] = Counter()
+        for lines in chunks:
+            keys.update(zip(map(_split_of, lines), map(_key_of, lines), strict=True))
+            if len(keys) > self.DISTINCT_LIMIT:
+                self._fold_keys(keys)
+            yield lines
+        self._fold_keys(keys)
+
+    def _fold_keys(self, keys: Counter[tuple[str, str]]) -> None:
+        for (split, key), rows in keys.items():
+            label, reasons, version, model = key.split(TALLY_SEPARATOR, 3)
+            self.by_split[split] = self.by_split.get(split, 0) + rows
+            self.by_class[output_class({"label": json.loads(label)} if label else None)] += rows
+            for reason in json.loads(reasons):
+                self.by_reason[reason] += rows
+            if version:
+                self.workflow_versions.add(int(version))
+            self.model_versions.add(model)
+        keys.clear()
+
+    def counts(self) -> dict:
+        self._fold()
+        return {
+            "by_split": {name: self.by_split.get(name, 0) for name, _ in SPLITS},
+            "by_class": dict(sorted(self.by_class.items())),
+            "by_reason": dict(sorted(self.by_reason.items())),
+        }
+
+
+def ordered_splits(splits: list[str]) -> list[str]:
+    order = [name for name, _ in SPLITS]
+    return sorted(splits, key=order.index)
+
+
+def write_json(path: Path, value: dict) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def release_manifest(export, written: int, tally: Tally, files: dict, sensitive: dict) -> dict:
+    approvals = [
+        {
+            "approver": a.approver.get_username(),
+            "approved_at": a.approved_at.isoformat(),
+            "allowed_sensitive": a.allowed_sensitive,
+        }
+        for a in export.approvals.select_related("approver")
+    ]
+    return {
+        "dataset": f"{export.workflow.slug}-corrections",
+        "workflow": export.workflow.slug,
+        "release": export.release_name,
+        "export_id": export.pk,
+        "format": export.format,
+        "filters": export.filters,
+        "rows": written,
+        "counts": tally.counts(),
+        "split_rule": "sha256(canonical input) % 100: <80 train, <90 validation, else test",
+        "deduplicated_by": "input content; the latest correction of each input is kept",
+        "fields": list(EXPORT_FIELDS),
+        "workflow_versions": sorted(tally.workflow_versions),
+        "model_versions": sorted(tally.model_versions),
+        "sensitive": {
+            "fields": sensitive_fields(export.workflow),
+            "included": export.sensitive_included,
+        },
+        "files": [{"path": name, "sha256": digest} for name, digest in sorted(files.items())],
+        # The data file's checksum (single-file formats), as before releases had folders.
+        "sha256": next(iter(files.values())) if len(files) == 1 else None,
+        "requested_by": export.requested_by.get_username(),
+        "approved_by": export.decided_by.get_username() if export.decided_by else None,
+        "approval_chain": {
+            "requested_by": export.requested_by.get_username(),
+            "requested_at": export.requested_at.isoformat(),
+            "purpose": export.note,
+            "include_sensitive_requested": export.include_sensitive,
+            "approvals": approvals,
+        },
+    }
+
+
+def data_card(export, manifest: dict) -> str:
+    counts = manifest["counts"]
+    sensitive = manifest["sensitive"]["fields"]
+    lines = [
+        f"# {export.workflow.name}: corrections dataset {manifest['release']}",
+        "",
+        "## Purpose",
+        export.note or "(The requester gave no purpose.)",
+        "",
+        "## Source",
+        f"Human corrections from the review queues of workflow `{export.workflow.slug}` "
+        f"(workflow versions {', '.join(map(str, manifest['workflow_versions'])) or '-'}; "
+        f"models {', '.join(manifest['model_versions']) or '-'}).",
+        f"Filters: `{json.dumps(export.filters, sort_keys=True)}`. Rows: {manifest['rows']} "
+        f"(train {counts['by_split']['train']}, validation {counts['by_split']['validation']}, "
+        f"test {counts['by_split']['test']}).",
+        "",
+        "## Fields",
+        *[f"- `{column.name}`: {column.note}" for column in ROW],
+        "",
+        "## Known limitations",
+        "- Only items a human reviewed are here: confident auto-accepted items are missing "
+        "(except QA samples), so the class balance is not the production balance.",
+        "- Each label comes from one reviewer's decision and may itself be wrong.",
+        "- Inputs seen more than once keep only their latest correction.",
+    ]
+    if sensitive and not manifest["sensitive"]["included"]:
+        lines.append(
+            "- Sensitive input fields are altered: "
+            + ", ".join(f"`{name}` ({mode}ed)" for name, mode in sensitive.items())
+            + "."
+        )
+    elif sensitive:
+        lines.append(
+            "- Contains sensitive input fields in clear ("
+            + ", ".join(sensitive)
+            + "), approved for inclusion."
+        )
+    chain = manifest["approval_chain"]
+    lines += [
+        "",
+        "## Approval",
+        f"Requested by {chain['requested_by']} at {chain['requested_at']}; approved by "
+        + ", ".join(f"{a['approver']} at {a['approved_at']}" for a in chain["approvals"])
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
