@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
 
+from reviewapp.core.audit.heads import audit_heads
 from reviewapp.learn.datasets.exporters import Line
 from reviewapp.learn.datasets.protection import sensitive_fields
 from reviewapp.learn.datasets.row import EXPORT_FIELDS, ROW, EncodedRow, RowEncoder
@@ -146,6 +147,10 @@ def release_manifest(export, written: int, tally: Tally, files: dict, sensitive:
             "include_sensitive_requested": export.include_sensitive,
             "approvals": approvals,
         },
+        # The head of each shard of the workflow's audit chain when the release was built: kept
+        # with the release, outside the database, it shows a later truncation of the trail
+        # (`manage.py verify_audit --heads`, after `audit_heads` has signed them).
+        "audit_heads": audit_heads(chains=[export.workflow.audit_chain]),
     }
 
 

@@ -5,8 +5,10 @@ import json
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.test import Client
 
+from reviewapp.core.audit.heads import audit_heads_check, audit_heads_read
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.learn.datasets.models import ExportStatus
 from reviewapp.learn.datasets.services import (
@@ -63,6 +65,31 @@ def test_the_manifest_next_to_the_data_records_counts_versions_checksums_and_app
     assert chain["purpose"] == "retrain triage on Q4 corrections"
     assert [a["approver"] for a in chain["approvals"]] == [approver.username]
     assert chain["approvals"][0]["approved_at"]
+
+
+def test_the_manifest_keeps_the_audit_heads_that_later_show_a_cut_trail(release, corrected, demo):
+    export = release()
+    path = release_dir(export) / "manifest.json"
+    heads = json.loads(path.read_text())["audit_heads"]
+    chain = demo.workflow.audit_chain
+    assert list(heads) == [chain]
+    # The build records events after the manifest (export.ready): heads are a past state.
+    for shard, head in heads[chain].items():
+        recorded = AuditEvent.objects.get(chain=chain, shard=int(shard), seq=head["seq"])
+        assert recorded.hash == head["hash"]
+    assert audit_heads_check(audit_heads_read(path.read_text())) == []
+
+    # The newest event of a recorded shard removed (the append-only trigger off, as an owner
+    # could): the manifest's heads show it.
+    shard, head = next(iter(heads[chain].items()))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")  # triggers off, as root
+        try:
+            AuditEvent.objects.filter(chain=chain, shard=int(shard), seq__gte=head["seq"]).delete()
+        finally:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+    [missing] = audit_heads_check(audit_heads_read(path.read_text()))
+    assert (missing.chain, missing.seq) == (chain, head["seq"]) and "gone" in missing.problem
 
 
 def test_the_data_card_says_purpose_source_fields_and_limitations(release, corrected):
