@@ -24,6 +24,19 @@ STABLE_AFTER_SECONDS = 60.0
 WATCH_INTERVAL_SECONDS = 0.25
 
 
+class StopWhenAsked:
+    """For a loop run as a command: SIGTERM (a container stopping) or Ctrl+C asks it to finish
+    the round it is in and stop, instead of dying half-way."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        signal.signal(signal.SIGTERM, self._ask)
+        signal.signal(signal.SIGINT, self._ask)
+
+    def _ask(self, signum, frame) -> None:
+        self.asked = True
+
+
 def exit_description(exit_code: int) -> str:
     """How a process ended: "code 1", or "code -9 (SIGKILL)" when a signal ended it."""
     if exit_code < 0:

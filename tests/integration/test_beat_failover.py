@@ -6,7 +6,6 @@ Both run on a private ``redis-server``, so the sweeps they send stay out of the 
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from django.utils import timezone
 from reviewapp.celery import app as celery_app
 from reviewapp.core.health.lease import BEAT
 from reviewapp.core.health.models import BeatLease, Heartbeat
-from tests.integration.conftest import PROJECT_DIR, _stop, database_url, wait_until
+from tests.integration.conftest import _spawn, _stop, database_url, wait_until
 from tests.support.redis_server import BROKER_ENV
 
 CELERY_BIN = Path(sys.executable).parent / "celery"
@@ -42,15 +41,7 @@ class Beat:
             "PYTHONUNBUFFERED": "1",
         }
         argv = [str(CELERY_BIN), "-A", "reviewapp", "beat", "--loglevel=INFO"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=PROJECT_DIR,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = _spawn(argv, env, self.log_path)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

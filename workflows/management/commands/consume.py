@@ -1,5 +1,4 @@
 import logging
-import signal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -7,6 +6,7 @@ from django.http import Http404
 
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.permissions import SUBMIT_ITEMS
+from reviewapp.core.supervisor import StopWhenAsked
 from workflows.access import get_workflow_for_user
 from workflows.ingest.bus.consumer import BusIngest, bus_consume
 
@@ -69,20 +69,13 @@ class Command(BaseCommand):
                     f"{options['workflow']!r} (or there is none)."
                 ) from None
         source = self._open(kind, source_url, options)
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop = StopWhenAsked()
         logger.info("consuming %s as %s", source.name, submitter.get_username())
         try:
             totals = bus_consume(
                 ingest=BusIngest(source=source, submitter=submitter, workflow=workflow),
                 batch=options["batch"],
-                should_stop=lambda: stopping,
+                should_stop=lambda: stop.asked,
                 exit_when_idle=options["exit_when_idle"],
             )
         finally:

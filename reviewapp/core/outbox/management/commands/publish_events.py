@@ -1,9 +1,9 @@
-import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.core.outbox.services import outbox_enabled, outbox_relay_all
+from reviewapp.core.supervisor import StopWhenAsked
 
 
 class Command(BaseCommand):
@@ -22,21 +22,14 @@ class Command(BaseCommand):
     def handle(self, *args, loop: bool, interval: float, batch: int, **options):
         if not outbox_enabled():
             raise CommandError("Set REVIEWAPP_EVENT_BUS_URL to publish events.")
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stop = StopWhenAsked()
         total = 0
         while True:
             sent = outbox_relay_all(limit=batch)
             total += sent
             if sent:
                 self.stdout.write(f"published {sent} events")
-            if not loop or stopping:
+            if not loop or stop.asked:
                 break
             if not sent:
                 time.sleep(interval)
