@@ -14,6 +14,15 @@ from reviewapp.core.api import ApiSchemaView, api_docs
 
 admin.site.login_form = AdminSignInForm
 
+
+class FaviconRedirect(RedirectView):
+    permanent = True
+
+    def get_redirect_url(self, *args, **kwargs) -> str:
+        # Asked per request: the hashed file name exists only once the static files are collected.
+        return static("img/favicon.svg")
+
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="queue-list"), name="home"),
     path("", include("reviewapp.core.accounts.urls")),
@@ -36,5 +45,5 @@ urlpatterns = [
     path("api/docs/", api_docs, name="api-docs"),
     path("admin/", admin.site.urls),
     # Browsers ask for /favicon.ico where a page names no icon (JSON, downloads).
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path("favicon.ico", FaviconRedirect.as_view()),
 ]
