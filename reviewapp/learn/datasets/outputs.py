@@ -25,7 +25,9 @@ class ExportOut(serializers.Serializer):
     approvals = ApprovalOut(many=True)
     include_sensitive = serializers.BooleanField()
     sensitive_included = serializers.BooleanField()
-    release = serializers.CharField(allow_null=True, help_text="e.g. ticket-triage v3")
+    release = serializers.CharField(
+        allow_null=True, help_text="The workflow and release, e.g. support-triage v3."
+    )
     rows_total = serializers.IntegerField(allow_null=True)
     rows_done = serializers.IntegerField()
     progress_percent = serializers.IntegerField()

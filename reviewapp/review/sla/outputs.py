@@ -26,6 +26,7 @@ class SlaPolicyOut(serializers.Serializer):
 class CalendarOut(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
+    team = serializers.CharField(allow_null=True, help_text="The slug of the team it belongs to.")
     time_zone = serializers.CharField()
     working_hours = serializers.DictField(
         child=serializers.ListField(child=serializers.ListField(child=serializers.CharField())),

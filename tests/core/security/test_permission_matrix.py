@@ -109,6 +109,9 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
         "queue_id": queue.pk,
         "task_id": task.pk,
         "item_id": item.pk,
+        # An approval is an item of an approval workflow, under the item's id: another team's
+        # item id is what a foreign caller would try.
+        "approval_id": item.pk,
         "export_id": export.pk,
         "canary_id": canary.pk,
         "run_id": run.pk,
