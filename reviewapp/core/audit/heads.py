@@ -4,7 +4,7 @@ The hash chain shows an event changed or removed in the middle of a shard, but n
 events of a shard removed, nor the whole table truncated by its owner: what is left still
 verifies. A copy of each shard's head (its last ``seq`` and hash) taken earlier and kept
 elsewhere shows that: every recorded head must still be in its chain, with the same hash. Heads
-go into each release manifest and into a signed file from ``manage.py audit_heads``;
+go into each dataset release's folder and into a signed file from ``manage.py audit_heads``;
 ``verify_audit --heads FILE`` checks them.
 """
 
@@ -63,11 +63,11 @@ class HeadsFileError(ValueError):
 
 def audit_heads_read(text: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The heads of a file from ``audit_heads_signed``, once its signature checks out, or those
-    a dataset release's manifest recorded."""
+    a dataset release recorded in its ``audit-heads.json``."""
     try:
         document = json.loads(text)
         if isinstance(document, dict) and "release" in document and "audit_heads" in document:
-            # A dataset release's manifest: kept with the release (checksummed there), unsigned.
+            # A dataset release's audit-heads.json, kept with the release: unsigned.
             return document["audit_heads"]
         heads, taken_at, signature = (
             document["heads"],

@@ -147,9 +147,19 @@ def release_manifest(export, written: int, tally: Tally, files: dict, sensitive:
             "include_sensitive_requested": export.include_sensitive,
             "approvals": approvals,
         },
-        # The head of each shard of the workflow's audit chain when the release was built: kept
-        # with the release, outside the database, it shows a later truncation of the trail
-        # (`manage.py verify_audit --heads`, after `audit_heads` has signed them).
+    }
+
+
+AUDIT_HEADS_FILE = "audit-heads.json"
+
+
+def release_audit_heads(export) -> dict:
+    """The head of each shard of the workflow's audit chain as the release is built, kept in
+    the release's folder (outside the database and outside the dataset's own bytes, which stay
+    reproducible): ``manage.py verify_audit --heads`` reads it and shows a later truncation."""
+    return {
+        "release": export.release_name,
+        "workflow": export.workflow.slug,
         "audit_heads": audit_heads(chains=[export.workflow.audit_chain]),
     }
 

@@ -32,9 +32,11 @@ from reviewapp.learn.datasets.exporters import (
 )
 from reviewapp.learn.datasets.filters import SpecInvalid, spec_filters_parse, spec_matching
 from reviewapp.learn.datasets.manifest import (
+    AUDIT_HEADS_FILE,
     Tally,
     data_card,
     ordered_splits,
+    release_audit_heads,
     release_manifest,
     write_json,
 )
@@ -385,6 +387,7 @@ def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str,
     else:
         write_json(directory / "manifest.json", manifest)
         (directory / "DATACARD.md").write_text(card)
+    write_json(directory / AUDIT_HEADS_FILE, release_audit_heads(export))
     return files, written
 
 

@@ -5,6 +5,7 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
@@ -56,7 +57,9 @@ def call(parameters, name: str, arguments: dict) -> tuple[list[str], dict]:
                 answer = json.loads(result.content[0].text)
             return [tool.name for tool in tools.tools], answer
 
-    return anyio.run(session_run)
+    # In a thread of its own: the browser tests' Playwright may hold an event loop in this one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(anyio.run, session_run).result()
 
 
 class Reviewer(threading.Thread):

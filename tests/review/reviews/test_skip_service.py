@@ -126,7 +126,7 @@ def test_the_claim_excludes_skips_with_a_not_exists_in_the_same_query(held, demo
         review_task_claim(queue=demo.queue, reviewer=reviewer)
 
     claim = next(q["sql"] for q in queries.captured_queries if "SKIP LOCKED" in q["sql"])
-    assert 'NOT EXISTS(SELECT 1 AS "a" FROM "reviews_taskskip"' in claim
+    assert 'NOT EXISTS (SELECT 1 FROM "reviews_taskskip"' in claim
 
 
 @pytest.mark.parametrize("reason", ["", "   \n"])
