@@ -46,16 +46,17 @@ def _label(output: object) -> str:
     return str(label) if label not in (None, "") else NO_LABEL
 
 
-def auto_accept_accuracy(workflow: Workflow, *, days: int = 30) -> AccuracyReport:
-    """Per workflow version (newest first): the QA-sampled items' accept share, in total and per
-    predicted label, over the last ``days``."""
+def auto_accept_accuracy(
+    workflow: Workflow, *, days: int = 30, version: int | None = None
+) -> AccuracyReport:
+    """Per workflow version (newest first; only ``version`` when given): the QA-sampled items'
+    accept share, in total and per predicted label, over the last ``days``."""
     since = timezone.now() - timedelta(days=days)
-    rows = (
-        _decisions(workflow, since)
-        .filter(task__item__routing__qa_sample=True)
-        .values_list(
-            "task__item__workflow_version__number", "outcome", "task__item__prediction__output"
-        )
+    decisions = _decisions(workflow, since).filter(task__item__routing__qa_sample=True)
+    if version is not None:
+        decisions = decisions.filter(task__item__workflow_version__number=version)
+    rows = decisions.values_list(
+        "task__item__workflow_version__number", "outcome", "task__item__prediction__output"
     )
     counts: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     for version, outcome, output in rows:

@@ -43,8 +43,11 @@ def accuracy_floor_check(*, workflow: Workflow) -> FloorVerdict | None:
     assert workflow.current_version is not None
     floor = float(sampling["accuracy_floor"])
     min_samples = int(sampling.get("min_samples", DEFAULT_MIN_SAMPLES))
-    report = auto_accept_accuracy(workflow, days=settings.REVIEWAPP_ACCURACY_WINDOW_DAYS)
-    accuracy = report.total(workflow.current_version.number)
+    number = workflow.current_version.number
+    report = auto_accept_accuracy(
+        workflow, days=settings.REVIEWAPP_ACCURACY_WINDOW_DAYS, version=number
+    )
+    accuracy = report.total(number)
     verdict = FloorVerdict(floor, accuracy, min_samples, raised=False)
     if accuracy is None or accuracy.trials < min_samples or accuracy.high >= floor:
         return verdict

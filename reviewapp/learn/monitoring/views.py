@@ -72,7 +72,7 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
         Series("largest PSI", [max(_psis(check), default=0.0) for check in checks]),
         Series(
             "predicted label PSI",
-            [_psis(check, "label")[0] if _psis(check, "label") else 0.0 for check in checks],
+            [max(_psis(check, "label"), default=0.0) for check in checks],
             "series-2",
         ),
     ]

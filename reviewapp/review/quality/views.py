@@ -45,7 +45,6 @@ def queue_quality(request: HttpRequest, queue_id: int) -> HttpResponse:
         for row in reviewer_quality(queues=[queue])
     ]
     agreement = queue_agreement(queue)
-    trend = agreement.trend
     return render(
         request,
         "quality/queue_quality.html",
@@ -56,11 +55,11 @@ def queue_quality(request: HttpRequest, queue_id: int) -> HttpResponse:
             "agreement": agreement,
             "agreement_chart": line_chart(
                 title="Agreement on the whole answer (Krippendorff's alpha), week by week",
-                labels=[week for week, _ in trend],
+                labels=[week for week, _ in agreement.trend],
                 # A week without pairs is drawn at 0 and read out as "no pairs" in the table.
-                series=[Series("alpha", [max(value or 0.0, 0.0) for _, value in trend])],
+                series=[Series("alpha", [max(value or 0.0, 0.0) for _, value in agreement.trend])],
             )
-            if any(value is not None for _, value in trend)
+            if any(value is not None for _, value in agreement.trend)
             else None,
             "senior_choices": queues_for_user(request.user, MANAGE_QUEUE)
             .filter(workflow_id=queue.workflow_id)
