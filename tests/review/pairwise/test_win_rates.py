@@ -208,9 +208,7 @@ def test_decisive_comparisons_export_as_preference_pairs_with_lineage(
         won = comparison.preferred == Preferred.CANDIDATE
         assert row["prompt"] == comparison.item.input
         assert row["item_id"] == comparison.item_id
-        assert row["chosen"] == (
-            comparison.candidate_output if won else comparison.champion_output
-        )
+        assert row["chosen"] == (comparison.candidate_output if won else comparison.champion_output)
         assert row["rejected"] == (
             comparison.champion_output if won else comparison.candidate_output
         )
