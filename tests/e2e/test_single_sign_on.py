@@ -77,7 +77,9 @@ def _sso_sign_in(page, *, at_provider: bool) -> None:
 
 
 def _actions(action: str) -> list[dict]:
-    return list(AuditEvent.objects.filter(action=action).order_by("id").values_list("data", flat=True))
+    return list(
+        AuditEvent.objects.filter(action=action).order_by("id").values_list("data", flat=True)
+    )
 
 
 def test_groups_give_access_and_a_removed_group_takes_it_away_with_the_claims(

@@ -57,7 +57,7 @@ class OidcProvider:
             "OIDC_PROVIDER_SEED": json.dumps(self._seed),
             "OIDC_PROVIDER_CONTROL_TOKEN": self._control_token,
         }
-        self._log = open(Path(self._folder.name) / "provider.log", "w+")  # noqa: SIM115
+        self._log = open(Path(self._folder.name) / "provider.log", "w+")
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.oidc_provider.server"],
             cwd=PROJECT_DIR,
