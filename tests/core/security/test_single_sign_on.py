@@ -1,7 +1,7 @@
 """Single sign-on without a browser: the group map, the account a subject signs in as, the sync
 of teams, roles and skills at every sign-in (a lost role hands back its claims, audited), and
 the backend and pages staying out of the way while SSO is off. The browser test against a real
-provider is tests/e2e/test_single_sign_on.py."""
+provider is tests/e2e/test_sso_in_the_browser.py."""
 
 import json
 

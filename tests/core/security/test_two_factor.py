@@ -1,5 +1,5 @@
 """The second factor, SSO_ONLY and the sign-in address behind trusted proxies, through the
-HTTP interface (the browser path is tests/e2e/test_two_factor.py)."""
+HTTP interface (the browser path is tests/e2e/test_two_factor_in_the_browser.py)."""
 
 from base64 import b32encode
 from datetime import timedelta

@@ -34,18 +34,25 @@ SAM = {
 }
 
 
-@pytest.fixture
-def provider(live_server, settings):
+@pytest.fixture(scope="module")
+def running_provider(live_server):
+    # One provider process for the module: starting one (a Django process migrating its SQLite
+    # file) costs more than a test.
     with OidcProvider(
         redirect_uri=f"{live_server.url}/accounts/sso/callback/", people=[SAM]
     ) as running:
-        settings.SSO_ISSUER = running.issuer
-        settings.OIDC_RP_CLIENT_ID = running.client_id
-        settings.OIDC_RP_CLIENT_SECRET = running.client_secret
-        settings.SSO_GROUP_MAP = group_map_parse(json.dumps(GROUP_MAP))
-        provider_metadata_forget()
         yield running
-        provider_metadata_forget()
+
+
+@pytest.fixture
+def provider(running_provider, settings):
+    settings.SSO_ISSUER = running_provider.issuer
+    settings.OIDC_RP_CLIENT_ID = running_provider.client_id
+    settings.OIDC_RP_CLIENT_SECRET = running_provider.client_secret
+    settings.SSO_GROUP_MAP = group_map_parse(json.dumps(GROUP_MAP))
+    provider_metadata_forget()
+    yield running_provider
+    provider_metadata_forget()
 
 
 @pytest.fixture
