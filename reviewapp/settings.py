@@ -13,6 +13,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from reviewapp.core.accounts.roles import Role
+from reviewapp.core.accounts.sso.mapping import group_map_parse
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
 from workflows.act.secrets import webhook_secrets_parse
@@ -47,6 +49,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "reviewapp.core.accounts",
     "reviewapp.core.audit",
     "reviewapp.core.health",
@@ -80,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "reviewapp.core.accounts.middleware.SessionLifetimeMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "reviewapp.core.accounts.middleware.TwoFactorRequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "reviewapp.core.accounts.time_zones.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -138,6 +144,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # Answers only the identity provider's callback, and only with OIDC_ISSUER set.
+    "reviewapp.core.accounts.sso.backend.SsoBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous requests get nothing
 
@@ -171,6 +179,46 @@ REVIEWAPP_SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int(
     "REVIEWAPP_SIGNIN_MAX_FAILURES_PER_ADDRESS", 30, minimum=1
 )
 REVIEWAPP_SIGNIN_LOCKOUT_SECONDS = env_int("REVIEWAPP_SIGNIN_LOCKOUT_SECONDS", 900, minimum=60)
+
+# The sign-in lockout counts per client address: behind reverse proxies in these networks
+# (comma-separated CIDRs) the address is taken from X-Forwarded-For, else REMOTE_ADDR.
+REVIEWAPP_TRUSTED_PROXIES = []
+for _network in env_list("REVIEWAPP_TRUSTED_PROXIES", []):
+    try:
+        REVIEWAPP_TRUSTED_PROXIES.append(ip_network(_network, strict=False))
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"REVIEWAPP_TRUSTED_PROXIES: {_exc}") from _exc
+
+# --- single sign-on (OpenID Connect) and the second factor -----------------------------------
+# Off while OIDC_ISSUER is empty. Endpoints come from the issuer's discovery document at the
+# first sign-in; the authorization code flow runs with PKCE and a nonce.
+SSO_ISSUER = env_str("OIDC_ISSUER", "")
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGORITHM", "RS256")
+if SSO_ISSUER and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET.")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "sso-callback"
+# The claim holding the person's groups, what each group grants (JSON, see README "Security"),
+# and the claim their user name here is made from at the first sign-in.
+SSO_GROUPS_CLAIM = env_str("SSO_GROUPS_CLAIM", "groups")
+SSO_GROUP_MAP = group_map_parse(env_str("SSO_GROUP_MAP", ""))
+SSO_USERNAME_CLAIM = env_str("SSO_USERNAME_CLAIM", "preferred_username")
+SSO_BUTTON_LABEL = env_str("SSO_BUTTON_LABEL", "Sign in with single sign-on")
+# Password sign-in only for superusers and the accounts named here (break-glass access).
+SSO_ONLY = env_bool("SSO_ONLY", default=False)
+if SSO_ONLY and not SSO_ISSUER:
+    raise ImproperlyConfigured("SSO_ONLY needs single sign-on: set OIDC_ISSUER.")
+SSO_BREAK_GLASS_USERS = frozenset(env_list("SSO_BREAK_GLASS_USERS", []))
+# Roles whose people must sign in with a code after their password ("admin" covers superusers).
+REVIEWAPP_TWO_FACTOR_ROLES = frozenset(env_list("REVIEWAPP_TWO_FACTOR_ROLES", []))
+if REVIEWAPP_TWO_FACTOR_ROLES - set(Role.values):
+    raise ImproperlyConfigured(f"REVIEWAPP_TWO_FACTOR_ROLES: roles are {', '.join(Role.values)}.")
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env_str("REVIEWAPP_TWO_FACTOR_ISSUER", "reviewapp")
 
 # Counters of the sign-in lockout and the API throttles. The default cache lives in one process;
 # with several web processes set a shared one, e.g. redis://127.0.0.1:6379/2.

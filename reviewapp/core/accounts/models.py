@@ -2,13 +2,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 
-
-class Role(models.TextChoices):
-    REVIEWER = "reviewer", "Reviewer"
-    MANAGER = "manager", "Manager"
-    ML_ENGINEER = "ml_engineer", "ML engineer"
-    INTEGRATOR = "integrator", "Integrator"
-    ADMIN = "admin", "Admin"
+from reviewapp.core.accounts.roles import Role
 
 
 class Team(models.Model):
@@ -120,3 +114,28 @@ class ApiToken(models.Model):
 
     def is_live(self, now) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class SsoIdentity(models.Model):
+    """A person's account at the identity provider, linked to their account here.
+
+    Found by the provider's (issuer, subject) pair, never by name or e-mail address: an account
+    at the provider can only ever sign in as the account it was first linked to, so nobody
+    takes over a local account by choosing its name there. Written only by ``sso_user_sign_in``.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField()
+    last_signed_in_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

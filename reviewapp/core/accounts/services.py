@@ -38,6 +38,23 @@ def membership_add(*, team: Team, user, role: str, acting_user=None) -> Membersh
     return membership
 
 
+@transaction.atomic
+def membership_remove(*, membership: Membership, acting_user=None, reason: str = "") -> None:
+    """Take a role away: the person leaves the (team, role) group that holds its permissions.
+
+    Work they hold where they may no longer act is handed back by the caller, through
+    ``hooks.access_lost``, once every change of the sign-in is made."""
+    user, team, role = membership.user, membership.team, membership.role
+    user.groups.remove(membership.group)
+    audit_record(
+        action="membership.removed",
+        obj=membership,
+        actor=acting_user,
+        data={"team": team.slug, "user": user.get_username(), "role": role, "reason": reason},
+    )
+    membership.delete()
+
+
 @transaction.atomic(durable=True)
 def reviewer_profile_set(
     *,

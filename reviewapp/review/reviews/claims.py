@@ -12,6 +12,7 @@ from django.utils import timezone
 from reviewapp.core.accounts.models import ReviewerProfile
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.metrics import observe, series
+from reviewapp.core.permissions import REVIEW_QUEUE, objects_for_user
 from reviewapp.review.reviews.eligibility import (
     CLAIM_FIELDS,
     CLAIM_ORDER,
@@ -314,3 +315,30 @@ def held_sql() -> str:
 @cache
 def locked_task_reader(related: tuple[str, ...]) -> RowReader:
     return RowReader(ReviewTask, "t", related)
+
+
+def review_tasks_release_lost_access(*, user, acting_user, reason: str) -> int:
+    """Hand back to their queues the tasks ``user`` holds where they may no longer review: a
+    queue their roles no longer reach, or one needing a skill they no longer have. Each release
+    is audited ``task.released`` with the reason. Runs in the caller's transaction (the one that
+    took the access away: ``core.accounts.hooks.access_lost``)."""
+    reviewable = set(objects_for_user(user, REVIEW_QUEUE, Queue).values_list("pk", flat=True))
+    skills = set(
+        ReviewerProfile.objects.filter(user=user).values_list("skills", flat=True).first() or []
+    )
+    held = (
+        ReviewTask.objects.select_for_update(of=("self",))
+        .select_related("queue__workflow")
+        .filter(claimed_by=user, status=TaskStatus.CLAIMED)
+        .order_by("pk")
+    )
+    released = 0
+    for task in held:
+        if task.queue_id in reviewable and set(task.queue.required_skills) <= skills:
+            continue
+        review_task_reopen(task=task)
+        task_audit(
+            task, "task.released", acting_user, previous_holder=user.get_username(), reason=reason
+        )
+        released += 1
+    return released

@@ -17,6 +17,7 @@ from django.utils import timezone
 from reviewapp.core.accounts.models import Role
 from reviewapp.core.accounts.services import membership_add
 from reviewapp.core.accounts.tokens import api_token_create
+from reviewapp.core.accounts.two_factor import two_factor_enrolment_start
 from reviewapp.learn.datasets.models import DatasetExport
 from reviewapp.review.quality.models import GoldItem
 from reviewapp.review.reviews.models import ReviewTask
@@ -104,6 +105,8 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
         next_attempt_at=timezone.now() + timedelta(days=1),
     )
     token, _ = api_token_create(user=requester, name="matrix", scopes=["read"])
+    # A second factor of the team's requester (the admin site's pages of it are staff-only).
+    device = two_factor_enrolment_start(user=requester)
     return {
         "slug": workflow.slug,
         "queue_id": queue.pk,
@@ -128,6 +131,7 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
         "content_type_id": "1",
         "url": "workflows/",
         "id": str(requester.pk),
+        "pk": str(device.pk),
     }
 
 
