@@ -14,10 +14,12 @@ judge:
     min_items: 50             # over at least this many reviewed items
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_MIN_KAPPA = 0.6
 DEFAULT_MIN_ITEMS = 50
+DEFAULT_MARGIN = 0.05
 RUBRIC_NAME = "^[a-z][a-z0-9_]{0,59}$"
 
 JUDGE_SCHEMA: dict[str, Any] = {
@@ -54,6 +56,7 @@ JUDGE_SCHEMA: dict[str, Any] = {
             "properties": {
                 "min_kappa": {"type": "number", "minimum": -1, "maximum": 1},
                 "min_items": {"type": "integer", "minimum": 2},
+                "margin": {"type": "number", "minimum": 0, "maximum": 1},
             },
         },
     },
@@ -64,12 +67,27 @@ def judge_declared(definition: dict) -> dict | None:
     return definition.get("judge") or None
 
 
-def trust_rule(judge: dict) -> tuple[float, int]:
-    """(min_kappa, min_items) of a judge declaration."""
+@dataclass(frozen=True)
+class TrustRule:
+    min_kappa: float
+    min_items: int
+    margin: float
+
+    def holds(self, *, items: int, kappa_low: float | None, trusted_now: bool) -> bool:
+        """Whether routing may rely on a rubric item measured so: ``kappa_low`` is the lower end
+        of its kappa interval over ``items`` checks, ``trusted_now`` the verdict so far."""
+        if items < self.min_items or kappa_low is None:
+            return False
+        bar = self.min_kappa if trusted_now else self.min_kappa + self.margin
+        return kappa_low > bar
+
+
+def trust_rule(judge: dict) -> TrustRule:
     trust = judge.get("trust") or {}
-    return (
-        float(trust.get("min_kappa", DEFAULT_MIN_KAPPA)),
-        int(trust.get("min_items", DEFAULT_MIN_ITEMS)),
+    return TrustRule(
+        min_kappa=float(trust.get("min_kappa", DEFAULT_MIN_KAPPA)),
+        min_items=int(trust.get("min_items", DEFAULT_MIN_ITEMS)),
+        margin=float(trust.get("margin", DEFAULT_MARGIN)),
     )
 
 

@@ -82,6 +82,8 @@ class JudgeAgreement(models.Model):
     trust_changed_at = models.DateTimeField(null=True, blank=True)
     stale = models.BooleanField(default=False)
     marks = models.PositiveIntegerField(default=0)
+    # The marks the stored figure has seen: a job that read fewer checks never overwrites it.
+    measured_marks = models.PositiveIntegerField(default=0)
     measured_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -13,8 +13,14 @@ class JudgePanel:
     declared: str | None  # the judge the current definition names, "name@version"
     min_kappa: float
     min_items: int
+    margin: float
     max_checks: int
     rows: list[JudgeAgreement]
+
+    @property
+    def trust_bar(self) -> float:
+        """What the lower end of the interval must clear to become trusted."""
+        return self.min_kappa + self.margin
 
 
 def judge_panel(workflow: Workflow) -> JudgePanel | None:
@@ -29,11 +35,12 @@ def judge_panel(workflow: Workflow) -> JudgePanel | None:
     judge = judge_declared(definition)
     if judge is None and not rows:
         return None
-    min_kappa, min_items = trust_rule(judge or {})
+    rule = trust_rule(judge or {})
     return JudgePanel(
         declared=f"{judge['name']}@{judge['version']}" if judge else None,
-        min_kappa=min_kappa,
-        min_items=min_items,
+        min_kappa=rule.min_kappa,
+        min_items=rule.min_items,
+        margin=rule.margin,
         max_checks=MAX_CHECKS,
         rows=rows,
     )

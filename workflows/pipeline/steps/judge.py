@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 
 from workflows.judges.declaration import judge_declared
-from workflows.models import ModelVersion
+from workflows.models import ModelVersion, PromptTemplate
 from workflows.pipeline.adapters.base import ModelError
 from workflows.pipeline.adapters.judge import JudgeAdapter
 from workflows.pipeline.breaker import (
@@ -61,7 +61,12 @@ def _ask(judge_version: ModelVersion, contexts: list[StepContext]) -> list[dict]
     named = {"judge_version_id": judge_version.pk, "judge_version": key}
     if not breaker_allows(key):
         return [named | {"error": f"the circuit for {key} is open"}] * len(contexts)
-    adapter = JudgeAdapter(judge_version)
+    try:
+        adapter = JudgeAdapter(judge_version)
+    except (KeyError, PromptTemplate.DoesNotExist) as exc:
+        # Registered without an endpoint or a prompt: nothing to call, and nothing to retry.
+        problem = f"the judge {key} is not configured: {type(exc).__name__} {exc}"
+        return [named | {"error": problem}] * len(contexts)
     results = []
     for context in contexts:
         rubric = context.definition["judge"]["rubric"]
