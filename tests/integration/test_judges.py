@@ -191,6 +191,10 @@ def test_routing_relies_on_the_judge_only_while_it_agrees_with_reviewers(
     assert {item.routing["rule"] for item in routed} == {JUDGE_UNTRUSTED}
     assert all(item.status == ItemStatus.AWAITING_REVIEW for item in routed)
     assert JudgeScore.objects.filter(item__in=first).count() == 60
+    shown = client.get(f"/api/v1/items/{first[0]}").json()
+    (scored,) = shown["judge"]
+    assert scored["rubric"] == "label_right" and scored["judge_version"] == "triage-judge@1"
+    assert scored["rationale"] == "as I see it" and scored["score"] in (2, 5)
     review_everything()
     row = measured()
     assert len(checks) == 60 and {h for _, h in checks} == {True, False}
