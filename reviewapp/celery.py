@@ -18,6 +18,7 @@ app.autodiscover_tasks(
     [
         "workflows.pipeline",
         "workflows.act",
+        "reviewapp.review.judges",
         "reviewapp.learn.training",
         "reviewapp.learn.monitoring",
     ]

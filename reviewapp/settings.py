@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "reviewapp.core.health",
     "reviewapp.core.outbox",
     "workflows",
+    "workflows.judges",
     "reviewapp.review.reviews",
     "reviewapp.review.sla",
     "reviewapp.review.corrections",
@@ -470,6 +471,11 @@ CELERY_BEAT_SCHEDULE = {
     "check-drift": {
         "task": "monitoring.check_drift",
         "schedule": env_int("REVIEWAPP_DRIFT_SWEEP_SECONDS", 3600, minimum=10),
+    },
+    # Recomputes judges' agreement with reviewers whose job message was lost.
+    "measure-judges": {
+        "task": "judges.measure_stale_agreements",
+        "schedule": env_int("REVIEWAPP_JUDGE_SWEEP_SECONDS", 300, minimum=10),
     },
     "check-accuracy-floors": {
         "task": "monitoring.check_accuracy_floors",

@@ -14,6 +14,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from workflows.judges.declaration import JUDGE_SCHEMA, judge_declaration_errors, judge_declared
 from workflows.pipeline.policy import ROUTING_SCHEMA
 from workflows.schemas import schema_errors
 
@@ -74,6 +75,8 @@ FILE_SCHEMA: dict[str, Any] = {
                     "properties": {"name": {"type": "string"}, "version": {"type": "string"}},
                 },
                 "routing": ROUTING_SCHEMA,
+                # An LLM judge that scores the model's output per rubric item (workflows.judges).
+                "judge": JUDGE_SCHEMA,
                 "budget": {
                     "type": "object",
                     "additionalProperties": False,
@@ -172,14 +175,25 @@ def _rules(data: dict) -> dict[str, list[str]]:
                 f"must be one of {', '.join(SENSITIVE_MODES)}"
             ]
     output_fields = set(definition["output_schema"].get("properties", {}))
-    known = {"input": input_fields, "output": output_fields, "field_confidence": output_fields}
+    judge = judge_declared(definition)
+    known = {
+        "input": input_fields,
+        "output": output_fields,
+        "field_confidence": output_fields,
+        "judge": {entry["name"] for entry in judge["rubric"]} if judge else set(),
+    }
     routing = definition["routing"]
     for index, rule in enumerate(routing.get("rules", [])):
         for path in _condition_fields(rule["when"]):
             root, _, name = path.partition(".")
             if root in known and name.split(".")[0] not in known[root]:
+                what = (
+                    "rubric item of the judge"
+                    if root == "judge"
+                    else f"{root.replace('_', ' ')} field"
+                )
                 errors.setdefault(f"definition.routing.rules.{index}.when", []).append(
-                    f"{path!r} names no {root.replace('_', ' ')} field"
+                    f"{path!r} names no {what}"
                 )
         for action in ("review", "four_eyes"):
             target = rule["then"].get(action, {}).get("queue")
@@ -195,6 +209,7 @@ def _rules(data: dict) -> dict[str, list[str]]:
         errors["definition.routing.qa_sample"] = ["accuracy_floor and raised_rate go together"]
     elif sampling.get("raised_rate", 1.0) <= sampling.get("rate", 0.0):
         errors["definition.routing.qa_sample.raised_rate"] = ["must be above rate"]
+    errors |= judge_declaration_errors(definition)
     if definition["queue"] != data["queue"]["slug"]:
         errors["definition.queue"] = ["must be the slug of the workflow's queue"]
     errors |= _taxonomy_errors(data["reason_codes"])

@@ -77,6 +77,8 @@ class ModelAdapterKind(models.TextChoices):
     LABEL_STUDIO_ML = "label_studio_ml", "Label Studio ML backend"
     # An approval's proposal comes from the agent that asks; nothing is ever called.
     AGENT = "agent", "An agent's proposed action (approvals)"
+    # Scores another model's output per rubric item (workflows.judges); never the serving model.
+    JUDGE = "judge", "LLM judge (OpenAI-compatible chat completions)"
 
 
 class ModelVersion(models.Model):

@@ -60,9 +60,20 @@ class DeliveryOut(serializers.Serializer):
     delivered_at = serializers.DateTimeField(allow_null=True)
 
 
+class JudgeScoreOut(serializers.Serializer):
+    rubric = serializers.CharField()
+    score = serializers.IntegerField()
+    passed = serializers.BooleanField(help_text="The score reaches the rubric item's pass mark.")
+    rationale = serializers.CharField()
+    judge_version = serializers.CharField()
+
+
 class ItemDetailOut(ItemSummaryOut):
     prediction = PredictionOut(allow_null=True)
     routing = serializers.JSONField(allow_null=True, help_text="The rule that fired and why.")
+    judge = JudgeScoreOut(
+        many=True, allow_null=True, help_text="The LLM judge's scores, per rubric item."
+    )
     dead_letter_reason = serializers.CharField(allow_null=True)
     decision = DecisionOut(allow_null=True)
     timeline = StepRunOut(many=True)

@@ -31,6 +31,18 @@ def item_detail(item: Item) -> dict:
             "latency_ms": prediction.latency_ms,
         },
         "routing": item.routing or None,
+        # The judge's scores of the output per rubric item, when the workflow has a judge.
+        "judge": [
+            {
+                "rubric": score.rubric,
+                "score": score.score,
+                "passed": score.passed,
+                "rationale": score.rationale,
+                "judge_version": str(score.judge),
+            }
+            for score in item.judge_scores.select_related("judge").order_by("rubric")
+        ]
+        or None,
         "dead_letter_reason": item.dead_letter_reason or None,
         "decision": None
         if decision is None

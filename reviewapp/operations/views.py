@@ -40,6 +40,7 @@ def item_page(request: HttpRequest, item_id: int) -> HttpResponse:
             "prediction": item_prediction(item),
             "decision": item_decision(item),
             "step_runs": item.step_runs.all(),
+            "judge_scores": item.judge_scores.select_related("judge").order_by("rubric"),
             "tasks": item.tasks.select_related("queue", "claimed_by"),
             "events": events_for_object(item),
             "deliveries": item.deliveries.prefetch_related("attempt_log"),

@@ -24,7 +24,7 @@ def test_the_correlation_id_travels_from_the_request_to_the_step_logs(
     with caplog.at_level(logging.INFO, logger="workflows.pipeline.engine"):
         run_pipeline([item.pk])
     step_logs = [r for r in caplog.records if r.name == "workflows.pipeline.engine"]
-    assert [r.step for r in step_logs] == ["validate", "infer", "postprocess", "route"]
+    assert [r.step for r in step_logs] == ["validate", "infer", "postprocess", "judge", "route"]
     assert {r.correlation_id for r in step_logs} == {"order-4711"}
 
 

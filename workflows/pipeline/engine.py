@@ -37,6 +37,7 @@ from reviewapp.core.logs import correlation_id
 from workflows import seams
 from workflows.act.announce import item_settled_announce_on_commit
 from workflows.act.webhooks import webhook_enqueue
+from workflows.judges.services import judge_scores_record
 from workflows.models import (
     Item,
     ItemOutcome,
@@ -238,6 +239,12 @@ def _run_step(
                 metrics.series.MODEL_PREDICTIONS, **_labels(item), model=run.model_version
             )
             _count_model_cost(item, run)
+        elif step == "judge" and result:
+            run.model_version = result.get("judge_version", "")
+            run.prompt_version = result.get("prompt_version", "")
+            run.cost = result.get("cost") or 0.0
+            cost[item.pk] = cost.get(item.pk, 0.0) + run.cost
+            _count_model_cost(item, run)
         previous[item.pk][step] = result
         succeeded.append((item, result, context))
     _apply(batch, step, succeeded)
@@ -335,6 +342,8 @@ def _apply(batch: _Batch, step: str, succeeded: list[tuple[Item, dict, StepConte
         ]
         # A redelivered step finds its shadow answer stored already.
         ShadowPrediction.objects.bulk_create(shadow_answers, ignore_conflicts=True)
+    if step == "judge":
+        judge_scores_record((item, output) for item, output, _ in succeeded if output)
     following = next_step(step)
     for item, _, _ in succeeded:
         item.current_step = following or ""

@@ -9,7 +9,7 @@ for real (one model call for many items).
 import logging
 from collections.abc import Callable
 
-from workflows.pipeline.steps import infer, postprocess, route, validate
+from workflows.pipeline.steps import infer, judge, postprocess, route, validate
 from workflows.pipeline.steps.context import StepContext, StepFailed
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ STEPS: tuple[tuple[str, BatchStep], ...] = (
     ("validate", each(validate.run)),
     ("infer", infer.run_batch),
     ("postprocess", each(postprocess.run)),
+    # Scores the output when the workflow declares an LLM judge; passes through otherwise.
+    ("judge", judge.run_batch),
     ("route", each(route.run)),
 )
 

@@ -16,10 +16,13 @@ A workflow's ``routing`` section::
 
 A condition is ``{all: [...]}``, ``{any: [...]}``, ``{not: condition}`` or a comparison
 ``{field: <path>, <operator>: <value>}``; paths are ``confidence``, ``field_confidence.<f>``,
-``input.<f>`` and ``output.<f>``. Actions: ``auto_accept``, ``review(queue, priority)``,
-``four_eyes(queue, priority)`` and, after the rules, ``qa_sample(rate, queue)``. The decision
-records the rule that fired and every value it looked at, so "why was this routed?" has an
-answer.
+``input.<f>``, ``output.<f>`` and, with a judge, ``judge.<rubric item>.score`` and
+``judge.<rubric item>.passed``. A rule that reads a judge the workflow may not rely on yet (its
+agreement with reviewers is not measured well enough: ``workflows.judges``), or a score the judge
+did not give, sends the item to review when the rule is reached. Actions: ``auto_accept``,
+``review(queue, priority)``, ``four_eyes(queue, priority)`` and, after the rules,
+``qa_sample(rate, queue)``. The decision records the rule that fired and every value it looked
+at, so "why was this routed?" has an answer.
 """
 
 import hashlib
@@ -39,7 +42,11 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "not_in": lambda value, options: value not in options,
 }
 ORDERED = {"lt", "lte", "gt", "gte"}
-FIELD_PATTERN = r"^(confidence|(field_confidence|input|output)\.[A-Za-z0-9_.]+)$"
+FIELD_PATTERN = (
+    r"^(confidence|(field_confidence|input|output)\.[A-Za-z0-9_.]+"
+    r"|judge\.[a-z][a-z0-9_]*\.(score|passed))$"
+)
+JUDGE_UNTRUSTED = "judge_untrusted"
 
 CONDITION_SCHEMA: dict[str, Any] = {
     "$defs": {
@@ -170,6 +177,8 @@ class Facts:
     field_confidence: dict[str, float]
     input: dict
     output: dict
+    # Per rubric item of the workflow's judge: score, passed and whether routing may rely on it.
+    judge: dict[str, dict] = field(default_factory=dict)
 
     def value(self, path: str) -> Any:
         root, _, rest = path.partition(".")
@@ -203,7 +212,12 @@ class RoutingDecision:
 
 
 def facts_for(
-    *, confidence: float, output: dict, input: dict, field_confidence: dict | None = None
+    *,
+    confidence: float,
+    output: dict,
+    input: dict,
+    field_confidence: dict | None = None,
+    judge: dict[str, dict] | None = None,
 ) -> Facts:
     """The facts of one item. Models without per-field confidence give the overall one."""
     return Facts(
@@ -211,7 +225,29 @@ def facts_for(
         field_confidence=field_confidence or {name: confidence for name in output},
         input=input,
         output=output,
+        judge=judge or {},
     )
+
+
+def judge_items_read(condition: dict) -> list[str]:
+    """The rubric items a condition reads (``judge.<item>.score``), in order."""
+    if "field" in condition:
+        root, _, rest = condition["field"].partition(".")
+        return [rest.split(".")[0]] if root == "judge" else []
+    parts = condition.get("all") or condition.get("any") or [condition["not"]]
+    return [name for part in parts for name in judge_items_read(part)]
+
+
+def _unrelied(rubric_items: list[str], facts: Facts) -> dict[str, str]:
+    """The rubric items routing may not rely on for this item, each with why."""
+    why = {}
+    for name in rubric_items:
+        scored = facts.judge.get(name)
+        if scored is None:
+            why[f"judge.{name}"] = "not scored"
+        elif not scored.get("trusted"):
+            why[f"judge.{name}"] = "judge not trusted"
+    return why
 
 
 def condition_holds(condition: dict, facts: Facts, seen: dict[str, Any]) -> bool:
@@ -251,6 +287,15 @@ def route(
     """The routing decision for one item. ``sample_rate_at_least`` is a QA sample rate raised
     for the workflow (its accuracy fell below the policy's floor) that overrides a lower one."""
     for rule in policy.get("rules", []):
+        unrelied = _unrelied(judge_items_read(rule["when"]), facts)
+        if unrelied:
+            # An unmeasured judge decides nothing: people look instead.
+            return RoutingDecision(
+                "review",
+                JUDGE_UNTRUSTED,
+                queue=default_queue,
+                values={"rule": rule["name"], **unrelied},
+            )
         seen: dict[str, Any] = {}
         if condition_holds(rule["when"], facts, seen):
             if "auto_accept" in rule["then"]:

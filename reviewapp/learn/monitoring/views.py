@@ -32,9 +32,10 @@ from reviewapp.learn.monitoring.shadow import (
     shadow_stop,
 )
 from reviewapp.learn.training.selectors import candidate_models
+from reviewapp.review.judges.selectors import judge_panel
 from reviewapp.review.sla.charts import Series, bar_chart, legend, line_chart
 from workflows.access import get_workflow_for_user
-from workflows.models import ItemOutcome
+from workflows.models import ItemOutcome, ModelAdapterKind
 
 OUTCOME_NAMES = dict(ItemOutcome.choices) | {"reviewed": "Reviewed (all three)"}
 
@@ -115,7 +116,11 @@ def monitoring_page(request: HttpRequest, slug: str) -> HttpResponse:
             "cost_legend": legend(cost_series),
             "shadow": shadow,
             "shadow_comparison": shadow_comparison(shadow) if shadow else None,
-            "candidates": candidate_models(workflow) if may_reset else [],
+            # A judge scores answers and cannot answer in the shadow.
+            "candidates": candidate_models(workflow).exclude(adapter=ModelAdapterKind.JUDGE)
+            if may_reset
+            else [],
+            "judges": judge_panel(workflow),
             "drift": checks[-1] if checks else None,
             "drift_chart": line_chart(
                 title="Drift of the recent window, check by check",
@@ -143,7 +148,11 @@ def _act(request: HttpRequest, workflow, shadow) -> None:
             shadow_stop(shadow=shadow, acting_user=request.user)
             messages.success(request, f"{shadow.candidate} no longer answers in the shadow.")
         elif "start_shadow" in request.POST:
-            candidate = candidate_models(workflow).filter(pk=_int(request.POST.get("candidate")))
+            candidate = (
+                candidate_models(workflow)
+                .exclude(adapter=ModelAdapterKind.JUDGE)
+                .filter(pk=_int(request.POST.get("candidate")))
+            )
             if not candidate:
                 messages.error(request, "Choose a model to run in the shadow.")
                 return

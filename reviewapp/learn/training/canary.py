@@ -6,6 +6,11 @@ inference latency, error rate of the infer step, and cost per item. Once both ar
 ``min_sample`` reviewed items, every gate passing promotes the candidate and any gate failing
 rolls it back; both are audited with the numbers that decided.
 
+A judge's prompt versions go through the same canary: a candidate of adapter kind ``judge``
+replaces the workflow's declared judge for a share of items, and its gates compare the two judge
+versions' agreement with reviewers (Cohen's kappa per rubric item, ``kappa_margin``) instead of
+the override rate, beside latency, error rate and cost of the judge step.
+
 A pairwise gate is optional (off while ``pairwise_min_comparisons`` is 0): people compared the
 candidate's answers with the stable model's on the same inputs (``reviewapp.review.pairwise``,
 from a shadow of the candidate), and the canary is judged only once there are that many decisive
@@ -14,22 +19,26 @@ is at least ``pairwise_min_win_rate``.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.statistics import Proportion
 from reviewapp.core.untrusted import shown
+from reviewapp.review.judges.agreement import judge_kappa
 from reviewapp.review.pairwise.selectors import candidate_win_rate
 from workflows.access import models_for_team
+from workflows.judges.declaration import judge_declared
+from workflows.judges.models import JudgeCheck, JudgeScore
 from workflows.models import (
     Canary,
     CanaryStatus,
     ItemOutcome,
+    ModelAdapterKind,
     ModelVersion,
     Prediction,
     StepRun,
@@ -45,6 +54,12 @@ DEFAULT_GATES = {
     # Pairwise review: off at 0 comparisons; else the candidate's lower bound of win rate.
     "pairwise_min_comparisons": 0,
     "pairwise_min_win_rate": 0.5,
+}
+JUDGE_DEFAULT_GATES = {
+    "kappa_margin": 0.1,  # the candidate judge's kappa may be at most 0.1 below the stable's
+    "p95_latency_ratio": 1.5,
+    "error_rate_margin": 0.02,
+    "cost_ratio": 1.5,
 }
 REVIEWED = [ItemOutcome.ACCEPTED, ItemOutcome.CORRECTED, ItemOutcome.REJECTED]
 OVERRIDDEN = [ItemOutcome.CORRECTED, ItemOutcome.REJECTED]
@@ -73,9 +88,16 @@ def canary_start(
     gates: dict | None = None,
 ) -> Canary:
     assert workflow.current_version is not None
-    binding = workflow.current_version.definition["model"]
-    stable = ModelVersion.objects.get(name=binding["name"], version=binding["version"])
     errors: dict[str, list[str]] = {}
+    is_judge = candidate.adapter == ModelAdapterKind.JUDGE
+    binding = (
+        judge_declared(workflow.current_version.definition)
+        if is_judge
+        else workflow.current_version.definition["model"]
+    )
+    if binding is None:
+        raise CanaryInvalid({"candidate": ["The workflow declares no judge to compare it with."]})
+    stable = ModelVersion.objects.get(name=binding["name"], version=binding["version"])
     if not 1 <= percent <= 99:
         errors["percent"] = ["Send between 1 and 99 percent of items to the candidate."]
     if not 1 <= min_sample <= MAX_MIN_SAMPLE:
@@ -87,8 +109,9 @@ def canary_start(
             f"No model {candidate} of this team is registered; an admin can share another "
             "team's model with it."
         ]
-    merged = DEFAULT_GATES | (gates or {})
-    unknown = set(merged) - set(DEFAULT_GATES)
+    defaults = JUDGE_DEFAULT_GATES if is_judge else DEFAULT_GATES
+    merged = defaults | (gates or {})
+    unknown = set(merged) - set(defaults)
     if unknown:
         names = ", ".join(shown(name) for name in sorted(unknown)[:5])
         errors["gates"] = [f"Unknown gate(s): {names}."]
@@ -97,9 +120,11 @@ def canary_start(
         for v in merged.values()
     ):
         errors["gates"] = ["Gate limits are numbers of zero or more."]
-    elif merged["pairwise_min_win_rate"] > 1:
+    elif merged.get("pairwise_min_win_rate", 0) > 1:
         errors["gates"] = ["pairwise_min_win_rate is a share between 0 and 1."]
-    elif merged["pairwise_min_comparisons"] != int(merged["pairwise_min_comparisons"]):
+    elif merged.get("pairwise_min_comparisons", 0) != int(
+        merged.get("pairwise_min_comparisons", 0)
+    ):
         errors["gates"] = ["pairwise_min_comparisons is a whole number."]
     if errors:
         raise CanaryInvalid(errors)
@@ -141,6 +166,9 @@ class ArmMetrics:
     errors: int
     p95_latency_ms: float | None
     cost_per_item: float
+    # Judge arms: kappa with reviewers per rubric item ("overridden" counts items where a
+    # reviewer disagreed with the judge on some rubric item).
+    kappas: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def override_rate(self) -> float | None:
@@ -161,7 +189,7 @@ class ArmMetrics:
             "error_rate": _round(self.error_rate),
             "p95_latency_ms": _round(self.p95_latency_ms),
             "cost_per_item": round(self.cost_per_item, 8),
-        }
+        } | ({"kappas": {k: _round(v) for k, v in self.kappas.items()}} if self.kappas else {})
 
 
 def _round(value: float | None) -> float | None:
@@ -169,6 +197,8 @@ def _round(value: float | None) -> float | None:
 
 
 def arm_metrics(canary: Canary, model: ModelVersion) -> ArmMetrics:
+    if model.adapter == ModelAdapterKind.JUDGE:
+        return judge_arm_metrics(canary, model)
     predictions = Prediction.objects.filter(
         item__workflow=canary.workflow, model_version=model, created_at__gte=canary.started_at
     ).filter(item__gold__isnull=True)  # gold items (reviewapp.review.quality) are not model traffic
@@ -218,6 +248,8 @@ def canary_gates(
 ) -> dict[str, bool]:
     """Each gate's verdict: True when the candidate is within its limit."""
     gates = canary.gates
+    if "kappa_margin" in gates:
+        return judge_canary_gates(canary, stable, candidate)
     verdicts = {
         "override_rate": (candidate.override_rate or 0.0)
         <= (stable.override_rate or 0.0) + gates["override_rate_margin"],
@@ -230,6 +262,70 @@ def canary_gates(
     if win_rate is not None:
         verdicts["pairwise_win_rate"] = win_rate.low >= gates["pairwise_min_win_rate"]
     return verdicts
+
+
+def judge_arm_metrics(canary: Canary, judge: ModelVersion) -> ArmMetrics:
+    """A judge version's arm: items it scored since the canary started, those reviewers
+    decided, how often they disagreed with it, its kappa per rubric item and its step's cost."""
+    since = canary.started_at
+    scored = JudgeScore.objects.filter(
+        item__workflow=canary.workflow, judge=judge, item__created_at__gte=since
+    )
+    checks = JudgeCheck.objects.filter(
+        workflow=canary.workflow, judge=judge, item__created_at__gte=since
+    )
+    runs = StepRun.objects.filter(
+        item__workflow=canary.workflow,
+        step="judge",
+        model_version=str(judge),
+        started_at__gte=since,
+    )
+    answered = runs.exclude(output__has_key="error")
+    latencies = sorted(
+        value for value in answered.values_list("output__latency_ms", flat=True) if value
+    )
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))] if latencies else None
+    rubric = sorted(set(checks.values_list("rubric", flat=True)))
+    return ArmMetrics(
+        items=scored.values("item").distinct().count(),
+        reviewed=checks.values("item").distinct().count(),
+        overridden=checks.exclude(judge_passed=F("human_passed")).values("item").distinct().count(),
+        errors=runs.filter(output__has_key="error").count(),
+        p95_latency_ms=p95,
+        cost_per_item=float(answered.aggregate(cost=Avg("cost"))["cost"] or 0.0),
+        kappas={
+            name: judge_kappa(
+                workflow_id=canary.workflow_id, judge_id=judge.pk, rubric=name, since=since
+            ).kappa
+            for name in rubric
+        },
+    )
+
+
+def judge_canary_gates(
+    canary: Canary, stable: ArmMetrics, candidate: ArmMetrics
+) -> dict[str, bool]:
+    """A candidate judge passes when, on every rubric item, its kappa with reviewers is at most
+    ``kappa_margin`` below the stable judge's (a kappa that is undefined on both arms, where
+    everyone always agreed on one verdict, passes), and its step is as fast, reliable and cheap
+    as the model gates ask."""
+    gates = canary.gates
+    margin = gates["kappa_margin"]
+
+    def kappa_holds(name: str) -> bool:
+        mine, theirs = candidate.kappas.get(name), stable.kappas.get(name)
+        if mine is None:
+            return theirs is None
+        return theirs is None or mine >= theirs - margin
+
+    return {
+        "kappa": all(kappa_holds(name) for name in set(candidate.kappas) | set(stable.kappas)),
+        "p95_latency": stable.p95_latency_ms is None
+        or candidate.p95_latency_ms is None
+        or candidate.p95_latency_ms <= stable.p95_latency_ms * gates["p95_latency_ratio"],
+        "error_rate": candidate.error_rate <= stable.error_rate + gates["error_rate_margin"],
+        "cost": candidate.cost_per_item <= stable.cost_per_item * gates["cost_ratio"] + 1e-12,
+    }
 
 
 def canary_evaluate(*, canary_id: int) -> Canary:

@@ -155,6 +155,7 @@ class NotificationKind(models.TextChoices):
     TASK_ESCALATED = "task_escalated", "Task escalated"
     ACCURACY_BELOW_FLOOR = "accuracy_below_floor", "Accuracy below the floor"
     DRIFT_DETECTED = "drift_detected", "Drift detected"
+    JUDGE_TRUST_CHANGED = "judge_trust_changed", "A judge became trusted or untrusted"
 
 
 class Notification(models.Model):

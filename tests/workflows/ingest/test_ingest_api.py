@@ -337,6 +337,7 @@ def test_it_shows_an_item_with_prediction_routing_decision_and_timeline(
         "validate",
         "infer",
         "postprocess",
+        "judge",
         "route",
     ]
     assert json.dumps(body)  # serialisable as the API promised

@@ -15,6 +15,8 @@ class FakeEndpoint:
         self.default: tuple[int, object] = (200, {})
         self.stall = threading.Event()  # set() releases a request that is made to hang
         self.hang = False
+        # Answers computed from the request body (a judge that reads the prompt), when set.
+        self.respond = None
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -25,7 +27,12 @@ class FakeEndpoint:
                 )
                 if endpoint.hang:
                     endpoint.stall.wait(timeout=10)
-                status, payload = endpoint.answers.pop(0) if endpoint.answers else endpoint.default
+                if endpoint.respond is not None:
+                    status, payload = endpoint.respond(body)
+                else:
+                    status, payload = (
+                        endpoint.answers.pop(0) if endpoint.answers else endpoint.default
+                    )
                 raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)

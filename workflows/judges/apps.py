@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class JudgesConfig(AppConfig):
+    name = "workflows.judges"
+    label = "judges"
+    verbose_name = "LLM judges (scores per rubric item, agreement with reviewers, trust)"
