@@ -26,8 +26,6 @@ from reviewapp.learn.datasets.services import (
     dataset_export_approve,
     dataset_export_build,
     dataset_export_request,
-    export_path,
-    release_dir,
 )
 from reviewapp.learn.training.services import (
     RetrainConflict,
@@ -41,6 +39,7 @@ from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from tests.conftest import run_pipeline
+from tests.support.files import export_path, release_dir
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.model import ticket_text
 from workflows.demo.tickets import LABELS, generate_tickets
@@ -523,3 +522,20 @@ def test_a_team_has_a_quota_of_retraining_runs_and_exports_in_flight(
     dataset_export_request(workflow=workflow, requested_by=requester)
     with pytest.raises(QuotaExceeded):
         dataset_export_request(workflow=workflow, requested_by=requester)
+
+
+def test_a_model_is_trained_from_a_release_in_the_bucket_and_loaded_from_it(
+    object_storage, s3_server, corrected_release, demo, requester, media_root
+):
+    run = model_retrain(release=corrected_release, acting_user=requester)
+    retrain(run.pk)
+
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.SUCCEEDED, run.error
+    candidate = run.candidate
+    stored = s3_server.objects(object_storage)
+    assert candidate.artefact in stored and demo.model_version.artefact in stored
+    assert hashlib.sha256(stored[candidate.artefact]).hexdigest() == candidate.sha256
+    assert not (media_root / "models").exists(), "artefacts live in the bucket only"
+    # The pipeline's loader reads it back from the bucket (checksum, allow-list).
+    assert accuracy(candidate, drifted_tickets(40, seed=99)) > 0.5
