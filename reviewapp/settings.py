@@ -248,7 +248,10 @@ def _file_storages() -> dict:
         "querystring_expire": REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS,
         "default_acl": None,  # the bucket's policy decides; objects are never public
     }
-    s3: dict[str, object] = {"BACKEND": "reviewapp.core.object_storage.ObjectStorage", "OPTIONS": options}
+    s3: dict[str, object] = {
+        "BACKEND": "reviewapp.core.object_storage.ObjectStorage",
+        "OPTIONS": options,
+    }
     return {"exports": s3, "models": s3}
 
 

@@ -22,6 +22,9 @@ class ObjectStorage(S3Storage):
     def __init__(self, **options: Any) -> None:
         options.setdefault("max_memory_size", 8 * BLOCK)
         options.setdefault("file_overwrite", True)
+        # Signature version 4 everywhere: AWS refuses the old one in new regions, and presigned
+        # URLs then carry their lifetime (X-Amz-Expires).
+        options.setdefault("signature_version", "s3v4")
         super().__init__(**options)
 
     def open_stream(self, name: str) -> IO[bytes]:
