@@ -6,6 +6,7 @@ Each test takes a bucket of its own (``bucket()``), so nothing one test stored i
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,8 +17,6 @@ from pathlib import Path
 
 import boto3
 
-from tests.support.redis_server import free_port
-
 MOTO_SERVER = Path(sys.executable).parent / "moto_server"
 START_TIMEOUT = 20.0
 # moto accepts any credentials; these only have to be the same on every side.
@@ -26,9 +25,16 @@ SECRET_KEY = "reviewapp-test-secret"
 REGION = "us-east-1"
 
 
+def _free_port() -> int:
+    # The server is never restarted, so any port the kernel hands out will do.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class S3Server:
     def __init__(self, log_path: Path) -> None:
-        self.port = free_port()
+        self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
