@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
+from reviewapp.core.storage_settings import file_storages
 from workflows.act.secrets import webhook_secrets_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -219,51 +220,15 @@ STORAGES = {
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 
 
-def _file_storages() -> dict:
-    """Where dataset releases ("exports") and model artefacts ("models") live (README, "Storage").
-
-    ``local``: folders under MEDIA_ROOT, which web and workers must then share. ``s3``: one bucket
-    of an S3-compatible object store; credentials from S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY
-    (or *_FILE), else boto3's own chain (instance roles, AWS_* variables).
-    """
-    kind = env_str("REVIEWAPP_STORAGE", "local")
-    if kind == "local":
-        backend = {"BACKEND": "reviewapp.core.files.LocalStorage"}
-        return {"exports": backend, "models": backend}
-    if kind != "s3":
-        raise ImproperlyConfigured(f"REVIEWAPP_STORAGE={kind!r}: use local or s3.")
-    addressing = env_str("S3_ADDRESSING_STYLE", "auto")
-    if addressing not in ("auto", "path", "virtual"):
-        raise ImproperlyConfigured(
-            f"S3_ADDRESSING_STYLE={addressing!r}: use auto, path or virtual."
-        )
-    options = {
-        "bucket_name": env_str("S3_BUCKET"),
-        "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
-        "region_name": env_str("S3_REGION", "") or None,
-        "access_key": env_str("S3_ACCESS_KEY_ID", "") or None,
-        "secret_key": env_str("S3_SECRET_ACCESS_KEY", "") or None,
-        "addressing_style": None if addressing == "auto" else addressing,
-        "location": env_str("S3_PREFIX", "").strip("/"),
-        "querystring_expire": REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS,
-        "default_acl": None,  # the bucket's policy decides; objects are never public
-    }
-    s3: dict[str, object] = {
-        "BACKEND": "reviewapp.core.object_storage.ObjectStorage",
-        "OPTIONS": options,
-    }
-    return {"exports": s3, "models": s3}
-
-
 # Downloads of releases by a short-lived presigned URL of the object store (after the same
 # permission check and audit) instead of through the app; needs REVIEWAPP_STORAGE=s3.
 REVIEWAPP_PRESIGNED_DOWNLOADS = env_bool("REVIEWAPP_PRESIGNED_DOWNLOADS", default=False)
 REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS = env_int(
     "REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS", 300, minimum=10
 )
-STORAGES |= _file_storages()
-if REVIEWAPP_PRESIGNED_DOWNLOADS and STORAGES["exports"]["BACKEND"].endswith(".LocalStorage"):
-    raise ImproperlyConfigured("REVIEWAPP_PRESIGNED_DOWNLOADS=true needs REVIEWAPP_STORAGE=s3.")
+STORAGES |= file_storages(
+    presigned=REVIEWAPP_PRESIGNED_DOWNLOADS, presigned_seconds=REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS
+)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
