@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
+from workflows.models import Item
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,11 @@ def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> list[QueueCounts
 
 
 def task_summary(task: ReviewTask, *, viewer) -> dict:
-    item = task.item
+    # A task just claimed comes without its item: read it with its prediction in one query.
+    if ReviewTask.item.is_cached(task):
+        item = task.item
+    else:
+        item = Item.objects.select_related("prediction").get(pk=task.item_id)
     prediction = item.prediction
     holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == viewer.pk
     return {
