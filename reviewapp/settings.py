@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "reviewapp.learn.monitoring",
     "reviewapp.review.quality",
     "reviewapp.review.approvals",
+    "reviewapp.review.pairwise",
     "reviewapp.operations",
 ]
 
@@ -414,6 +415,11 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-webhooks": {
         "task": "workflows.deliver_due_webhooks",
         "schedule": env_int("REVIEWAPP_WEBHOOK_SWEEP_SECONDS", 15, minimum=1),
+    },
+    # Draws completed items with a shadow answer into pairwise queues; safe to overlap.
+    "open-pairwise-comparisons": {
+        "task": "pairwise.open_comparisons",
+        "schedule": env_int("REVIEWAPP_PAIRWISE_SWEEP_SECONDS", 60, minimum=1),
     },
     "judge-canaries": {
         "task": "workflows.judge_canaries",
