@@ -67,7 +67,8 @@ bench-queues: install
 	$(BIN)/python tests/benchmarks/queues.py $(BENCH_ARGS)
 
 # Dataset exports of 100,000 and 1,000,000 corrections in every format (its own database
-# reviewapp_bench_exports): rows/s and peak memory per export.
+# reviewapp_bench_exports): rows/s and peak memory per export. BENCH_ARGS="--object-store" builds
+# into a bucket of a local S3-compatible server (moto_server) and samples the build's memory.
 bench-exports: install
 	.ci/prepare
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \

@@ -17,6 +17,7 @@ from reviewapp.core.accounts.roles import Role
 from reviewapp.core.accounts.sso.mapping import group_map_parse
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
+from reviewapp.core.storage_settings import file_storages
 from workflows.act.secrets import webhook_secrets_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -276,6 +277,17 @@ STORAGES = {
     },
 }
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+
+# Downloads of releases by a short-lived presigned URL of the object store (after the same
+# permission check and audit) instead of through the app; needs REVIEWAPP_STORAGE=s3.
+REVIEWAPP_PRESIGNED_DOWNLOADS = env_bool("REVIEWAPP_PRESIGNED_DOWNLOADS", default=False)
+REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS = env_int(
+    "REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS", 300, minimum=10
+)
+STORAGES |= file_storages(
+    presigned=REVIEWAPP_PRESIGNED_DOWNLOADS, presigned_seconds=REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS
+)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

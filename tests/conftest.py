@@ -18,6 +18,7 @@ from reviewapp.core.metrics.recording import CountsOnCommit
 from reviewapp.operations.configuration import workflow_sync
 from reviewapp.operations.demo import demo_install, demo_items_submit
 from reviewapp.review.reviews.queues import queue_create
+from tests.support.s3_server import S3Server
 from workflows.definitions import workflow_file_load
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.models import Item
@@ -47,6 +48,22 @@ def media_root(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _media_root(settings, media_root):
     settings.MEDIA_ROOT = media_root
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3-compatible server in its own process on a free port, for the whole session."""
+    with S3Server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def object_storage(settings, s3_server):
+    """Releases and model artefacts in a fresh bucket of ``s3_server`` for this test; the bucket's
+    name is returned. Ask for it before ``demo``, so the demo's model is stored there too."""
+    bucket = s3_server.bucket()
+    settings.STORAGES = settings.STORAGES | s3_server.storages(bucket)
+    return bucket
 
 
 @pytest.fixture

@@ -65,16 +65,15 @@ def model_version_register(
     team=None,
     acting_user=None,
 ):
-    from reviewapp.core.checksums import file_sha256
     from workflows.models import ModelVersion
-    from workflows.pipeline.adapters.builtin import artefact_path
+    from workflows.pipeline.adapters.builtin import artefact_sha256
 
     model_version, _ = ModelVersion.objects.update_or_create(
         name=name,
         version=version,
         defaults={
             "artefact": artefact,
-            "sha256": file_sha256(artefact_path(artefact)),
+            "sha256": artefact_sha256(artefact),
             "labels": labels,
             "metrics": metrics,
             **({"team": team} if team is not None else {}),

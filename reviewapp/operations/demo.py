@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 from reviewapp.core.accounts.models import Role, Team, TokenScope
 from reviewapp.core.accounts.services import membership_add
 from reviewapp.core.accounts.tokens import api_token_create
-from reviewapp.core.checksums import file_sha256
 from reviewapp.operations.configuration import workflow_sync
 from reviewapp.review.reviews.models import Queue
 from workflows.demo.definition import TICKET_TRIAGE
@@ -23,7 +22,7 @@ from workflows.demo.model import train_demo_model
 from workflows.demo.tickets import LABELS, generate_tickets
 from workflows.ingest.services import Submission, items_ingest
 from workflows.models import ModelVersion, Workflow
-from workflows.pipeline.adapters.builtin import artefact_path
+from workflows.pipeline.adapters.builtin import artefact_exists, artefact_save
 from workflows.services import model_version_register
 
 DEMO_PEOPLE = (
@@ -47,27 +46,21 @@ class Demo:
     api_token: str = ""
 
 
-# Training is deterministic, so a process that installs the demo again after its database was
-# reset (every test does) reuses the artefact it wrote instead of training again: {path: (sha256
-# of the file it wrote, metrics)}.
-_TRAINED: dict[Path, tuple[str, dict]] = {}
-
-
-def _train_once(path: Path) -> dict:
-    known = _TRAINED.get(path)
-    if known is not None and path.exists() and file_sha256(path) == known[0]:
-        return known[1]
-    metrics = train_demo_model(path)
-    _TRAINED[path] = (file_sha256(path), metrics)
-    return metrics
+# Training is deterministic, so a process that installs the demo again after its database (or its
+# storage) was reset (every test does) stores the artefact it trained before instead of training
+# again: (skops bytes, metrics).
+_TRAINED: list[tuple[bytes, dict]] = []
 
 
 def demo_model_install() -> ModelVersion:
     binding = TICKET_TRIAGE.definition["model"]
     existing = ModelVersion.objects.filter(name=binding["name"], version=binding["version"]).first()
-    if existing is not None and artefact_path(existing.artefact).exists():
+    if existing is not None and artefact_exists(existing.artefact):
         return existing
-    metrics = _train_once(artefact_path(MODEL_ARTEFACT))
+    if not _TRAINED:
+        _TRAINED.append(train_demo_model())
+    data, metrics = _TRAINED[0]
+    artefact_save(MODEL_ARTEFACT, data)
     return model_version_register(
         name=binding["name"],
         version=binding["version"],

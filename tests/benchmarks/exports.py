@@ -15,10 +15,20 @@ Each export is built by the real ``dataset_export_build`` in a fresh subprocess,
 its wall time, its own CPU time (the database server's work is in the wall time only) and the
 RSS high-water mark of its process (``ru_maxrss``) before and after the build: "memory flat in
 N" means the peak is the same for 100,000 and 1,000,000 rows.
+
+``--object-store`` builds into a bucket of a local S3-compatible server instead (moto's
+``moto_server`` on a free loopback port, started and stopped here; REVIEWAPP_STORAGE=s3, README
+"Storage"): the release is written in the build's temporary folder and uploaded in parts. The
+parent samples the build process's resident memory (VmRSS) every 0.2 s and prints the samples'
+peak and spread, with the load average of the machine before and after each build.
+
+    make bench-exports BENCH_ARGS="--object-store --sizes 100000 1000000 --formats jsonl"
+
 Not a test: pytest collects ``test_*.py`` only.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -45,6 +55,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
     parser.add_argument("--keep-db", action="store_true", help=f"leave {BENCH_DB} behind")
+    parser.add_argument(
+        "--object-store",
+        action="store_true",
+        help="build into a bucket of a local S3-compatible server (moto_server)",
+    )
     # Internal: the per-export subprocess.
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -230,18 +245,46 @@ def export_approve(demo, export_format: str) -> int:
     return export.pk
 
 
+def vm_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        return None  # the process has ended
+    return None
+
+
 def build_in_subprocess(export_id: int, var_dir: Path) -> dict:
-    result = subprocess.run(
-        [sys.executable, __file__, "--build", str(export_id)],
-        cwd=REPO,
-        env=os.environ | {"BENCH_VAR_DIR": str(var_dir)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        sys.exit(f"The export build failed:\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--build", str(export_id)],
+            cwd=REPO,
+            env=os.environ | {"BENCH_VAR_DIR": str(var_dir)},
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        samples = []  # the build's resident memory while it runs, sampled from outside
+        while process.poll() is None:
+            if (sample := vm_rss_mb(process.pid)) is not None:
+                samples.append(sample)
+            time.sleep(0.2)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if process.returncode != 0:
+        sys.exit(f"The export build failed:\n{stdout}\n{stderr}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    # ru_maxrss outlives exec (it starts from this process's size at the fork): the samples
+    # are the build process's own memory, start-up included.
+    return result | {
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "rss_samples": len(samples),
+        "rss_sampled_peak_mb": max(samples, default=0.0),
+        "rss_sampled_median_mb": sorted(samples)[len(samples) // 2] if samples else 0.0,
+    }
 
 
 def build_one(export_id: int) -> None:
@@ -294,7 +337,19 @@ def main() -> None:
     print(f"database {BENCH_DB} (created fresh), media in {var_dir}", flush=True)
     recreate_database(maintenance_url, BENCH_DB)
     results = []
+    store = contextlib.nullcontext()
+    if args.object_store:
+        sys.path.insert(0, str(REPO))
+        from tests.support.s3_server import S3Server
+
+        store = S3Server(var_dir / "moto.log")
     try:
+        bucket = None
+        if args.object_store:
+            server = store.__enter__()
+            bucket = server.bucket()
+            os.environ.update(server.env(bucket))  # for this process and each build's
+            print(f"object store {server.url}, bucket {bucket}", flush=True)
         setup_django(bench_url, var_dir, broker=BROKER)
         from reviewapp.celery import app
         from reviewapp.operations.demo import demo_install
@@ -312,6 +367,8 @@ def main() -> None:
                 print(f"  building {export_format} over {size:,}...", flush=True)
                 export_id = export_approve(demo, export_format)
                 results.append(build_in_subprocess(export_id, var_dir) | {"n": size})
+                if bucket is not None:
+                    results[-1] |= stored_in_bucket(server, bucket, var_dir)
                 shutil.rmtree(var_dir / "media", ignore_errors=True)  # keep the disk small
             app.control.purge()
     finally:
@@ -320,6 +377,8 @@ def main() -> None:
         connections.close_all()
         if not args.keep_db:
             recreate_database(maintenance_url, BENCH_DB, drop_only=True)
+        if args.object_store:
+            store.__exit__(None, None, None)
         shutil.rmtree(var_dir, ignore_errors=True)
     print(table(
         "dataset_export_build, one fresh process per export (the template correction adds 1 row)",
@@ -329,6 +388,31 @@ def main() -> None:
           f"{r['rows_per_s']:,.0f}", f"{r['cpu_s']:.2f}", f"{r['mb']:.1f}",
           f"{r['rss_before_mb']:.0f}", f"{r['rss_peak_mb']:.0f}"] for r in results],
     ))  # fmt: skip
+    print(table(
+        "the build process's resident memory, sampled every 0.2 s from outside, and the machine's"
+        " 1-minute load average" + (" (object store)" if args.object_store else ""),
+        ["N", "format", "samples", "RSS median MB", "RSS peak MB", "load before", "load after",
+         "release in bucket MB", "media files"],
+        [[f"{r['n']:,}", r["format"], r["rss_samples"], f"{r['rss_sampled_median_mb']:.0f}",
+          f"{r['rss_sampled_peak_mb']:.0f}", f"{r['load_before']:.1f}", f"{r['load_after']:.1f}",
+          f"{r.get('bucket_mb', 0):.1f}" if "bucket_mb" in r else "-",
+          r.get("media_files", "-")] for r in results],
+    ))  # fmt: skip
+
+
+def stored_in_bucket(server, bucket: str, var_dir: Path) -> dict:
+    """What the last build left in the bucket, and that it left nothing in the media folder."""
+    client = server.client()
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="datasets/").get("Contents", [])
+    newest = max((entry["Key"].split("/")[2] for entry in listed), key=lambda v: int(v[1:]))
+    release = [entry for entry in listed if entry["Key"].split("/")[2] == newest]
+    media = var_dir / "media"
+    return {
+        "bucket_mb": sum(entry["Size"] for entry in release) / 1e6,
+        "media_files": sum(1 for path in media.rglob("*") if path.is_file())
+        if media.exists()
+        else 0,
+    }
 
 
 if __name__ == "__main__":

@@ -192,3 +192,31 @@ def test_switching_the_autoscalers_off_gives_fixed_replica_counts():
     deployments = by_kind(documents, "Deployment")
     assert deployments["review-reviewapp-web"]["spec"]["replicas"] == 3
     assert deployments["review-reviewapp-worker-pipeline"]["spec"]["replicas"] == 2
+
+
+OBJECT_STORE = {
+    "storage": {
+        "kind": "s3",
+        "s3": {
+            "bucket": "reviewapp-releases",
+            "endpointUrl": "http://minio:9000",
+            "addressingStyle": "path",
+            "presignedDownloads": True,
+        },
+    }
+}
+
+
+def test_object_storage_reaches_every_process_and_validates():
+    documents = render(OBJECT_STORE)
+    for document in documents:
+        if document["kind"] in ("Deployment", "Job"):
+            env = env_of(containers(document)[0])
+            assert env["REVIEWAPP_STORAGE"] == "s3"
+            assert env["S3_BUCKET"] == "reviewapp-releases"
+            assert env["S3_ENDPOINT_URL"] == "http://minio:9000"
+            assert env["S3_ADDRESSING_STYLE"] == "path"
+            assert env["REVIEWAPP_PRESIGNED_DOWNLOADS"] == "true"
+        if document["kind"] != "ScaledObject":
+            kubernetes_validate.validate(document, KUBERNETES, strict=True)
+    assert lint(CHART, OBJECT_STORE, strict=True, kube_version=f"v{KUBERNETES}")["errors"] == []

@@ -1,6 +1,5 @@
 """Training the demo's built-in model from the generated tickets."""
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workflows.demo.tickets import generate_tickets
@@ -38,8 +37,8 @@ def build_classifier() -> "Pipeline":
     )
 
 
-def train_demo_model(path: Path) -> dict:
-    """Train on generated tickets, write the skops file, return held-out metrics."""
+def train_demo_model() -> tuple[bytes, dict]:
+    """Train on generated tickets; return the skops file's bytes and held-out metrics."""
     from skops import io as skops_io  # heavy import, only needed here
 
     tickets = generate_tickets(TRAINING_SIZE, seed=TRAINING_SEED, mixed_share=0.2)
@@ -49,9 +48,7 @@ def train_demo_model(path: Path) -> dict:
     model.fit([ticket_text(t.as_input()) for t in train], [t.label for t in train])
     predicted = model.predict([ticket_text(t.as_input()) for t in held_out])
     accuracy = sum(p == t.label for p, t in zip(predicted, held_out, strict=True)) / len(held_out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    skops_io.dump(model, path)
-    return {
+    return skops_io.dumps(model), {
         "held_out_accuracy": round(accuracy, 4),
         "train_size": len(train),
         "held_out_size": len(held_out),

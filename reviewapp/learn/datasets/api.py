@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.http import FileResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -7,6 +6,7 @@ from rest_framework.views import APIView
 
 from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
 from reviewapp.learn.datasets.access import exports_for_user, get_export_for_user
+from reviewapp.learn.datasets.downloads import export_file_response
 from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
     dataset_release_push_label_studio,
@@ -123,8 +123,8 @@ class ExportDownloadView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id)
-        path = dataset_export_download(export=export, user=request.user)
-        return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+        name = dataset_export_download(export=export, user=request.user)
+        return export_file_response(export, name)
 
 
 class ExportLabelStudioView(APIView):

@@ -6,7 +6,6 @@ the model's output as a prediction and the reviewer's as an annotation, read bac
 immutable release file, so what lands in Label Studio is exactly what was approved.
 """
 
-import json
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any, cast
@@ -18,8 +17,8 @@ from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import UpstreamFailed
 from reviewapp.learn.datasets.exporters import label_studio_task
 from reviewapp.learn.datasets.models import DatasetExport, ExportFormat, ExportStatus
-from reviewapp.learn.datasets.readers import READERS
-from reviewapp.learn.datasets.services import export_path
+from reviewapp.learn.datasets.readers import READERS, read_label_studio_tasks
+from reviewapp.learn.datasets.services import release_file_open
 
 IMPORT_BATCH = 500
 TEXT_NAME = "text"  # the name the task results' ``to_name`` refers to (see label_studio_task)
@@ -47,10 +46,15 @@ def label_config(definition: dict) -> str:
 
 
 def _tasks(export: DatasetExport, text_fields: list[str]) -> Iterator[dict]:
-    if export.format == ExportFormat.LABEL_STUDIO:
-        tasks: Iterator[dict] = iter(json.loads(export_path(export).read_text()))
-    else:
-        tasks = (label_studio_task(row) for row in READERS[export.format](export_path(export)))
+    with release_file_open(export) as handle:
+        if export.format == ExportFormat.LABEL_STUDIO:
+            tasks: Iterator[dict] = iter(read_label_studio_tasks(handle))
+        else:
+            tasks = (label_studio_task(row) for row in READERS[export.format](handle))
+        yield from _with_text(tasks, text_fields)
+
+
+def _with_text(tasks: Iterator[dict], text_fields: list[str]) -> Iterator[dict]:
     for task in tasks:
         data = task["data"]
         task["data"] = data | {

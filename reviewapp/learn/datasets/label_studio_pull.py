@@ -26,7 +26,7 @@ from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.learn.datasets.label_studio import LabelStudioPushFailed
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus, LabelStudioPullStatus
 from reviewapp.learn.datasets.readers import READERS, label_studio_output
-from reviewapp.learn.datasets.services import export_path
+from reviewapp.learn.datasets.services import release_file_open
 from reviewapp.review.corrections.models import Correction, CorrectionSource
 from reviewapp.review.corrections.services import canonical_hash, output_diff
 from workflows.models import Item
@@ -160,9 +160,8 @@ def _pull(export: DatasetExport, acting_user, base_url: str, api_key: str, httpx
     project_id = export.label_studio_project_id
     assert project_id is not None
     # What we pushed, per item: the release as approved (only its items are ours).
-    pushed = {
-        row["item_id"]: row["human_output"] for row in READERS[export.format](export_path(export))
-    }
+    with release_file_open(export) as handle:
+        pushed = {row["item_id"]: row["human_output"] for row in READERS[export.format](handle)}
     tasks, annotations = _read_annotations(
         project_id=project_id, base_url=base_url, api_key=api_key, httpx_client=httpx_client
     )

@@ -1,7 +1,8 @@
 """Reading a built release back: the inverse of ``exporters``, one reader per format.
 
 Whoever consumes a release (the Label Studio push, retraining) reads the published file, i.e.
-exactly what the approvers signed off, through these readers.
+exactly what the approvers signed off, through these readers. Each takes the file open in binary
+mode and seekable (``services.release_file_open``), wherever the storage keeps it.
 """
 
 import csv
@@ -9,7 +10,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from typing import BinaryIO
 
 from reviewapp.learn.datasets.models import ExportFormat
 from reviewapp.learn.datasets.row import JSON_COLUMNS
@@ -36,21 +37,24 @@ def _lines(handle) -> Iterator[dict]:
             yield json.loads(line)
 
 
-def read_jsonl(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8") as handle:
-        yield from _lines(handle)
+def _text(handle: BinaryIO, **options) -> io.TextIOWrapper:
+    # Not closed by the reader: the caller owns the file.
+    return io.TextIOWrapper(handle, encoding="utf-8", **options)  # type: ignore[arg-type]
 
 
-def read_csv(path: Path) -> Iterator[dict]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            yield _parse(dict(row))
+def read_jsonl(handle: BinaryIO) -> Iterator[dict]:
+    yield from _lines(_text(handle))
 
 
-def read_parquet(path: Path) -> Iterator[dict]:
+def read_csv(handle: BinaryIO) -> Iterator[dict]:
+    for row in csv.DictReader(_text(handle, newline="")):
+        yield _parse(dict(row))
+
+
+def read_parquet(handle: BinaryIO) -> Iterator[dict]:
     import pyarrow.parquet as pq  # heavy import, only needed here
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH):
+    for batch in pq.ParquetFile(handle).iter_batches(batch_size=READ_BATCH):
         for row in batch.to_pylist():
             yield _parse(row)
 
@@ -67,9 +71,13 @@ def label_studio_output(result: list[dict]) -> dict:
     }
 
 
-def read_label_studio(path: Path) -> Iterator[dict]:
+def read_label_studio_tasks(handle: BinaryIO) -> list[dict]:
+    return json.load(_text(handle))
+
+
+def read_label_studio(handle: BinaryIO) -> Iterator[dict]:
     """Rows rebuilt from tasks: input, model and human output, split."""
-    for task in json.loads(path.read_text(encoding="utf-8")):
+    for task in read_label_studio_tasks(handle):
         data = dict(task["data"])
         predictions, annotations = task.get("predictions") or [], task.get("annotations") or []
         yield {
@@ -81,15 +89,15 @@ def read_label_studio(path: Path) -> Iterator[dict]:
         }
 
 
-def read_hf_zip(path: Path) -> Iterator[dict]:
-    with zipfile.ZipFile(path) as archive:
+def read_hf_zip(handle: BinaryIO) -> Iterator[dict]:
+    with zipfile.ZipFile(handle) as archive:
         for name in sorted(archive.namelist()):
             if name.startswith("data/") and name.endswith(".jsonl"):
                 with archive.open(name) as raw:
                     yield from _lines(io.TextIOWrapper(raw, encoding="utf-8"))
 
 
-READERS: dict[str, Callable[[Path], Iterator[dict]]] = {
+READERS: dict[str, Callable[[BinaryIO], Iterator[dict]]] = {
     ExportFormat.JSONL: read_jsonl,
     ExportFormat.CSV: read_csv,
     ExportFormat.PARQUET: read_parquet,

@@ -1,15 +1,21 @@
 """Correction datasets: request -> approval by someone else -> build -> release -> download.
 
-An approved export becomes release v<N> of its workflow: an immutable folder under
-``MEDIA_ROOT/datasets/<workflow>/v<N>/`` with the data file, ``manifest.json`` (counts, filters,
-versions, checksums, the approval chain) and a data card.
+An approved export becomes release v<N> of its workflow: immutable files under
+``datasets/<workflow>/v<N>/`` in the ``exports`` storage (``reviewapp.core.files``) with the data
+file, ``manifest.json`` (counts, filters, versions, checksums, the approval chain) and a data card.
+A build writes the release in a private temporary folder of the worker, then uploads it: the
+storage may be another machine's disk or an object store.
 """
 
+import hashlib
 import json
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -19,6 +25,7 @@ from django.utils import timezone
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
+from reviewapp.core.files import exports_storage, file_put
 from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.core.quotas import team_quota_take
 from reviewapp.learn.datasets.exporters import (
@@ -249,22 +256,57 @@ def dataset_export_reject(*, export: DatasetExport, approver, reason: str) -> Da
 # --- build ------------------------------------------------------------------------------------
 
 
-def release_dir(export: DatasetExport) -> Path:
-    return Path(settings.MEDIA_ROOT) / "datasets" / export.workflow.slug / export.release_name
+def release_dir(export: DatasetExport) -> str:
+    """The release's folder in the ``exports`` storage."""
+    return f"datasets/{export.workflow.slug}/{export.release_name}"
 
 
-def export_path(export: DatasetExport) -> Path:
-    """The file a download hands out: the data file, or the zip of a Hugging Face folder."""
+def export_name(export: DatasetExport) -> str:
+    """The file a download hands out (its name in the ``exports`` storage): the data file, or
+    the zip of a Hugging Face folder."""
     if export.release_version is None:
         # Built before releases existed (see migration 0003): the old flat location.
-        legacy = f"export-{export.pk}.{EXTENSIONS[export.format]}"
-        return Path(settings.MEDIA_ROOT) / "exports" / legacy
+        return f"exports/export-{export.pk}.{EXTENSIONS[export.format]}"
     name = (
         "dataset.zip"
         if export.format == ExportFormat.HF_DATASET
         else (f"data.{EXTENSIONS[export.format]}")
     )
-    return release_dir(export) / name
+    return f"{release_dir(export)}/{name}"
+
+
+def file_name(name: str) -> str:
+    return name.rpartition("/")[2]
+
+
+@contextmanager
+def release_file_open(export: DatasetExport, *, sha256: str | None = None) -> Iterator[Any]:
+    """The release's file, seekable (object stores spill it to a temporary file), checked
+    against ``sha256`` first when given (ReleaseFileChanged)."""
+    storage = exports_storage()
+    name = export_name(export)
+    if not storage.exists(name):
+        raise ReleaseFileMissing(f"The data file of release {export.release_name} is missing.")
+    with storage.open(name, "rb") as handle:
+        if sha256 is not None:
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            if digest.hexdigest() != sha256:
+                raise ReleaseFileChanged(
+                    f"The data file of release {export.release_name} does not match its "
+                    "recorded checksum; it was changed after the release was built."
+                )
+            handle.seek(0)
+        yield handle
+
+
+class ReleaseFileMissing(FileNotFoundError):
+    """The release's file is not in the storage (deleted there by hand)."""
+
+
+class ReleaseFileChanged(Exception):
+    """The release's file no longer has the checksum recorded when it was built."""
 
 
 class _Superseded(Exception):
@@ -332,39 +374,60 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
                 if lines
                 else tally.rows(values, RowEncoder(sensitive))
             )
-            files, written = _write_release(export, attempt, stream, tally, sensitive)
+            built = _write_release(export, attempt, stream, tally, sensitive)
     except _Superseded:
         return None
     with transaction.atomic(durable=True):
         export = _locked(export)
         if export.status != ExportStatus.BUILDING or export.build_attempt != attempt:
             return None
-        path = export_path(export)
         export.status = ExportStatus.READY
-        export.rows_done = written
-        export.rows_total = written
-        export.file_name = path.name
-        # The data file was hashed for the manifest already; only the HF zip is new here.
-        export.sha256 = files.get(path.name) or file_sha256(path)
-        export.size_bytes = path.stat().st_size
+        export.rows_done = built.rows
+        export.rows_total = built.rows
+        export.file_name = file_name(export_name(export))
+        export.sha256 = built.sha256
+        export.size_bytes = built.size
         export.built_at = timezone.now()
         export.expires_at = export.built_at + settings.REVIEWAPP_EXPORT_LINK_TTL
-        export.manifest = json.loads((release_dir(export) / "manifest.json").read_text())
+        export.manifest = built.manifest
         export.save()
         _audit(
             export,
             "export.ready",
-            rows=written,
+            rows=built.rows,
             sha256=export.sha256,
             release=export.release_name,
-            files=files,
+            files=built.files,
         )
     return export
 
 
-def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str, str], int]:
-    directory = release_dir(export)
-    directory.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class _Built:
+    rows: int
+    files: dict[str, str]  # data file name -> sha256, as in the manifest
+    sha256: str  # of the file a download hands out
+    size: int
+    manifest: dict
+
+
+def _write_release(export, attempt, stream, tally, sensitive) -> _Built:
+    # A private working folder per attempt on the worker's own disk; the release appears in the
+    # storage only once complete and only if this attempt still owns the build.
+    with tempfile.TemporaryDirectory(prefix=f"export-{export.pk}-{attempt}-") as folder:
+        work = Path(folder)
+        built, published = _write_files(export, attempt, stream, tally, sensitive, work)
+        _beat(export, attempt)  # still ours? then publish
+        storage = exports_storage()
+        for name in published:
+            with (work / name).open("rb") as handle:
+                file_put(storage, f"{release_dir(export)}/{name}", handle)
+    return built
+
+
+def _write_files(export, attempt, stream, tally, sensitive, work: Path) -> tuple[_Built, list[str]]:
+    """Write the release into ``work``; return what it is and its files, in publishing order
+    (data first, so a reader of the manifest finds the files it names)."""
     written = 0
 
     def progress(counts):
@@ -377,19 +440,12 @@ def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str,
                 reported = written
 
     if export.format == ExportFormat.HF_DATASET:
-        # A private working folder per attempt; the published files appear only by rename.
-        work = directory / f".attempt-{attempt}"
         progress(write_hf_splits(stream, work))
         data_files = sorted(p.relative_to(work).as_posix() for p in (work / "data").glob("*"))
     else:
-        work = directory
-        final = export_path(export)
-        partial = final.with_name(f"{final.name}.part-{attempt}")
-        with partial.open("wb") as handle:
+        data_files = [file_name(export_name(export))]
+        with (work / data_files[0]).open("wb") as handle:
             progress(WRITERS[export.format](stream, handle))
-        _beat(export, attempt)  # still ours? then publish
-        partial.replace(final)
-        data_files = [final.name]
     files = {name: file_sha256(work / name) for name in data_files}
     manifest = release_manifest(export, written, tally, files, sensitive)
     card = data_card(export, manifest)
@@ -397,18 +453,24 @@ def _write_release(export, attempt, stream, tally, sensitive) -> tuple[dict[str,
         splits = [Path(name).stem for name in data_files]
         (work / "README.md").write_text(hf_front_matter(ordered_splits(splits)) + card)
         write_json(work / "manifest.json", manifest)
-        archive = work / "dataset.zip"
-        with archive.open("wb") as handle:
+        with (work / "dataset.zip").open("wb") as handle:
             zip_folder(work, ["README.md", "manifest.json", *data_files], handle)
-        _beat(export, attempt)
-        for name in ["README.md", "manifest.json", "dataset.zip", *data_files]:
-            (directory / name).parent.mkdir(parents=True, exist_ok=True)
-            (work / name).replace(directory / name)
+        published = [*data_files, "dataset.zip", "README.md", "manifest.json"]
     else:
-        write_json(directory / "manifest.json", manifest)
-        (directory / "DATACARD.md").write_text(card)
-    write_json(directory / AUDIT_HEADS_FILE, release_audit_heads(export))
-    return files, written
+        write_json(work / "manifest.json", manifest)
+        (work / "DATACARD.md").write_text(card)
+        published = [*data_files, "manifest.json", "DATACARD.md"]
+    write_json(work / AUDIT_HEADS_FILE, release_audit_heads(export))
+    download = work / file_name(export_name(export))
+    built = _Built(
+        rows=written,
+        files=files,
+        # The data file was hashed for the manifest already; only the HF zip is new here.
+        sha256=files.get(download.name) or file_sha256(download),
+        size=download.stat().st_size,
+        manifest=json.loads((work / "manifest.json").read_text()),
+    )
+    return built, [*published, AUDIT_HEADS_FILE]
 
 
 def dataset_exports_resume_stalled(*, stalled_after: timedelta | None = None) -> list[int]:
@@ -447,15 +509,16 @@ def dataset_exports_resume_stalled(*, stalled_after: timedelta | None = None) ->
 
 
 @transaction.atomic(durable=True)
-def dataset_export_download(*, export: DatasetExport, user) -> Path:
-    """Check that the file may be handed out now, audit the download, return its path."""
+def dataset_export_download(*, export: DatasetExport, user) -> str:
+    """Check that the file may be handed out now, audit the download, return its name in the
+    ``exports`` storage."""
     export = _locked(export)
     if export.status != ExportStatus.READY:
         raise ExportConflict("This export has no file to download yet.")
     if export.expires_at is not None and export.expires_at <= timezone.now():
         raise ExportConflict("This download link has expired; request the export again.")
     _audit(export, "export.downloaded", user)
-    return export_path(export)
+    return export_name(export)
 
 
 def dataset_export_fail(*, export_id: int, error: str) -> None:

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -13,6 +13,7 @@ from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
 from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.datasets.access import exports_for_user, get_export_for_user
+from reviewapp.learn.datasets.downloads import export_file_response
 from reviewapp.learn.datasets.filters import SpecInvalid
 from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
@@ -182,11 +183,11 @@ def dataset_decide(request: HtmxHttpRequest, export_id: int, verdict: str) -> Ht
 def dataset_download(request: HtmxHttpRequest, export_id: int) -> HttpResponseBase:
     export = get_export_for_user(request.user, export_id)
     try:
-        path = dataset_export_download(export=export, user=request.user)
+        name = dataset_export_download(export=export, user=request.user)
     except ExportConflict as refused:
         messages.error(request, str(refused))
         return redirect("dataset-list")
-    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+    return export_file_response(export, name)
 
 
 @require_POST

@@ -13,7 +13,8 @@
    data, so the new model learns the corrections without forgetting what it knew;
 3. evaluates the candidate and the workflow's current model on the ``validation`` and
    ``test`` rows (accuracy, multi-class Brier score, expected calibration error);
-4. writes the artefact with skops under ``MEDIA_ROOT/models/`` and registers it as a new
+4. writes the artefact with skops to ``models/<team>/`` of the ``models`` storage (a local
+   folder or an object store, reviewapp.core.files) and registers it as a new
    ModelVersion with a model card, ready to be chosen as a canary's candidate.
 
 Every stage moves ``progress``; the run ends ``succeeded`` or ``failed`` with an error that
@@ -31,14 +32,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
-from reviewapp.core.checksums import file_sha256
 from reviewapp.core.errors import Conflict, Forbidden
+from reviewapp.core.files import exports_storage, stored_sha256
 from reviewapp.core.jobs import job_send_on_commit
 from reviewapp.core.permissions import RELEASE_MODELS, user_can
 from reviewapp.core.quotas import team_quota_take
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
 from reviewapp.learn.datasets.readers import READERS
-from reviewapp.learn.datasets.services import export_path, release_dir
+from reviewapp.learn.datasets.services import (
+    ReleaseFileChanged,
+    ReleaseFileMissing,
+    release_dir,
+    release_file_open,
+)
 from workflows.access import models_for_team
 from workflows.demo.model import TRAINING_SEED, TRAINING_SIZE, build_classifier, ticket_text
 from workflows.demo.tickets import generate_tickets
@@ -48,7 +54,12 @@ from workflows.models import (
     TrainingRun,
     TrainingRunStatus,
 )
-from workflows.pipeline.adapters.builtin import TRUSTED_TYPES, SklearnAdapter, artefact_path
+from workflows.pipeline.adapters.builtin import (
+    TRUSTED_TYPES,
+    SklearnAdapter,
+    artefact_exists,
+    artefact_save,
+)
 from workflows.services import model_version_register
 
 RETRAIN_TASK = "workflows.retrain"
@@ -235,18 +246,17 @@ def _train(run: TrainingRun) -> tuple[ModelVersion, dict]:
     version = f"{base.version}-retrained-{run.pk}"
     # Each team's artefacts in their own folder: the file is trained on that team's corrections.
     relative = f"models/{run.workflow.team.slug}/{base.name}-{version}.skops"
-    path = artefact_path(relative)
-    if ModelVersion.objects.filter(name=base.name, version=version).exists() or path.exists():
+    exists = ModelVersion.objects.filter(name=base.name, version=version).exists()
+    if exists or artefact_exists(relative):
         # Registering updates a row in place: never let a run overwrite another model.
         raise TrainingFailed(f"A model {base.name}@{version} already exists.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    skops_io.dump(model, path)
-    untrusted = set(skops_io.get_untrusted_types(file=path)) - TRUSTED_TYPES
+    data = skops_io.dumps(model)
+    untrusted = set(skops_io.get_untrusted_types(data=data)) - TRUSTED_TYPES
     if untrusted:
-        path.unlink()
         raise TrainingFailed(
             f"The trained model holds types the pipeline refuses to load: {sorted(untrusted)}."
         )
+    artefact_save(relative, data)
 
     _progress(run, 95, "Registering the candidate")
     with transaction.atomic():
@@ -395,20 +405,16 @@ def seed_examples(base: ModelVersion) -> list[Example]:
 
 def release_examples(release: DatasetExport, *, text_fields: list[str]) -> Iterator[Example]:
     """Labeled examples from the release's data file, in file order."""
-    path = export_path(release)
-    if not path.exists():
-        raise TrainingFailed(f"The data file of release {release.release_name} is missing.")
-    if file_sha256(path) != release.sha256:
-        raise TrainingFailed(
-            f"The data file of release {release.release_name} does not match its recorded "
-            "checksum; it was changed after the release was built."
-        )
-    for row in READERS[release.format](path):
-        label = _label(row.get("human_output"))
-        if label is None:
-            continue
-        text = "\n".join(str(row["input"].get(name, "")) for name in text_fields)
-        yield Example(text=text, label=label, split=str(row.get("split", "")))
+    try:
+        with release_file_open(release, sha256=release.sha256) as handle:
+            for row in READERS[release.format](handle):
+                label = _label(row.get("human_output"))
+                if label is None:
+                    continue
+                text = "\n".join(str(row["input"].get(name, "")) for name in text_fields)
+                yield Example(text=text, label=label, split=str(row.get("split", "")))
+    except (ReleaseFileMissing, ReleaseFileChanged) as unusable:
+        raise TrainingFailed(str(unusable)) from None
 
 
 def _label(human_output) -> str | None:
@@ -454,8 +460,9 @@ def evaluate(model, texts: list[str], truth: list[str]) -> dict:
 
 
 def _manifest_sha256(release: DatasetExport) -> str | None:
-    path = release_dir(release) / "manifest.json"
-    return file_sha256(path) if path.exists() else None
+    storage = exports_storage()
+    name = f"{release_dir(release)}/manifest.json"
+    return stored_sha256(storage, name) if storage.exists(name) else None
 
 
 def model_card(*, run: TrainingRun, base: ModelVersion, metrics: dict) -> dict:

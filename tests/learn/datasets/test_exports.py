@@ -10,10 +10,11 @@ from django.test import Client
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
-from reviewapp.learn.datasets.services import dataset_export_build, export_path
+from reviewapp.learn.datasets.services import dataset_export_build
 from reviewapp.review.corrections.models import Correction
 from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
+from tests.support.files import export_path
 from workflows.demo.tickets import LABELS
 
 EXPORTS = "/api/v1/exports/"

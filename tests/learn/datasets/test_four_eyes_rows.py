@@ -7,11 +7,11 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from reviewapp.learn.datasets.services import export_path
 from reviewapp.review.corrections.services import reviewer_pseudonym
 from reviewapp.review.quality.models import FourEyesReview
 from tests.review.quality import conftest as quality
 from tests.review.quality.conftest import claim, correct_reason, decide, other_label
+from tests.support.files import export_path
 
 # The four-eyes fixtures of the quality tests.
 four_eyes_policy = quality.four_eyes_policy

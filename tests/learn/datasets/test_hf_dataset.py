@@ -6,8 +6,8 @@ import zipfile
 
 import yaml
 
-from reviewapp.learn.datasets.services import export_path
 from reviewapp.learn.datasets.specs import split_for
+from tests.support.files import export_path
 
 
 def test_the_zip_holds_split_files_a_card_and_the_manifest(release, corrected):

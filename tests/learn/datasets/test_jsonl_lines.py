@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reviewapp.learn.datasets.exporters import jsonb_text
-from reviewapp.learn.datasets.services import export_path
 from reviewapp.learn.datasets.specs import protect_input, sensitive_fields, spec_rows_counted
 from reviewapp.review.corrections.models import Correction
 from reviewapp.review.corrections.services import canonical_hash
+from tests.support.files import export_path
 
 # Text PostgreSQL can hold in jsonb: anything but NUL.
 TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]))

@@ -24,10 +24,11 @@ from reviewapp.learn.datasets.label_studio_pull import (
     dataset_release_pull_label_studio_start,
 )
 from reviewapp.learn.datasets.readers import READERS
-from reviewapp.learn.datasets.services import export_path
+from reviewapp.learn.datasets.services import release_file_open
 from reviewapp.learn.datasets.specs import spec_matching
 from reviewapp.learn.datasets.tasks import pull_label_studio
 from reviewapp.review.corrections.models import Correction
+from tests.support.files import export_path
 from workflows.demo.tickets import LABELS
 
 BASE_URL = "http://label-studio.test"
@@ -321,7 +322,8 @@ def test_pulled_corrections_join_the_next_release_but_not_decision_filters(
     assert pulled not in spec_matching(workflow=demo.workflow, filters={"decision": "correct"})
     assert pulled in spec_matching(workflow=demo.workflow, filters={})
     v2 = release()
-    rows = {row["item_id"]: row for row in READERS[v2.format](export_path(v2))}
+    with release_file_open(v2) as handle:
+        rows = {row["item_id"]: row for row in READERS[v2.format](handle)}
     # The newest correction of an input wins, and its reviewer is the annotator's pseudonym.
     assert rows[reviewed.item_id]["human_output"] == {"label": label}
     assert rows[reviewed.item_id]["reviewer"] == pulled.reviewer_pseudonym

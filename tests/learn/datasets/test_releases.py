@@ -14,10 +14,9 @@ from reviewapp.learn.datasets.models import ExportStatus
 from reviewapp.learn.datasets.services import (
     dataset_export_build,
     dataset_export_request,
-    export_path,
-    release_dir,
 )
 from reviewapp.learn.datasets.specs import split_for
+from tests.support.files import export_path, release_dir
 
 EXPORTS = "/api/v1/exports/"
 

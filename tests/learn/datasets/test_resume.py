@@ -15,9 +15,9 @@ from reviewapp.learn.datasets.services import (
     dataset_export_build,
     dataset_export_request,
     dataset_exports_resume_stalled,
-    export_path,
 )
 from reviewapp.learn.datasets.tasks import resume_stalled_builds
+from tests.support.files import export_path
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 STALL = settings.REVIEWAPP_EXPORT_STALLED_AFTER

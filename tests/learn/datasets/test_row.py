@@ -14,8 +14,8 @@ from reviewapp.learn.datasets.exporters import write_csv, write_parquet
 from reviewapp.learn.datasets.jsontext import jsonb_key
 from reviewapp.learn.datasets.protection import sensitive_fields
 from reviewapp.learn.datasets.row import ROW, TEXT, Column, RowEncoder, export_row_class
-from reviewapp.learn.datasets.services import export_path, release_dir
 from reviewapp.learn.datasets.specs import spec_lines_counted, spec_rows_counted
+from tests.support.files import export_path, release_dir
 
 NAMES = [column.name for column in ROW]
 IN_JSONB_ORDER = sorted(NAMES, key=jsonb_key)

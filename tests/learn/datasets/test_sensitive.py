@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from reviewapp.learn.datasets.services import export_path
 from reviewapp.learn.datasets.specs import REDACTED, pseudonym
+from tests.support.files import export_path
 from workflows.definitions import DefinitionInvalid, workflow_file_load
 from workflows.demo.definition import DEMO_FILE
 

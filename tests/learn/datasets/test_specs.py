@@ -11,7 +11,6 @@ from django.utils import timezone
 from reviewapp.learn.datasets import selectors
 from reviewapp.learn.datasets.exporters import jsonl_line
 from reviewapp.learn.datasets.models import DatasetExport
-from reviewapp.learn.datasets.services import export_path
 from reviewapp.learn.datasets.specs import (
     canonical_hash,
     protect_input,
@@ -22,6 +21,7 @@ from reviewapp.learn.datasets.specs import (
 )
 from reviewapp.review.corrections.models import Correction
 from reviewapp.review.quality.models import GoldItem, GoldTask
+from tests.support.files import export_path
 from workflows.models import Item
 
 EXPORTS = "/api/v1/exports/"

@@ -12,12 +12,12 @@ from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from tests.conftest import run_pipeline
+from tests.support.files import artefact_path
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.model import build_classifier, ticket_text
 from workflows.demo.tickets import LABELS, generate_tickets
 from workflows.ingest.services import Submission, items_ingest
 from workflows.models import CanaryStatus, Item, ModelVersion, Prediction
-from workflows.pipeline.adapters.builtin import artefact_path
 from workflows.pipeline.engine import item_resume_after_review
 from workflows.pipeline.traffic import model_for_item
 from workflows.services import model_version_register, workflow_publish

@@ -15,7 +15,6 @@ from reviewapp.learn.datasets.services import (
     dataset_export_approve,
     dataset_export_build,
     dataset_export_request,
-    export_path,
 )
 from reviewapp.learn.training.canary import canary_evaluate, canary_start
 from reviewapp.review.corrections.services import canonical_hash, reviewer_pseudonym_of
@@ -23,6 +22,7 @@ from reviewapp.review.pairwise.models import Choice, Comparison, Preferred, Side
 from reviewapp.review.pairwise.selectors import candidate_win_rate, matchups
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from tests.learn.monitoring.test_shadow import register_copy
+from tests.support.files import export_path
 from workflows.models import CanaryStatus, Item
 
 # Every other gate wide open: these tests judge the pairwise gate alone.

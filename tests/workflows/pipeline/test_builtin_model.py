@@ -3,10 +3,11 @@ from sklearn.preprocessing import FunctionTransformer
 from skops import io as skops_io
 
 from reviewapp.core.checksums import file_sha256
+from tests.support.files import artefact_path
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.demo.tickets import generate_tickets
 from workflows.pipeline.adapters.base import ModelInput
-from workflows.pipeline.adapters.builtin import ModelArtefactError, SklearnAdapter, artefact_path
+from workflows.pipeline.adapters.builtin import ModelArtefactError, SklearnAdapter
 
 
 def test_the_demo_model_gives_a_label_and_calibrated_probabilities(demo):

@@ -5,12 +5,11 @@ ModelVersion row and refusing any type outside a short allow-list: a tampered fi
 code on the worker.
 """
 
+import hashlib
+import io
 from functools import lru_cache
-from pathlib import Path
 
-from django.conf import settings
-
-from reviewapp.core.checksums import file_sha256
+from reviewapp.core.files import file_put, file_stream, models_storage, stored_sha256
 from workflows.pipeline.adapters.base import ModelError, ModelInput, ModelOutput
 
 # Types a built-in model file may contain beyond what skops trusts by default.
@@ -40,31 +39,49 @@ class ModelArtefactError(ModelError):
     pass
 
 
-def artefact_path(relative: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / relative
+# Artefacts live in the ``models`` storage (local folder or object store, reviewapp.core.files)
+# under names like ``models/<team>/<name>-<version>.skops``; they are a few MB and read whole.
+
+
+def artefact_exists(name: str) -> bool:
+    return models_storage().exists(name)
+
+
+def artefact_save(name: str, data: bytes) -> None:
+    file_put(models_storage(), name, io.BytesIO(data))
+
+
+def artefact_sha256(name: str) -> str:
+    return stored_sha256(models_storage(), name)
+
+
+def _read(name: str) -> bytes:
+    storage = models_storage()
+    if not storage.exists(name):
+        raise ModelArtefactError(f"model artefact {name} is missing")
+    with file_stream(storage, name) as handle:
+        return handle.read()
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, sha256: str):
+def _load(name: str, sha256: str):
     from skops import io as skops_io  # heavy import (scikit-learn, SciPy), only needed here
 
-    file = Path(path)
-    if not file.exists():
-        raise ModelArtefactError(f"model artefact {path} is missing")
-    if file_sha256(file) != sha256:
-        raise ModelArtefactError(f"model artefact {path} does not match its recorded checksum")
-    needed = set(skops_io.get_untrusted_types(file=file))
+    data = _read(name)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ModelArtefactError(f"model artefact {name} does not match its recorded checksum")
+    needed = set(skops_io.get_untrusted_types(data=data))
     if needed - TRUSTED_TYPES:
         raise ModelArtefactError(
-            f"model artefact {path} holds untrusted types: {sorted(needed - TRUSTED_TYPES)}"
+            f"model artefact {name} holds untrusted types: {sorted(needed - TRUSTED_TYPES)}"
         )
-    return skops_io.load(file, trusted=sorted(needed))
+    return skops_io.loads(data, trusted=sorted(needed))
 
 
 class SklearnAdapter:
     def __init__(self, *, artefact: str, sha256: str, endpoint_key: str = "builtin"):
         self.endpoint_key = endpoint_key
-        self.model = _load(str(artefact_path(artefact)), sha256)
+        self.model = _load(artefact, sha256)
 
     def predict(self, batch: list[ModelInput]) -> list[ModelOutput]:
         import numpy as np

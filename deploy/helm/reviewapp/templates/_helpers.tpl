@@ -39,6 +39,27 @@ env:
     value: /data
   - name: MEDIA_ROOT
     value: /data/media
+{{- if eq .Values.storage.kind "s3" }}
+{{- $s3 := .Values.storage.s3 }}
+  - name: REVIEWAPP_STORAGE
+    value: s3
+  - name: S3_BUCKET
+    value: {{ required "storage.s3.bucket is required with storage.kind s3" $s3.bucket | quote }}
+  - name: S3_ENDPOINT_URL
+    value: {{ $s3.endpointUrl | quote }}
+  - name: S3_REGION
+    value: {{ $s3.region | quote }}
+  - name: S3_PREFIX
+    value: {{ $s3.prefix | quote }}
+  - name: S3_ADDRESSING_STYLE
+    value: {{ $s3.addressingStyle | quote }}
+  - name: REVIEWAPP_PRESIGNED_DOWNLOADS
+    value: {{ $s3.presignedDownloads | quote }}
+  - name: REVIEWAPP_PRESIGNED_DOWNLOAD_SECONDS
+    value: {{ $s3.presignedDownloadSeconds | quote }}
+{{- else if ne .Values.storage.kind "local" }}
+{{- fail "storage.kind must be local or s3" }}
+{{- end }}
 {{- end -}}
 
 {{- define "reviewapp.dataVolume" -}}
