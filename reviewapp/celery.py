@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from celery import Celery, signals
 
@@ -147,7 +148,8 @@ def _json_logs(logger=None, **_) -> None:
 
     from reviewapp.core.logs import CorrelationFilter, JsonFormatter
 
-    if logger is None or settings.LOGGING["handlers"]["console"].get("formatter") != "json":
+    console = cast(dict, settings.LOGGING)["handlers"]["console"]
+    if logger is None or console.get("formatter") != "json":
         return
     for handler in logger.handlers:
         handler.setFormatter(JsonFormatter())

@@ -227,7 +227,8 @@ def items_span(
         return contextlib.nullcontext()
     current = trace.get_current_span().get_span_context().trace_id
     links, seen = [], {current}
-    for traceparent in traceparents:
+    # Items of one request share their traceparent: each distinct one is read once.
+    for traceparent in set(traceparents):
         span_context = _span_context_of(traceparent)
         if span_context is not None and span_context.trace_id not in seen:
             seen.add(span_context.trace_id)
