@@ -155,7 +155,8 @@ def test_one_item_has_one_trace_from_ingest_to_webhook(
     item_id = body["id"]
     wait_until(
         lambda: Item.objects.get(pk=item_id).status == ItemStatus.AWAITING_REVIEW,
-        timeout=60.0,
+        # A pool process loads the model on its first batch: seconds on a busy machine.
+        timeout=120.0,
         what=lambda: f"item {item_id} is {Item.objects.get(pk=item_id).status}",
     )
     token = token_for(reviewer)
@@ -169,7 +170,7 @@ def test_one_item_has_one_trace_from_ingest_to_webhook(
         {"claim_token": task["claim_token"], "outcome": "accept"},
     )
     assert status == 201, body
-    wait_until(lambda: len(receiver.requests) == 1, timeout=60.0, what=lambda: "no webhook")
+    wait_until(lambda: len(receiver.requests) == 1, timeout=120.0, what=lambda: "no webhook")
 
     item = Item.objects.get(pk=item_id)
     trace_id = item.trace_context.split("-")[1]
@@ -192,7 +193,7 @@ def test_one_item_has_one_trace_from_ingest_to_webhook(
     ]
     wait_until(
         lambda: all(name in by_name() for name in wanted),
-        timeout=30.0,
+        timeout=60.0,
         what=lambda: f"spans received: {sorted(by_name())}",
     )
     spans = by_name()
