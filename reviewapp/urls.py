@@ -13,6 +13,7 @@ from reviewapp.core.accounts.views import AdminSignInForm
 from reviewapp.core.api import ApiSchemaView, api_docs
 
 admin.site.login_form = AdminSignInForm
+handler404 = "reviewapp.core.api.not_found"
 
 
 class FaviconRedirect(RedirectView):

@@ -71,3 +71,31 @@ class ItemDetailOut(ItemSummaryOut):
 
 class ItemDiscardedOut(ItemSummaryOut):
     discarded = serializers.BooleanField()
+
+
+class PolicyTallyOut(serializers.Serializer):
+    items = serializers.IntegerField(help_text="Recent items replayed.")
+    to_review = serializers.IntegerField()
+    four_eyes = serializers.IntegerField()
+    reviews = serializers.IntegerField(help_text="Review tasks (two per four-eyes item).")
+    auto_accepted = serializers.IntegerField()
+    review_rate = serializers.FloatField(allow_null=True)
+    auto_accepted_human_checked = serializers.IntegerField(
+        help_text="Auto-accepted here that a person decided at the time."
+    )
+    auto_accepted_human_changed = serializers.IntegerField(
+        help_text="Of those, how many the person changed."
+    )
+    residual_error = serializers.FloatField(
+        allow_null=True, help_text="Share of the checked auto-accepts a person changed."
+    )
+
+
+class PolicySimulationOut(serializers.Serializer):
+    total = PolicyTallyOut()
+    per_class = serializers.DictField(child=PolicyTallyOut(), help_text="Per predicted label.")
+
+
+class PolicyComparisonOut(serializers.Serializer):
+    current = PolicySimulationOut(help_text="The workflow's routing policy today.")
+    candidate = PolicySimulationOut(help_text="The policy sent.")

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
@@ -163,3 +165,11 @@ def api_docs(request, *args, **kwargs):
     if not settings.REVIEWAPP_PUBLIC_API_SCHEMA and not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     return _docs(request, *args, **kwargs)
+
+
+def not_found(request, exception):
+    """An address nothing answers: under /api/ the API's JSON error (clients parse every answer
+    as JSON), elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "No such address, or no such object."}, status=404)
+    return page_not_found(request, exception)

@@ -161,3 +161,84 @@ def test_managers_settings_and_assignments_answer_as_described(
     assign = f"/api/v1/tasks/{assigned['assigned'][0]}/assign"
     body = {"reviewer": reviewer.username}
     check(schema, "post", assign, client.post(assign, body, format="json"), 200)
+
+
+@pytest.mark.django_db
+def test_queue_quality_profiles_and_simulation_answer_as_described(
+    schema, api, manager, requester, reviewer, routed_items, demo
+):
+    routed_items(count=20)
+    client = api(manager)
+    queue = demo.queue.pk
+    settings_path = f"/api/v1/queues/{queue}/settings"
+    check(schema, "get", settings_path, client.get(settings_path), 200)
+    change = {"urgency_weight": 5, "required_skills": ["billing"]}
+    check(schema, "patch", settings_path, client.patch(settings_path, change, format="json"), 200)
+    quality = f"/api/v1/queues/{queue}/quality-settings"
+    check(schema, "get", quality, client.get(quality), 200)
+    body = {"gold_rate": 0.1}
+    check(schema, "patch", quality, client.patch(quality, body, format="json"), 200)
+    gold = f"/api/v1/queues/{queue}/gold-items"
+    body = {
+        "input": {"subject": "Refund", "body": "I was charged twice"},
+        "expected_output": {"label": "billing"},
+    }
+    made = check(schema, "post", gold, client.post(gold, body, format="json"), 201)
+    listed = check(schema, "get", gold, client.get(gold), 200)
+    assert [row["id"] for row in listed["gold_items"]] == [made["id"]]
+    retire = f"{gold}/{made['id']}/retire"
+    assert check(schema, "post", retire, client.post(retire), 200)["active"] is False
+    people = f"/api/v1/queues/{queue}/reviewer-quality"
+    check(schema, "get", people, client.get(people), 200)
+    profile = f"/api/v1/reviewers/{reviewer.username}/profile"
+    body = {"skills": ["billing"], "max_claims": 3}
+    check(schema, "patch", profile, client.patch(profile, body, format="json"), 200)
+
+    simulate = f"/api/v1/workflows/{demo.workflow.slug}/simulate"
+    body = {"policy": demo.workflow.current_version.definition["routing"], "last": 50}
+    replayed = check(
+        schema, "post", simulate, api(requester).post(simulate, body, format="json"), 200
+    )
+    assert replayed["current"]["total"]["items"] > 0
+    preview = "/api/v1/exports/preview"
+    body = {"workflow": demo.workflow.slug, "filters": {}}
+    check(schema, "post", preview, api(requester).post(preview, body, format="json"), 200)
+    canaries = f"/api/v1/workflows/{demo.workflow.slug}/canaries"
+    check(schema, "get", canaries, api(requester).get(canaries), 200)
+    rates = f"/api/v1/workflows/{demo.workflow.slug}/pairwise"
+    check(schema, "get", rates, api(requester).get(rates), 200)
+
+
+@pytest.mark.django_db
+def test_approvals_answer_as_described(schema, api, integrator, agent_actions):
+    ask = {
+        "workflow": "agent-actions",
+        "tool": "refund",
+        "arguments": {"order": "A-17", "amount": 120},
+        "context": {"conversation": "The parcel never arrived."},
+        "risk_level": "medium",
+        "requested_by": "billing-agent",
+    }
+    client = api(integrator)
+    made = check(
+        schema,
+        "post",
+        "/api/v1/approvals",
+        client.post("/api/v1/approvals", ask, format="json"),
+        201,
+    )
+    one = f"/api/v1/approvals/{made['id']}"
+    assert check(schema, "get", one, client.get(one), 200)["status"] == "pending"
+    wait = f"{one}/wait"
+    check(schema, "get", wait, client.get(wait, {"timeout": 0}), 200)
+
+
+@pytest.mark.django_db
+def test_an_address_nothing_answers_is_json_under_the_api_and_a_page_elsewhere(client):
+    answer = client.get("/api/v1/approvals/1.5")
+    assert answer.status_code == 404
+    assert answer["Content-Type"] == "application/json"
+    assert answer.json() == {"detail": "No such address, or no such object."}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404
+    assert page["Content-Type"].startswith("text/html")

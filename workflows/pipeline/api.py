@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from workflows.access import get_workflow_for_user
+from workflows.outputs import PolicyComparisonOut
 from workflows.pipeline.policy import ROUTING_SCHEMA
 from workflows.pipeline.simulator import policy_simulate
 from workflows.schemas import schema_errors
@@ -26,7 +27,7 @@ class SimulationSerializer(serializers.Serializer):
 class PolicySimulationView(APIView):
     """Replay recent items through a candidate routing policy (the threshold simulator)."""
 
-    @extend_schema(request=SimulationSerializer, responses=dict)
+    @extend_schema(request=SimulationSerializer, responses=PolicyComparisonOut)
     def post(self, request, slug: str):
         workflow = get_workflow_for_user(request.user, slug)
         assert workflow.current_version is not None

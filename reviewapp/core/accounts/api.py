@@ -1,6 +1,7 @@
 """Managers set a reviewer's skills, languages and capacity cap."""
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,9 +20,20 @@ def _profile(profile: ReviewerProfile) -> dict:
     }
 
 
+class ReviewerProfileOut(serializers.Serializer):
+    reviewer = serializers.CharField(help_text="The reviewer's username.")
+    skills = serializers.ListField(child=serializers.CharField())
+    languages = serializers.ListField(child=serializers.CharField())
+    max_claims = serializers.IntegerField(
+        allow_null=True, help_text="Tasks held at once; null: the queue's cap applies."
+    )
+
+
 class ReviewerProfileView(APIView):
     @extend_schema(
-        operation_id="reviewer_profile_change", request=ReviewerProfileInput, responses=dict
+        operation_id="reviewer_profile_change",
+        request=ReviewerProfileInput,
+        responses=ReviewerProfileOut,
     )
     def patch(self, request, username: str):
         # The reviewers page's rule; unknown and foreign people get the same 404.

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +16,13 @@ from reviewapp.learn.datasets.label_studio_pull import (
     pull_summary,
 )
 from reviewapp.learn.datasets.models import ExportFormat, LabelStudioPullStatus
-from reviewapp.learn.datasets.outputs import ExportListOut, ExportOut
+from reviewapp.learn.datasets.outputs import (
+    ExportListOut,
+    ExportOut,
+    LabelStudioPullOut,
+    LabelStudioPushOut,
+    PreviewOut,
+)
 from reviewapp.learn.datasets.selectors import dataset_preview, export_summary
 from reviewapp.learn.datasets.services import (
     dataset_export_approve,
@@ -64,7 +70,7 @@ class ExportListView(APIView):
 
 
 class ExportPreviewView(APIView):
-    @extend_schema(operation_id="exports_preview", request=PreviewSerializer, responses=dict)
+    @extend_schema(operation_id="exports_preview", request=PreviewSerializer, responses=PreviewOut)
     def post(self, request):
         serializer = PreviewSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -122,7 +128,9 @@ class ExportDownloadView(APIView):
 
 
 class ExportLabelStudioView(APIView):
-    @extend_schema(operation_id="exports_push_label_studio", request=None, responses=dict)
+    @extend_schema(
+        operation_id="exports_push_label_studio", request=None, responses=LabelStudioPushOut
+    )
     def post(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
         if not settings.LABEL_STUDIO_URL:
@@ -143,7 +151,11 @@ class ExportLabelStudioPullView(APIView):
     error, like a failed push.
     """
 
-    @extend_schema(operation_id="exports_pull_label_studio", request=None, responses={202: dict})
+    @extend_schema(
+        operation_id="exports_pull_label_studio",
+        request=None,
+        responses={202: LabelStudioPullOut},
+    )
     def post(self, request, export_id: int):
         # Whoever may push the release may pull it back.
         export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
@@ -152,7 +164,13 @@ class ExportLabelStudioPullView(APIView):
         export = dataset_release_pull_label_studio_start(export=export, acting_user=request.user)
         return Response(pull_summary(export), status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(operation_id="exports_pull_label_studio_status", responses=dict)
+    @extend_schema(
+        operation_id="exports_pull_label_studio_status",
+        responses={
+            200: LabelStudioPullOut,
+            502: OpenApiResponse(description="The pull failed; `detail` says why."),
+        },
+    )
     def get(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id, APPROVE_EXPORT)
         summary = pull_summary(export)

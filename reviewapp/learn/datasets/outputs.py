@@ -39,3 +39,43 @@ class ExportOut(serializers.Serializer):
 
 class ExportListOut(serializers.Serializer):
     exports = ExportOut(many=True)
+
+
+class PreviewOut(serializers.Serializer):
+    workflow = serializers.CharField(help_text="The workflow's slug.")
+    filters = serializers.JSONField(help_text="The spec as it would be requested.")
+    rows = serializers.IntegerField(help_text="Rows the export would hold.")
+    by_class = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows per output class."
+    )
+    by_reason = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows per reason code."
+    )
+    by_split = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows per split (train, validation, test)."
+    )
+    sensitive_fields = serializers.DictField(
+        child=serializers.ChoiceField(choices=["redact", "pseudonymise"]),
+        help_text="Input fields protected in the samples, and how.",
+    )
+    samples = serializers.ListField(
+        child=serializers.JSONField(), help_text="The first rows, sensitive fields protected."
+    )
+
+
+class LabelStudioPushOut(serializers.Serializer):
+    project_id = serializers.IntegerField()
+    project_url = serializers.CharField()
+    tasks = serializers.IntegerField(help_text="Tasks created in the project.")
+    base_url = serializers.CharField(help_text="The Label Studio server.")
+
+
+class LabelStudioPullOut(serializers.Serializer):
+    export = serializers.IntegerField()
+    project_id = serializers.IntegerField(allow_null=True)
+    project_url = serializers.CharField(allow_null=True)
+    status = serializers.CharField(allow_null=True, help_text="queued, running, done or failed.")
+    started_at = serializers.DateTimeField(allow_null=True)
+    result = serializers.JSONField(
+        help_text="Once done: annotations read and corrections recorded, by what happened."
+    )

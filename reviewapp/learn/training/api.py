@@ -11,6 +11,7 @@ from reviewapp.core.accounts.models import Team
 from reviewapp.core.permissions import RELEASE_MODELS
 from reviewapp.learn.datasets.access import get_export_for_user
 from reviewapp.learn.training.canary import canary_start, canary_stop
+from reviewapp.learn.training.outputs import CanaryListOut, CanaryOut, ModelShareOut, TrainingRunOut
 from reviewapp.learn.training.selectors import canary_summary, training_run_summary
 from reviewapp.learn.training.services import model_retrain
 from workflows.access import get_model_to_share_for_user, get_workflow_for_user, models_for_team
@@ -28,12 +29,12 @@ class CanarySerializer(serializers.Serializer):
 class CanaryView(APIView):
     """The workflow's canaries, newest first, with their last evaluation; POST starts one."""
 
-    @extend_schema(responses=dict)
+    @extend_schema(responses=CanaryListOut)
     def get(self, request, slug: str):
         workflow = get_workflow_for_user(request.user, slug)
         return Response({"canaries": [canary_summary(c) for c in workflow.canaries.all()[:20]]})
 
-    @extend_schema(request=CanarySerializer, responses={201: dict})
+    @extend_schema(request=CanarySerializer, responses={201: CanaryOut})
     def post(self, request, slug: str):
         workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
         serializer = CanarySerializer(data=request.data)
@@ -56,7 +57,7 @@ class CanaryView(APIView):
 
 
 class CanaryStopView(APIView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses=CanaryOut)
     def post(self, request, slug: str, canary_id: int):
         workflow = get_workflow_for_user(request.user, slug, RELEASE_MODELS)
         canary = get_object_or_404(workflow.canaries, pk=canary_id)
@@ -66,7 +67,7 @@ class CanaryStopView(APIView):
 class ReleaseRetrainView(APIView):
     """Train a candidate model on a ready release; 202 with the queued run."""
 
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(request=None, responses={202: TrainingRunOut})
     def post(self, request, export_id: int):
         release = get_export_for_user(request.user, export_id)
         run = model_retrain(release=release, acting_user=request.user)
@@ -74,7 +75,7 @@ class ReleaseRetrainView(APIView):
 
 
 class TrainingRunView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=TrainingRunOut)
     def get(self, request, run_id: int):
         run = get_object_or_404(
             TrainingRun.objects.select_related(
@@ -95,7 +96,7 @@ class ModelShareSerializer(serializers.Serializer):
 class ModelShareView(APIView):
     """Admins of the owning team (or superusers) let another team use one of its models."""
 
-    @extend_schema(request=ModelShareSerializer, responses=dict)
+    @extend_schema(request=ModelShareSerializer, responses=ModelShareOut)
     def post(self, request, model_id: int):
         model = get_model_to_share_for_user(request.user, model_id)
         serializer = ModelShareSerializer(data=request.data)

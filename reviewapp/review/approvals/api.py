@@ -12,6 +12,7 @@ from reviewapp.core.api import PayloadTooLarge
 from reviewapp.core.permissions import SUBMIT_ITEMS
 from reviewapp.review.approvals.access import get_approval_for_user
 from reviewapp.review.approvals.models import RiskLevel
+from reviewapp.review.approvals.outputs import AgentApprovalOut
 from reviewapp.review.approvals.selectors import approval_settled, approval_summary
 from reviewapp.review.approvals.services import ApprovalAsk, approval_request
 from workflows.access import get_workflow_for_user
@@ -47,7 +48,7 @@ class ApprovalRequestView(APIView):
     @extend_schema(
         request=ApprovalRequestSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
-        responses={201: dict, 200: dict},
+        responses={201: AgentApprovalOut, 200: AgentApprovalOut},
     )
     def post(self, request):
         length = request.META.get("CONTENT_LENGTH") or "0"
@@ -79,7 +80,7 @@ class ApprovalRequestView(APIView):
 
 
 class ApprovalDetailView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=AgentApprovalOut)
     def get(self, request, approval_id: int):
         return Response(approval_summary(get_approval_for_user(request.user, approval_id)))
 
@@ -90,7 +91,7 @@ class ApprovalWaitView(APIView):
     The wait holds no database connection (see ``item_settled_wait``).
     """
 
-    @extend_schema(parameters=[OpenApiParameter("timeout", float)], responses=dict)
+    @extend_schema(parameters=[OpenApiParameter("timeout", float)], responses=AgentApprovalOut)
     def get(self, request, approval_id: int):
         approval = get_approval_for_user(request.user, approval_id)
         query = WaitSerializer(data=request.query_params)

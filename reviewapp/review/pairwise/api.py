@@ -57,6 +57,30 @@ class ComparisonDecisionSerializer(serializers.Serializer):
     time_spent_ms = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 
 
+class WinRateOut(serializers.Serializer):
+    wins = serializers.IntegerField()
+    decisive = serializers.IntegerField(help_text="Comparisons that were not ties.")
+    win_rate = serializers.FloatField(allow_null=True)
+    low = serializers.FloatField(help_text="Lower bound of the 95% Wilson interval.")
+    high = serializers.FloatField(help_text="Upper bound of the 95% Wilson interval.")
+
+
+class MatchupOut(serializers.Serializer):
+    champion = serializers.CharField(help_text="The serving model, name@version.")
+    candidate = serializers.CharField()
+    decided = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    open = serializers.IntegerField(help_text="Comparisons not decided yet.")
+    candidate_win_rate = WinRateOut()
+    champion_win_rate = WinRateOut()
+    interval = serializers.CharField(help_text="How the interval is computed.")
+
+
+class WinRatesOut(serializers.Serializer):
+    workflow = serializers.CharField()
+    matchups = MatchupOut(many=True)
+
+
 class ComparisonDecidedOut(serializers.Serializer):
     task = serializers.IntegerField()
     choice = serializers.CharField()
@@ -97,7 +121,7 @@ class WinRatesView(APIView):
     """Each champion/candidate pair of the workflow with the candidate's and the champion's win
     rate among decisive comparisons (ties left out) and its 95 % Wilson interval."""
 
-    @extend_schema(operation_id="pairwise_win_rates", responses=dict)
+    @extend_schema(operation_id="pairwise_win_rates", responses=WinRatesOut)
     def get(self, request, slug: str):
         workflow = get_workflow_for_user(request.user, slug)
         return Response(

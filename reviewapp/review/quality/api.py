@@ -12,6 +12,12 @@ from rest_framework.views import APIView
 from reviewapp.core.permissions import MANAGE_QUEUE
 from reviewapp.review.quality.inputs import QueueQualityInput
 from reviewapp.review.quality.models import GoldItem, QueueQuality
+from reviewapp.review.quality.outputs import (
+    GoldItemListOut,
+    GoldItemOut,
+    QueueQualityOut,
+    QueueReviewerQualityOut,
+)
 from reviewapp.review.quality.selectors import (
     gold_items_for_queue,
     queue_quality_for,
@@ -43,12 +49,12 @@ def _gold(gold: GoldItem) -> dict:
 
 
 class QueueQualitySettingsView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=QueueQualityOut)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_settings(queue_quality_for(queue)))
 
-    @extend_schema(request=QueueQualityInput, responses=dict)
+    @extend_schema(request=QueueQualityInput, responses=QueueQualityOut)
     def patch(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         values = QueueQualityInput.checked(
@@ -66,12 +72,12 @@ class GoldItemSerializer(serializers.Serializer):
 
 
 class QueueGoldItemsView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=GoldItemListOut)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response({"gold_items": [_gold(gold) for gold in gold_items_for_queue(queue)]})
 
-    @extend_schema(request=GoldItemSerializer, responses={201: dict})
+    @extend_schema(request=GoldItemSerializer, responses={201: GoldItemOut})
     def post(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         serializer = GoldItemSerializer(data=request.data)
@@ -88,7 +94,7 @@ class QueueGoldItemsView(APIView):
 
 
 class QueueReviewerQualityView(APIView):
-    @extend_schema(responses=dict)
+    @extend_schema(responses=QueueReviewerQualityOut)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(
@@ -100,7 +106,7 @@ class QueueReviewerQualityView(APIView):
 
 
 class GoldItemRetireView(APIView):
-    @extend_schema(request=None, responses=dict)
+    @extend_schema(request=None, responses=GoldItemOut)
     def post(self, request, queue_id: int, gold_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         gold = get_object_or_404(GoldItem, pk=gold_id, queue=queue)

@@ -20,6 +20,7 @@ from reviewapp.review.reviews.models import DecisionOutcome
 from reviewapp.review.reviews.outputs import (
     DecidedOut,
     QueueListOut,
+    QueueSettingsOut,
     TaskExtendedOut,
     TaskOut,
     TaskStateOut,
@@ -184,13 +185,15 @@ class QueueSettingsView(APIView):
     """Managers: how the queue orders claims (weights), who may claim (skills, language field,
     cap per reviewer), and where escalations are POSTed. PATCH changes only the fields sent."""
 
-    @extend_schema(operation_id="queue_settings", responses=dict)
+    @extend_schema(operation_id="queue_settings", responses=QueueSettingsOut)
     def get(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
         return Response(_queue_settings(queue))
 
     @extend_schema(
-        operation_id="queue_settings_change", request=QueueClaimSettingsInput, responses=dict
+        operation_id="queue_settings_change",
+        request=QueueClaimSettingsInput,
+        responses=QueueSettingsOut,
     )
     def patch(self, request, queue_id: int):
         queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)

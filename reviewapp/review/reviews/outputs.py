@@ -34,9 +34,16 @@ class TaskOut(serializers.Serializer):
     queue = serializers.IntegerField()
     status = serializers.CharField(help_text="open, claimed, decided or cancelled.")
     priority = serializers.IntegerField()
-    item = TaskItemOut()
-    prediction = TaskPredictionOut()
-    routing = serializers.JSONField(allow_null=True, help_text="Why the item came to review.")
+    kind = serializers.CharField(
+        required=False,
+        help_text="Only on a pairwise task (`pairwise`), which carries no item or prediction: "
+        "read it through /api/v1/pairwise/tasks/<id>.",
+    )
+    item = TaskItemOut(required=False)
+    prediction = TaskPredictionOut(required=False)
+    routing = serializers.JSONField(
+        required=False, allow_null=True, help_text="Why the item came to review."
+    )
     claim_token = serializers.UUIDField(
         allow_null=True, help_text="Present only to the reviewer who holds the claim."
     )
@@ -62,3 +69,24 @@ class TaskStateOut(serializers.Serializer):
 
 class TaskExtendedOut(TaskStateOut):
     lease_expires_at = serializers.DateTimeField()
+
+
+class QueueSettingsOut(serializers.Serializer):
+    queue = serializers.IntegerField()
+    urgency_weight = serializers.FloatField(help_text="Weight of the SLA clock in claim order.")
+    priority_weight = serializers.FloatField()
+    uncertainty_weight = serializers.FloatField()
+    required_skills = serializers.ListField(
+        child=serializers.CharField(), help_text="Skills a reviewer needs to claim here."
+    )
+    language_field = serializers.CharField(
+        allow_blank=True, help_text="The input field naming a task's language."
+    )
+    max_claims_per_reviewer = serializers.IntegerField(allow_null=True)
+    notify_webhook_url = serializers.CharField(
+        allow_blank=True, help_text="Where escalations are POSTed."
+    )
+    notify_webhook_secret_env = serializers.CharField(
+        allow_blank=True, help_text="The secret's name (from the team's allow-list)."
+    )
+    review_hourly_cost = serializers.FloatField(help_text="What an hour of review costs.")
