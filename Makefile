@@ -30,7 +30,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-bus bench-http bench-recovery lint lock runtime-check clean
+.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-overhead bench-bus bench-http bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -84,12 +84,21 @@ bench-approvals: install
 	$(BIN)/python tests/benchmarks/approvals.py $(BENCH_ARGS)
 # A Prometheus scrape of /metrics at 1,000,000 open review tasks (its own database
 # reviewapp_bench_metrics): scrape p50/p95 against the 100 ms target, the recount's time, the
-# load average.
+# load average; then what metrics and traces cost (bench-overhead).
 bench-metrics: install
 	.ci/prepare
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_METRICS_BROKER_URL)}" \
 	$(BIN)/python tests/benchmarks/metrics.py $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-overhead BENCH_ARGS=
+# Ingest-to-routed and claim + decide with metrics and traces off, metrics on, both on, in
+# turns in one run (its own database reviewapp_bench_overhead): overhead per operation in wall
+# and CPU time against the 5 % target, with the load average.
+bench-overhead: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(BENCH_METRICS_BROKER_URL)}" \
+	$(BIN)/python tests/benchmarks/overhead.py $(BENCH_ARGS)
 # Items from the machine's RabbitMQ and NATS JetStream (manage.py consume) to routed, against
 # HTTP bulk ingest through gunicorn in the same run (its own database reviewapp_bench_bus).
 bench-bus: install

@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 from celery import Celery, signals
 
@@ -134,3 +135,54 @@ def _task_clock_stop(task_id=None, task=None, state=None, **_) -> None:
     count(series.CELERY_TASKS, task=name, state=str(state or "unknown").lower())
     if started is not None:
         observe(series.CELERY_TASK_SECONDS, time.perf_counter() - started, task=name)
+
+
+# --- JSON logs in the worker ------------------------------------------------------------------
+# Celery replaces the root logger's handlers with its own; with LOG_FORMAT=json its lines are
+# made JSON too, with the correlation and trace ids, as the web process writes them.
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _json_logs(logger=None, **_) -> None:
+    from django.conf import settings
+
+    from reviewapp.core.logs import CorrelationFilter, JsonFormatter
+
+    console = cast(dict, settings.LOGGING)["handlers"]["console"]
+    if logger is None or console.get("formatter") != "json":
+        return
+    for handler in logger.handlers:
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(CorrelationFilter())
+
+
+# --- traces (reviewapp.core.tracing) ------------------------------------------------------------
+# After the fork, in each pool process: the span processor's thread and the exporter's
+# connections do not survive a fork. A worker without a forking pool (solo, threads) has no pool
+# processes and sets tracing up in its main process.
+
+
+@signals.worker_process_init.connect
+def _tracing_start_in_pool_process(**_) -> None:
+    from reviewapp.core.tracing import tracing_configure
+
+    tracing_configure(role="worker")
+
+
+@signals.worker_init.connect
+def _tracing_start_without_pool_processes(sender=None, **_) -> None:
+    pool = getattr(sender, "pool_cls", None)
+    name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    if "prefork" in str(name) or "processes" in str(name):
+        return
+    from reviewapp.core.tracing import tracing_configure
+
+    tracing_configure(role="worker")
+
+
+@signals.worker_process_shutdown.connect
+def _tracing_flush(**_) -> None:
+    from reviewapp.core.tracing import tracing_flush
+
+    tracing_flush()

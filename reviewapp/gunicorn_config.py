@@ -6,6 +6,10 @@ prometheus-client is first imported (it picks its storage at import time), empti
 server starts (files of an earlier run would add to today's counts) and told when a worker
 exits (its live gauges must go). prometheus-client is imported only inside the hooks, so the
 master process never loads it before the directory is set.
+
+Traces (``reviewapp.core.tracing``, when the OTEL_* environment asks for them) start in each
+worker after the fork, before it loads the application (the Django instrumentation adds its
+middleware then), and the worker sends what it still holds when it exits.
 """
 
 import os
@@ -34,3 +38,15 @@ def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_fork(server, worker) -> None:
+    from reviewapp.core.tracing import tracing_configure
+
+    tracing_configure(role="web")
+
+
+def worker_exit(server, worker) -> None:
+    from reviewapp.core.tracing import tracing_flush
+
+    tracing_flush()

@@ -585,6 +585,9 @@ REVIEWAPP_METRICS_REDIS_URL = env_str(
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
 )
 REVIEWAPP_METRICS_KEY_PREFIX = env_str("REVIEWAPP_METRICS_KEY_PREFIX", "reviewapp:metrics:")
+# False: nothing is recorded as work happens (no Prometheus scrapes this deployment; the
+# overhead benchmark's "off"). /metrics then shows only the recounted gauges.
+REVIEWAPP_METRICS_ENABLED = env_bool("REVIEWAPP_METRICS_ENABLED", default=True)
 
 # --- mail, logging ----------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -201,6 +201,9 @@ class Item(models.Model):
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     request_hash = models.CharField(max_length=64)
     correlation_id = models.CharField(max_length=64, blank=True)
+    # The W3C traceparent of the ingest request (when tracing is on): the item's later spans
+    # (pipeline batches, the decision, the webhook) join or link to its trace.
+    trace_context = models.CharField(max_length=55, blank=True, default="")
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

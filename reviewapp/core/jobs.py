@@ -16,6 +16,8 @@ import logging
 from celery import current_app
 from django.db import transaction
 
+from reviewapp.core import tracing
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,4 +37,5 @@ def job_send(task: str, *args: object, countdown: float | None = None) -> bool:
 
 
 def job_send_on_commit(task: str, *args: object) -> None:
-    transaction.on_commit(lambda: job_send(task, *args))
+    # The message carries the trace of the code that asked for it (Celery's headers).
+    transaction.on_commit(tracing.bound(lambda: job_send(task, *args)))

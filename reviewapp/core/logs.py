@@ -2,11 +2,15 @@
 
 The ingest request's ``X-Correlation-Id`` (or a new one) is stored on the item; the pipeline
 sets it again around each step, so one grep follows an item from the API through every task.
+When tracing is on, each line also names the current trace and span (``trace_id``,
+``span_id``), so a log line leads to its trace and a trace to its log lines.
 """
 
 import json
 import logging
 from contextvars import ContextVar
+
+from reviewapp.core.tracing import current_ids
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 
@@ -14,6 +18,7 @@ correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
 class CorrelationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation_id.get()
+        record.trace_id, record.span_id = current_ids()
         return True
 
 
@@ -27,6 +32,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "correlation_id": getattr(record, "correlation_id", ""),
+            "trace_id": getattr(record, "trace_id", ""),
+            "span_id": getattr(record, "span_id", ""),
         }
         for key in ("item_id", "step", "attempt", "duration_ms", "outcome"):
             if hasattr(record, key):

@@ -47,6 +47,8 @@ def test_json_logs_are_one_object_per_line_with_the_item_fields():
         "logger": "workflows.pipeline.engine",
         "message": "step infer done",
         "correlation_id": "abc",
+        "trace_id": "",
+        "span_id": "",
         "item_id": 7,
         "step": "infer",
     }

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from reviewapp.core import tracing
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.jobs import job_send_on_commit
 from workflows.act.http import DestinationRefused, parse_networks, post_json
@@ -172,15 +173,26 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
     delivery = attempt_claim(WebhookDelivery.objects, delivery_id)
     if delivery is None:
         return None
-    started_at = timezone.now()
-    clock = time.perf_counter()
-    attempt = signed_post(
-        delivery.url,
-        delivery.payload | {"delivery_id": delivery.pk},
-        delivery.secret_env,
-        team_slug=delivery.item.workflow.team.slug,
-    )
-    return _record(delivery, started_at, clock, attempt)
+    item = delivery.item
+    with tracing.item_span(
+        "webhook.deliver",
+        item.trace_context,
+        **{
+            "reviewapp.item_id": item.pk,
+            "reviewapp.delivery_id": delivery.pk,
+            "reviewapp.attempt": delivery.attempts,
+        },
+    ) as span:
+        started_at = timezone.now()
+        clock = time.perf_counter()
+        attempt = signed_post(
+            delivery.url,
+            delivery.payload | {"delivery_id": delivery.pk},
+            delivery.secret_env,
+            team_slug=item.workflow.team.slug,
+        )
+        tracing.outcome(span, attempt.error, status_code=attempt.status_code)
+        return _record(delivery, started_at, clock, attempt)
 
 
 def _record(delivery, started_at, clock, attempt: Attempt) -> WebhookDelivery:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from reviewapp.core import tracing
 from reviewapp.core.audit.services import AuditEntry, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.metrics import count, series
@@ -96,15 +97,19 @@ def items_ingest(
         seen.add(key or "")
     if errors:
         raise IngestInvalid(errors)
-    try:
-        return _store(workflow, submissions, submitted_by, correlation_id)
-    except IntegrityError:
-        # A concurrent request stored the same key between our lookup and insert: replay now.
-        return _store(workflow, submissions, submitted_by, correlation_id)
+    with tracing.span(
+        "ingest.items", **{"reviewapp.workflow": workflow.slug, "reviewapp.items": len(submissions)}
+    ):
+        try:
+            return _store(workflow, submissions, submitted_by, correlation_id)
+        except IntegrityError:
+            # A concurrent request stored the same key between our lookup and insert: replay.
+            return _store(workflow, submissions, submitted_by, correlation_id)
 
 
 def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[Item, bool]]:
     version = workflow.current_version
+    trace_context = tracing.current_traceparent()
     with transaction.atomic():
         keys = [s.idempotency_key for s in submissions if s.idempotency_key]
         existing = {
@@ -130,6 +135,7 @@ def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[It
                 idempotency_key=submission.idempotency_key,
                 request_hash=digest,
                 correlation_id=correlation_id,
+                trace_context=trace_context,
                 submitted_by=submitted_by,
             )
             new_items.append(item)
@@ -146,5 +152,5 @@ def _store(workflow, submissions, submitted_by, correlation_id) -> list[tuple[It
         count(series.ITEMS_RECEIVED, len(new_items), workflow=workflow.pk, version=version.pk)
         item_ids = [item.pk for item in new_items]
         # One pipeline message per batch of items, not one per item and step.
-        transaction.on_commit(lambda: enqueue_items(item_ids))
+        transaction.on_commit(tracing.bound(lambda: enqueue_items(item_ids)))
     return results

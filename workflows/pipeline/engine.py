@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Field, Sum
 from django.utils import timezone
 
-from reviewapp.core import metrics
+from reviewapp.core import metrics, tracing
 from reviewapp.core.audit.services import AuditEntry, audit_record, audit_record_many
 from reviewapp.core.errors import Conflict, InvalidRequest
 from reviewapp.core.jobs import job_send
@@ -164,7 +164,12 @@ def _run_steps_logged(item_ids: Sequence[int], steps: Sequence[str]) -> dict[int
                 item for item in items if item.status in IN_FLIGHT and item.current_step == step
             ]
             if on_step:
-                timings[step] = _run_step(batch, step, on_step, runs, cost, previous)
+                with tracing.items_span(
+                    f"pipeline.{step}",
+                    (item.trace_context for item in on_step),
+                    **{"reviewapp.step": step, "reviewapp.item_ids": [i.pk for i in on_step]},
+                ):
+                    timings[step] = _run_step(batch, step, on_step, runs, cost, previous)
         _write(batch, items)
     for step, (count, duration_ms) in timings.items():
         logger.info(

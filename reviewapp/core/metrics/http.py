@@ -8,6 +8,8 @@ whichever worker, sums the files of all of them.
 import time
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter, Histogram
 
@@ -37,6 +39,8 @@ def view_name(request: HttpRequest) -> str:
 
 class RequestMetricsMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        if not settings.REVIEWAPP_METRICS_ENABLED:
+            raise MiddlewareNotUsed
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:

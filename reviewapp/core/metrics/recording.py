@@ -9,6 +9,7 @@ import math
 import threading
 from collections import defaultdict
 
+from django.conf import settings
 from django.db import transaction
 
 from reviewapp.core.metrics.series import Series
@@ -62,6 +63,8 @@ def observe(series: Series, value: float, **labels: object) -> None:
 
 
 def _record(increments: Increments) -> None:
+    if not settings.REVIEWAPP_METRICS_ENABLED:
+        return
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         store_add(increments)

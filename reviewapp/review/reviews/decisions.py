@@ -5,6 +5,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+from reviewapp.core import tracing
 from reviewapp.core.errors import InvalidRequest
 from reviewapp.core.metrics import count, observe, series
 from reviewapp.review.corrections.services import correction_record, reason_codes_for
@@ -63,6 +64,39 @@ def review_task_decide(
             {"outcome": ["This task compares two outputs: choose A, B or a tie on its own page."]}
         )
     item = task.item
+    # In the item's trace (its ingest request's), linked to the reviewer's request.
+    with tracing.item_span(
+        "review.decide",
+        item.trace_context,
+        **{
+            "reviewapp.item_id": item.pk,
+            "reviewapp.task_id": task.pk,
+            "reviewapp.outcome": outcome,
+        },
+    ):
+        return _decide(
+            task,
+            item,
+            reviewer=reviewer,
+            outcome=outcome,
+            output=output,
+            reason_codes=reason_codes,
+            comment=comment,
+            time_spent_ms=time_spent_ms,
+        )
+
+
+def _decide(
+    task: ReviewTask,
+    item,
+    *,
+    reviewer,
+    outcome: str,
+    output: dict | None,
+    reason_codes: list[str] | None,
+    comment: str,
+    time_spent_ms: int | None,
+) -> Decision:
     prediction = item.prediction
     reason_codes = reason_codes or []
     errors: dict[str, list[str]] = {}

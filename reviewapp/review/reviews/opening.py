@@ -6,6 +6,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count
 from django.utils import timezone
 
+from reviewapp.core import tracing
 from reviewapp.core.audit.services import AuditEntry, audit_record_many
 from reviewapp.review.reviews import hooks
 from reviewapp.review.reviews.events import task_audit_entry
@@ -39,6 +40,15 @@ def review_tasks_open(*, openings: list[tuple[Any, str, int]]) -> list[ReviewTas
     """``review_task_open`` for many ``(item, queue slug, priority)`` at once (the route step
     of a pipeline batch): each queue and its SLA clock are read once, the tasks are inserted
     together and their events appended to the audit chain with one lock."""
+    with tracing.items_span(
+        "review.tasks_open",
+        (item.trace_context for item, _, _ in openings),
+        **{"reviewapp.item_ids": [item.pk for item, _, _ in openings]},
+    ):
+        return _tasks_open(openings)
+
+
+def _tasks_open(openings: list[tuple[Any, str, int]]) -> list[ReviewTask]:
     now = timezone.now()
     queues = {
         queue.slug: queue

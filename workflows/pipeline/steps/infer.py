@@ -8,6 +8,7 @@ import json
 import time
 from collections import defaultdict
 
+from reviewapp.core import tracing
 from workflows.models import ModelVersion, Shadow, ShadowStatus
 from workflows.pipeline.adapters.base import ModelError, ModelInput, ModelOutput, predict_each
 from workflows.pipeline.adapters.registry import adapter_for
@@ -85,13 +86,17 @@ def _ask(model_version: ModelVersion, contexts: list[StepContext]) -> list[dict 
     except ModelError as exc:
         return [StepFailed(str(exc), breaker_key=key)] * len(contexts)
     started = time.perf_counter()  # the calls themselves, not loading the model
-    answers = predict_each(
-        adapter,
-        [
-            ModelInput(input=context.input, text=context.previous["validate"]["model_text"])
-            for context in contexts
-        ],
-    )
+    with tracing.span(
+        "model.predict",
+        **{"reviewapp.model": key, "reviewapp.item_ids": [c.item_id for c in contexts]},
+    ):
+        answers = predict_each(
+            adapter,
+            [
+                ModelInput(input=context.input, text=context.previous["validate"]["model_text"])
+                for context in contexts
+            ],
+        )
     # A batched call's time is shared by its items: the cost of one item's answer.
     shared_ms = (time.perf_counter() - started) * 1000 / len(contexts)
     prompt_version = getattr(adapter, "prompt_version", "")

@@ -1,0 +1,167 @@
+"""Traces in one process, with OpenTelemetry's in-memory exporter: which trace each span joins.
+
+The same spans across gunicorn and a real worker, exported over OTLP, are checked in
+``tests/integration/test_traces.py``.
+"""
+
+import json
+import logging
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from reviewapp.core import tracing
+from reviewapp.core.logs import CorrelationFilter, JsonFormatter
+from reviewapp.review.reviews.claims import review_task_claim
+from reviewapp.review.reviews.decisions import review_task_decide
+from workflows.demo.definition import TICKET_TRIAGE
+from workflows.ingest.services import Submission, items_ingest
+from workflows.models import ItemStatus
+from workflows.pipeline.engine import items_run
+from workflows.services import workflow_publish
+
+
+@pytest.fixture
+def spans():
+    """Tracing on in this process for the test; yields (exporter, a tracer for the test)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.tracing_install(provider)
+    yield exporter, provider.get_tracer("tests")
+    tracing.tracing_uninstall()
+
+
+@pytest.fixture
+def all_to_review(demo):
+    """Every answer goes to a reviewer."""
+    workflow_publish(
+        slug=demo.workflow.slug,
+        name=demo.workflow.name,
+        team=demo.team,
+        definition=TICKET_TRIAGE.definition | {"routing": {"threshold": 1.0}},
+    )
+    demo.workflow.refresh_from_db()
+    return demo.workflow
+
+
+def ingest(workflow, user, subject):
+    ((item, _),) = items_ingest(
+        workflow=workflow,
+        submissions=[Submission(input={"subject": subject, "body": "charged twice"})],
+        submitted_by=user,
+    )
+    return item
+
+
+def trace_of(span) -> int:
+    return span.get_span_context().trace_id
+
+
+def named(exporter, name):
+    return [span for span in exporter.get_finished_spans() if span.name == name]
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, False),
+        ({"OTEL_SDK_DISABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, True),
+    ],
+)
+def test_tracing_is_off_unless_the_environment_asks_for_it(environ, wanted):
+    assert tracing.tracing_wanted(environ) is wanted
+
+
+def test_nothing_is_traced_or_stored_while_tracing_is_off(demo, integrator):
+    item = ingest(demo.workflow, integrator, "Refund")
+    assert item.trace_context == ""
+    with tracing.span("anything") as span:
+        assert span is None
+
+
+def test_a_batch_of_items_from_two_requests_links_to_both_traces(
+    demo, integrator, all_to_review, spans
+):
+    exporter, tracer = spans
+    with tracer.start_as_current_span("request a") as request_a:
+        first = ingest(all_to_review, integrator, "Refund")
+    with tracer.start_as_current_span("request b") as request_b:
+        second = ingest(all_to_review, integrator, "Login")
+    assert first.trace_context.split("-")[1] == format(trace_of(request_a), "032x")
+
+    # The reconciler's message carries both: the batch is in the message's trace.
+    with tracer.start_as_current_span("reconciler message") as message:
+        items_run(item_ids=[first.pk, second.pk])
+
+    first.refresh_from_db()
+    assert first.status == ItemStatus.AWAITING_REVIEW
+    for name in ["pipeline.validate", "pipeline.infer", "pipeline.route", "review.tasks_open"]:
+        (span,) = named(exporter, name)
+        assert span.context.trace_id == trace_of(message), name
+        assert {link.context.trace_id for link in span.links} == {
+            trace_of(request_a),
+            trace_of(request_b),
+        }, name
+        assert sorted(span.attributes["reviewapp.item_ids"]) == [first.pk, second.pk]
+    (infer,) = named(exporter, "pipeline.infer")
+    (model,) = named(exporter, "model.predict")
+    assert model.parent.span_id == infer.context.span_id
+    assert model.attributes["reviewapp.model"].startswith("ticket-triage")
+
+
+def test_a_batch_from_one_request_is_in_its_trace_without_links(
+    demo, integrator, all_to_review, spans
+):
+    exporter, tracer = spans
+    with tracer.start_as_current_span("request") as request:
+        item = ingest(all_to_review, integrator, "Refund")
+        items_run(item_ids=[item.pk])  # as the worker does with the request's message
+    (validate,) = named(exporter, "pipeline.validate")
+    assert validate.context.trace_id == trace_of(request)
+    assert validate.links == ()
+
+
+def test_the_decision_is_in_the_items_trace_and_links_the_reviewers_request(
+    demo, integrator, reviewer, all_to_review, spans
+):
+    exporter, tracer = spans
+    with tracer.start_as_current_span("ingest request") as ingest_request:
+        item = ingest(all_to_review, integrator, "Refund")
+    items_run(item_ids=[item.pk])
+
+    with tracer.start_as_current_span("reviewer's request") as reviewer_request:
+        task = review_task_claim(queue=demo.queue, reviewer=reviewer)
+        assert task.item_id == item.pk
+        review_task_decide(
+            task=task, reviewer=reviewer, claim_token=task.claim_token, outcome="accept"
+        )
+
+    (decide,) = named(exporter, "review.decide")
+    assert decide.context.trace_id == trace_of(ingest_request)
+    # Under the span the item was stored in (ingest.items, in the ingest request).
+    (stored,) = named(exporter, "ingest.items")
+    assert stored.parent.span_id == ingest_request.get_span_context().span_id
+    assert decide.parent.span_id == stored.context.span_id
+    assert [link.context.span_id for link in decide.links] == [
+        reviewer_request.get_span_context().span_id
+    ]
+    assert decide.attributes["reviewapp.item_id"] == item.pk
+
+
+def test_a_log_line_names_its_trace_beside_the_correlation_id(spans):
+    _, tracer = spans
+    record = logging.LogRecord("workflows", logging.INFO, __file__, 1, "step done", (), None)
+    with tracer.start_as_current_span("batch") as span:
+        CorrelationFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert line["span_id"] == format(span.get_span_context().span_id, "016x")
+    assert "correlation_id" in line
