@@ -50,7 +50,10 @@ def race(task: ReviewTask, reviewer) -> dict:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=undo, daemon=True), threading.Thread(target=resume, daemon=True)]
+    threads = [
+        threading.Thread(target=undo, daemon=True),
+        threading.Thread(target=resume, daemon=True),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

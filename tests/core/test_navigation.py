@@ -34,9 +34,7 @@ def nav_links(client: Client) -> dict[str, str]:
         ("api-client", "/dead-letters/", {"Pipeline", "Audit", "API tokens"}),
     ],
 )
-def test_each_role_lands_on_its_page_and_sees_only_links_it_can_use(
-    demo, username, landing, links
-):
+def test_each_role_lands_on_its_page_and_sees_only_links_it_can_use(demo, username, landing, links):
     client = signed_in(get_user_model().objects.get(username=username))
 
     response = client.get("/")

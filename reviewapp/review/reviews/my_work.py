@@ -48,11 +48,12 @@ def my_work(*, reviewer) -> MyWork:
         .order_by()
     )
     # The time the page measured on screen; without it (API clients), claim to decision.
-    durations = [
-        timedelta(milliseconds=spent) if spent is not None else decided - claimed
-        for spent, decided, claimed in today
-        if spent is not None or claimed is not None
-    ]
+    seconds: list[float] = []
+    for spent, decided, claimed in today:
+        if spent is not None:
+            seconds.append(spent / 1000)
+        elif claimed is not None:
+            seconds.append((decided - claimed).total_seconds())
     gold = GoldTask.objects.filter(
         task__decision__reviewer_id=reviewer.pk, scored_at__isnull=False
     ).aggregate(total=Count("id"), correct=Count("id", filter=Q(correct=True)))
@@ -65,7 +66,7 @@ def my_work(*, reviewer) -> MyWork:
     return MyWork(
         held=held,
         done_today=len(today),
-        median_time=median(durations) if durations else None,
+        median_time=timedelta(seconds=median(seconds)) if seconds else None,
         gold_total=gold["total"],
         gold_correct=gold["correct"],
         undoable=last

@@ -79,8 +79,7 @@ def test_my_work_counts_what_the_reviewer_did_today(
     answered = [task for task in decided if task.pk in golds]
     assert answered, "the gold rate of 1 mixes gold tasks in between the real ones"
     right = sum(
-        task.item.prediction.output == golds[task.pk].gold_item.expected_output
-        for task in answered
+        task.item.prediction.output == golds[task.pk].gold_item.expected_output for task in answered
     )
     shown = f"{right / len(answered):.0%} <small>({right} of {len(answered)})</small>"
     assert f'data-testid="gold-accuracy">{shown}<' in html
@@ -103,7 +102,7 @@ def test_my_work_asks_for_sign_in():
     assert response["Location"].startswith("/accounts/login/")
 
 
-# --- guidelines ------------------------------------------------------------------------------------
+# --- guidelines ---------------------------------------------------------------------------------
 
 GUIDELINES = """**Pick the team** that would solve it.
 
