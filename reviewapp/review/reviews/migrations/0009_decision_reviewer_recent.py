@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reviews", "0007_review_hourly_cost"),
+        ("reviews", "0008_queue_kind"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
