@@ -327,10 +327,6 @@
     if (summary) summary.focus();
   });
 
-  // Keyboard: a / c / r choose the outcome, s skips, / finds a reason, Enter submits, ? lists
-  // the shortcuts.
-  // Keys typed into a text field, a select (letters jump to an option there) or onto a button
-  // or link keep their own meaning.
   // Where Enter submits the decision: anywhere in its form (a select, a text box without
   // Shift, a checkbox) and on the page around it, the history's disclosure included. Buttons
   // and links keep Enter, and so do the other forms (the skip prompt) and their summaries.
@@ -345,6 +341,10 @@
     return !["input", "textarea", "select", "button", "a"].includes(tag);
   }
 
+  // Keyboard: a / c / r choose the outcome, 1-9 pick a label, s skips, / finds a reason, Enter
+  // submits, u undoes the decision just made, ? lists the shortcuts.
+  // Other keys typed into a text field, a select (letters jump to an option there) or onto a
+  // button or link keep their own meaning.
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const dialog = document.getElementById("shortcuts");
