@@ -3,10 +3,13 @@
 from collections import Counter
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
+from guardian.shortcuts import assign_perm
 
 from reviewapp.core.audit.models import AuditEvent
+from reviewapp.core.permissions import REVIEW_QUEUE
 from reviewapp.review.pairwise.models import Comparison, Preferred, Side
 from reviewapp.review.pairwise.services import _draws, comparisons_open
 from reviewapp.review.reviews.models import QueueKind, TaskStatus
@@ -119,3 +122,19 @@ def test_the_comparison_page_shows_a_and_b_and_never_a_version(
     assert refused.status_code == 422
     assert "Say why" in refused.content.decode()
     assert Comparison.objects.get(task_id=task_id).decided_at is None
+
+
+def test_a_comparison_does_not_open_its_items_page(
+    client, demo, compared, pairwise_queue, reviewer
+):
+    """The item page shows the serving model's answer: it would tell the sides apart."""
+    only_pairwise = get_user_model().objects.create_user(username="pia")
+    assign_perm(REVIEW_QUEUE, only_pairwise, pairwise_queue)
+    reviewed = next(c for c in compared if c.item.tasks.filter(queue=demo.queue).exists())
+    item_page = reverse("item-detail", args=[reviewed.item_id])
+
+    client.force_login(only_pairwise)
+    assert client.get(item_page).status_code == 404
+    # Someone who reviews the item's own queue still sees it.
+    client.force_login(reviewer)
+    assert client.get(item_page).status_code == 200
