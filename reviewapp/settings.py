@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "reviewapp.core.navigation.navigation",
             ],
             # readable, readable_inline, when, duration: values rendered for people.
             "builtins": ["reviewapp.core.humanize"],
@@ -255,7 +256,7 @@ CONTENT_SECURITY_POLICY = {
 REVIEWAPP_PUBLIC_API_SCHEMA = env_bool("REVIEWAPP_PUBLIC_API_SCHEMA", default=False)
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "queue-list"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -342,6 +343,9 @@ REVIEWAPP_MAX_BODY_BYTES = env_int("REVIEWAPP_MAX_BODY_BYTES", 5 * 1024 * 1024, 
 DATA_UPLOAD_MAX_MEMORY_SIZE = REVIEWAPP_MAX_BODY_BYTES
 REVIEWAPP_MAX_BATCH = env_int("REVIEWAPP_MAX_BATCH", 1000, minimum=1)
 REVIEWAPP_LEASE = timedelta(seconds=env_int("REVIEWAPP_LEASE_SECONDS", 600, minimum=10))
+# How long a task must have been on screen before Enter submits it: a double Enter must not
+# decide the next task unseen. 0 turns the guard off.
+REVIEWAPP_REVIEW_MIN_DWELL_MS = env_int("REVIEWAPP_REVIEW_MIN_DWELL_MS", 400, minimum=0)
 REVIEWAPP_STEP_MAX_ATTEMPTS = env_int("REVIEWAPP_STEP_MAX_ATTEMPTS", 3, minimum=1)
 # Circuit breaker per model endpoint: opens after this many failures in a row, then lets one
 # probe call through after the cool-down.

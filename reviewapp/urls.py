@@ -11,6 +11,7 @@ from django.views.generic import RedirectView
 
 from reviewapp.core.accounts.views import AdminSignInForm
 from reviewapp.core.api import ApiSchemaView, api_docs
+from reviewapp.core.navigation import home
 
 admin.site.login_form = AdminSignInForm
 handler404 = "reviewapp.core.api.not_found"
@@ -25,7 +26,8 @@ class FaviconRedirect(RedirectView):
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="queue-list"), name="home"),
+    # Each role lands on its own page: managers the board, reviewers their own work.
+    path("", home, name="home"),
     path("", include("reviewapp.core.accounts.urls")),
     # sense and decide: the machine side
     path("", include("workflows.ingest.urls")),

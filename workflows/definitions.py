@@ -98,6 +98,9 @@ FILE_SCHEMA: dict[str, Any] = {
                     },
                 },
                 "queue": SLUG,
+                # How to review this workflow's items, in Markdown: shown beside every task
+                # (raw HTML in it is shown as text, never run).
+                "guidelines": {"type": "string", "maxLength": 20000},
                 # Dataset releases of a sensitive workflow need two different approvers.
                 "sensitive": {"type": "boolean"},
                 # An approval workflow: agents ask before they act (reviewapp/review/approvals).

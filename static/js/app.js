@@ -8,6 +8,32 @@
     const chosen = form.querySelector("input[name=outcome]:checked");
     form.classList.remove("outcome-accept", "outcome-correct", "outcome-reject");
     if (chosen) form.classList.add("outcome-" + chosen.value);
+    // Reasons of the other outcomes are not sent (the server drops them too): an accept never
+    // carries a reason ticked while Correct was chosen. Their ticks stay for a way back.
+    const outcome = chosen ? chosen.value : "";
+    form.querySelectorAll(".when-correct .reasons input[type=checkbox]").forEach(function (box) {
+      box.disabled = outcome !== "correct";
+    });
+    form.querySelectorAll(".when-reject .reasons input[type=checkbox]").forEach(function (box) {
+      box.disabled = outcome !== "reject";
+    });
+  }
+
+  // Number keys 1-9 pick the label (the first choice field): Accept when it is the model's
+  // label, Correct otherwise.
+  function pickLabel(form, number) {
+    const select = form.querySelector("select[data-label-keys]");
+    if (!select) return false;
+    const options = Array.from(select.options).filter(function (option) { return option.value; });
+    const option = options[number - 1];
+    if (!option) return false;
+    select.value = option.value;
+    const outcome = option.value === select.dataset.modelValue ? "accept" : "correct";
+    const radio = form.querySelector("input[name=outcome][value=" + outcome + "]");
+    if (radio) radio.checked = true;
+    syncOutcome(form);
+    select.dispatchEvent(new Event("change", { bubbles: true }));  // the changes panel follows
+    return true;
   }
 
   // --- The reason picker: type to filter, arrows to move, Enter in the filter ticks the first
@@ -223,6 +249,22 @@
     renderSpans(widget);
   }
 
+  // The minimum dwell: a submit sooner than this after the task appeared is ignored, with a
+  // hint, so a double Enter cannot decide the next task unseen. Checked in the capture phase,
+  // before htmx's own submit listener on the form sees the event.
+  function minDwell(form) {
+    return Number(form.dataset.minDwellMs || 0);
+  }
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!form.matches || !form.matches("form.decision")) return;
+    if (Date.now() - Number(form.dataset.shownAt || 0) >= minDwell(form)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const hint = form.querySelector(".dwell-hint");
+    if (hint) hint.hidden = false;
+  }, true);
+
   function prepare(root) {
     root.querySelectorAll("[data-reason-picker]").forEach(preparePicker);
     root.querySelectorAll(".output-field.kind-spans").forEach(prepareSpans);
@@ -230,6 +272,8 @@
       if (form.dataset.ready) return;
       form.dataset.ready = "1";
       form.dataset.shownAt = String(Date.now());
+      // Tests and styles can tell when Enter starts to count.
+      window.setTimeout(function () { form.dataset.dwellOver = "1"; }, minDwell(form));
       syncOutcome(form);
       form.addEventListener("change", function () { syncOutcome(form); });
       form.addEventListener("submit", function () {
@@ -283,16 +327,45 @@
     if (summary) summary.focus();
   });
 
-  // Keyboard: a / c / r choose the outcome, s skips, / finds a reason, Enter submits, ? lists
-  // the shortcuts.
-  // Keys typed into a text field, a select (letters jump to an option there) or onto a button
-  // or link keep their own meaning.
+  // Where Enter submits the decision: anywhere in its form (a select, a text box without
+  // Shift, a checkbox) and on the page around it, the history's disclosure included. Buttons
+  // and links keep Enter, and so do the other forms (the skip prompt) and their summaries.
+  function enterSubmits(target, form) {
+    const tag = (target.tagName || "").toLowerCase();
+    if (form.contains(target)) {
+      if (tag === "a") return false;
+      return !(tag === "button" && target.type !== "submit");
+    }
+    if (tag === "summary") return Boolean(target.closest("details.history"));
+    if (target.closest("form") || target.closest("dialog")) return false;
+    return !["input", "textarea", "select", "button", "a"].includes(tag);
+  }
+
+  // Keyboard: a / c / r choose the outcome, 1-9 pick a label, s skips, / finds a reason, Enter
+  // submits, u undoes the decision just made, ? lists the shortcuts.
+  // Other keys typed into a text field, a select (letters jump to an option there) or onto a
+  // button or link keep their own meaning.
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const dialog = document.getElementById("shortcuts");
     if (dialog && dialog.open) return;
     const target = event.target;
     const tag = (target.tagName || "").toLowerCase();
+    const decision = document.querySelector("form.decision");
+    // Handled already (the reason filter ticks a reason, the span phrase adds a span).
+    if (event.defaultPrevented) return;
+    if (decision && event.key === "Enter" && !event.shiftKey && enterSubmits(target, decision)) {
+      event.preventDefault();
+      decision.requestSubmit();
+      return;
+    }
+    const typing = tag === "textarea" || (tag === "input" && target.type !== "radio" && target.type !== "checkbox");
+    if (decision && /^[1-9]$/.test(event.key) && !typing
+        && (tag !== "select" || target.matches("[data-label-keys]"))
+        && (decision.contains(target) || !["button", "a", "select"].includes(tag))) {
+      if (pickLabel(decision, Number(event.key))) event.preventDefault();
+      return;
+    }
     // "/" from a select is safe (letters pick options there; "/" starts none): fields -> reasons.
     if (event.key === "/" && tag === "select" && target.closest("form.decision")) {
       if (focusReasonFilter(target.closest("form.decision"))) event.preventDefault();
@@ -305,13 +378,13 @@
       if (dialog) { event.preventDefault(); openShortcuts(); }
       return;
     }
-    const form = document.querySelector("form.decision");
-    if (!form) return;
-    if (event.key === "Enter") {
-      event.preventDefault();
-      form.requestSubmit();
+    if (event.key === "u") {
+      const undo = document.querySelector("form.undo");
+      if (undo) { event.preventDefault(); undo.requestSubmit(); }
       return;
     }
+    const form = decision;
+    if (!form) return;
     if (event.key === "s") {
       if (openSkip()) event.preventDefault();
       return;

@@ -45,6 +45,13 @@ def watch_csp(context: BrowserContext, violations: list[str]) -> None:
     context.on("console", on_console)
 
 
+@pytest.fixture(autouse=True)
+def no_review_dwell(settings):
+    """Tests press Enter as soon as a task shows; only the reviewer journey test (which sets
+    its own) checks the minimum dwell before Enter submits."""
+    settings.REVIEWAPP_REVIEW_MIN_DWELL_MS = 0
+
+
 @pytest.fixture(scope="session")
 def browser():
     with sync_playwright() as playwright:
@@ -59,7 +66,8 @@ def sign_in(browser: Browser, live_server, demo):
     contexts: list[BrowserContext] = []
     violations: list[str] = []
 
-    def open_page_as(username: str) -> Page:
+    def open_page_as(username: str, start: str | None = "/queues/") -> Page:
+        """Signs in (each role lands on its own page) and goes on to ``start`` unless None."""
         context = browser.new_context(base_url=live_server.url, accept_downloads=True)
         context.set_default_timeout(TIMEOUT_MS)
         watch_csp(context, violations)
@@ -69,7 +77,9 @@ def sign_in(browser: Browser, live_server, demo):
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(demo.passwords[username])
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/queues/")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        if start is not None:
+            page.goto(start)
         # Static files come from the live server: without htmx every flow below would still
         # work through full page loads and prove nothing about the enhanced one.
         assert page.evaluate("typeof window.htmx") == "object", "htmx did not load"

@@ -98,7 +98,9 @@ def _decide(
     time_spent_ms: int | None,
 ) -> Decision:
     prediction = item.prediction
-    reason_codes = reason_codes or []
+    # Reasons explain a change: an accept changes nothing, so reasons ticked while the reviewer
+    # had Correct or Reject chosen do not travel with it.
+    reason_codes = [] if outcome == DecisionOutcome.ACCEPT else reason_codes or []
     errors: dict[str, list[str]] = {}
     if outcome not in DecisionOutcome.values:
         errors["outcome"] = [f"Choose one of {', '.join(DecisionOutcome.values)}."]

@@ -242,6 +242,9 @@ class Decision(models.Model):
                 condition=models.Q(outcome__in=["correct", "reject"]),
                 name="decision_override_idx",
             ),
+            # A reviewer's own decisions, newest first: My work's "today" and the last
+            # decision that Undo may take back, without sorting everything they ever decided.
+            models.Index(fields=["reviewer", "-decided_at"], name="decision_reviewer_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -41,4 +41,6 @@ urlpatterns = [
     ),
     path("review/<int:task_id>/heartbeat", reviews_views.review_heartbeat, name="review-heartbeat"),
     path("review/<int:task_id>/skip", reviews_views.review_skip, name="review-skip"),
+    path("review/<int:task_id>/undo", reviews_views.review_undo, name="review-undo"),
+    path("my-work/", reviews_views.my_work_page, name="my-work"),
 ]

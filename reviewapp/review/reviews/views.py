@@ -4,6 +4,7 @@ and skip."""
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
@@ -15,6 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, push_url
 
 from reviewapp.core.http import HtmxHttpRequest
+from reviewapp.core.humanize import duration_text
+from reviewapp.core.markdown_text import markdown_html
 from reviewapp.core.untrusted import whole_number
 from reviewapp.review.corrections.selectors import reason_choices
 from reviewapp.review.corrections.services import output_diff
@@ -31,6 +34,7 @@ from reviewapp.review.reviews.claims import (
 from reviewapp.review.reviews.decisions import AlreadyDecided, DecisionInvalid, review_task_decide
 from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
 from reviewapp.review.reviews.models import DecisionOutcome, QueueKind, ReviewTask, TaskStatus
+from reviewapp.review.reviews.my_work import my_work
 from reviewapp.review.reviews.schema_form import (
     PREFIX,
     form_fields,
@@ -39,6 +43,7 @@ from reviewapp.review.reviews.schema_form import (
     value_text,
 )
 from reviewapp.review.reviews.selectors import item_history, queues_with_counts
+from reviewapp.review.reviews.undo import UndoRefused, review_decision_undo
 from workflows.selectors import item_field_confidence, item_input_fields
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,9 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
     reasons = reason_choices(workflow=item.workflow)
     # Only a four-eyes item can have a pair's answers to show (to its senior reviewer).
     four_eyes = four_eyes_for_task(task) if item.routing.get("action") == "four_eyes" else None
+    guidelines = definition.get("guidelines", "").strip()
+    # The first choice field (the label, as a rule) is picked with the number keys 1-9.
+    label_field = next((field for field in fields if field.kind == "choice"), None)
     submitted = extra.get("submitted")
     if submitted is not None and submitted.get("outcome") == DecisionOutcome.CORRECT:
         fields = submitted_fields(fields, submitted)
@@ -95,6 +103,10 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
         ),
         "outcomes": DecisionOutcome,
         "skip_reason_max_length": SKIP_REASON_MAX_LENGTH,
+        "guidelines": markdown_html(guidelines) if guidelines else "",
+        "label_keys": list(enumerate(label_field.options[:9], start=1)) if label_field else [],
+        "label_field": label_field,
+        "min_dwell_ms": settings.REVIEWAPP_REVIEW_MIN_DWELL_MS,
         **extra,
     }
 
@@ -181,6 +193,42 @@ def review_decide(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
             decided_before=isinstance(lost, AlreadyDecided),
         )
     return _next_after_decision(request, task)
+
+
+@require_POST
+@login_required
+def review_undo(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
+    """Take back the reviewer's last decision: the task is theirs to decide again."""
+    task = get_task_for_user(request.user, task_id)
+    try:
+        task = review_decision_undo(task=task, reviewer=request.user)
+    except UndoRefused as refused:
+        messages.error(request, str(refused))
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("my-work"))
+        return redirect("my-work")
+    task = get_task_for_user(request.user, task.pk)
+    if not request.htmx:
+        messages.success(request, "Decision undone: decide this task again.")
+        return redirect("review-task", task_id=task.pk)
+    response = _render_review(request, task, undone=True)
+    return push_url(response, reverse("review-task", args=[task.pk]))
+
+
+@require_GET
+@login_required
+def my_work_page(request: HtmxHttpRequest) -> HttpResponse:
+    """The reviewer's own page: held tasks, today's figures, gold accuracy, where to go next."""
+    work = my_work(reviewer=request.user)
+    queues = queues_with_counts(queues_for_user(request.user), reviewer=request.user)
+    accuracy = work.gold_accuracy
+    context = {
+        "work": work,
+        "queues": queues,
+        "median_time": _decision_time(work.median_time),
+        "gold_accuracy": None if accuracy is None else f"{accuracy:.0%}",
+    }
+    return render(request, "reviews/my_work.html", context)
 
 
 @require_POST
@@ -295,8 +343,18 @@ def _claim_and_show_next(request: HtmxHttpRequest, task: ReviewTask, *, done: st
     if next_task is None:
         return _render_empty(request, task.queue)
     next_task = get_task_for_user(request.user, next_task.pk)
-    response = _render_review(request, next_task, saved=done)
+    # A decision (not a skip) can be taken back from the next task's page.
+    undo_task = task if done == "Decision saved" else None
+    response = _render_review(request, next_task, saved=done, undo_task=undo_task)
     return push_url(response, reverse("review-task", args=[next_task.pk]))
+
+
+def _decision_time(span) -> str | None:
+    if span is None:
+        return None
+    # Most decisions take seconds: tenths matter there, whole units beyond a minute.
+    seconds = span.total_seconds()
+    return f"{seconds:.1f} s" if seconds < 60 else duration_text(span)
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 REFUSED = {403, 404, 405}
 # Routes anyone may reach, and why.
 PUBLIC = {
-    "home": "redirects to the queue list, which asks for sign-in",
+    "home": "redirects to the sign-in page, or to the person's own starting page",
     "login": "the sign-in page",
     "logout": "signing out",
 }

@@ -93,7 +93,7 @@ def test_the_page_carries_an_accessible_shortcuts_dialog(alice, held):
     assert 'role="dialog"' in dialog[1] and 'aria-modal="true"' in dialog[1]
     assert 'aria-labelledby="shortcuts-title"' in dialog[1]
     keys = re.findall(r"<dt><kbd>(.*?)</kbd></dt>", dialog[2])
-    assert keys == ["a", "c", "r", "/", "s", "Enter", "?"]
+    assert keys == ["a", "c", "r", "1-9", "/", "s", "Enter", "u", "?"]
 
 
 def test_a_colleague_gets_no_heartbeat_or_skip(second_reviewer, held):

@@ -175,10 +175,10 @@ def test_it_keeps_the_review_page_query_count_low(
     task = claim_page(client, demo.queue)
     client.get(f"/review/{task.pk}/")  # warm the session and caches
 
-    # Session, user, the task joined with its queue, workflow, item and prediction, guardian's
-    # permission checks (3), the item's workflow version and workflow, the per-field
-    # confidences, the reason codes and the item's history: 10, whatever the number of labels,
-    # reasons or events.
+    # Session, user, the task joined with its queue, workflow, item and prediction, the
+    # permission check, the item's workflow version and workflow, the per-field
+    # confidences, the reason codes, the item's history and the roles for the top bar: 10,
+    # whatever the number of labels, reasons or events.
     with django_assert_max_num_queries(10):
         response = client.get(f"/review/{task.pk}/")
 

@@ -1,0 +1,64 @@
+"""The top bar and the landing page follow the person's roles: every link shown leads to a page
+with something for them, and each role starts where its work is."""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+NAV = re.compile(r'<nav aria-label="Main">(.*?)</nav>', re.S)
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def nav_links(client: Client) -> dict[str, str]:
+    html = client.get("/my-work/").content.decode()
+    nav = NAV.search(html)
+    assert nav, "no main navigation"
+    return {name: href for href, name in re.findall(r'<a href="([^"]+)">([^<]+)</a>', nav[1])}
+
+
+@pytest.mark.parametrize(
+    ("username", "landing", "links"),
+    [
+        ("alice", "/my-work/", {"My work", "Queues", "API tokens"}),
+        ("maria", "/board/", {"My work", "Queues", "Board", "Pipeline", "Audit", "API tokens"}),
+        ("mel", "/datasets/", {"Datasets", "Pipeline", "Audit", "API tokens"}),
+        ("api-client", "/dead-letters/", {"Pipeline", "Audit", "API tokens"}),
+    ],
+)
+def test_each_role_lands_on_its_page_and_sees_only_links_it_can_use(demo, username, landing, links):
+    client = signed_in(get_user_model().objects.get(username=username))
+
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == landing
+
+    shown = nav_links(client)
+    assert set(shown) == links
+    for name, href in shown.items():
+        assert client.get(href).status_code == 200, f"{name} ({href}) for {username}"
+
+
+def test_signing_in_lands_a_reviewer_on_my_work(demo):
+    client = Client()
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": demo.passwords["alice"]},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == "/my-work/"
+    assert response.status_code == 200
+
+
+def test_the_home_page_asks_anonymous_visitors_to_sign_in():
+    response = Client().get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
