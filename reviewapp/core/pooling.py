@@ -1,0 +1,54 @@
+"""Running behind a connection pooler (PgBouncer) in transaction mode.
+
+In transaction mode the pooler lends a server connection for one transaction and then hands it
+to someone else, so nothing may outlive a transaction on the server: no prepared statements
+(PgBouncer before 1.21), no ``WITH HOLD`` cursors (Django declares one for ``.iterator()``
+outside a transaction), no session ``SET``, no session advisory locks, no ``LISTEN``. Our
+writes use row locks and transaction-level advisory locks only (audit shards, beat lease), and
+the time zone Django sets on connect is one of the parameters PgBouncer keeps per client.
+
+What still needs a session is reading a whole dataset in one snapshot: a release is built from
+a held cursor (one query, one snapshot, counted without running it twice) while the build
+commits its progress. Those reads go to a second alias, ``session``, with a session of its own:
+PostgreSQL directly, or a PgBouncer database in session mode.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
+
+TRANSACTION = "transaction"
+POOLERS = ("none", TRANSACTION)
+SESSION_ALIAS = "session"
+
+
+def transaction_pooled(database: dict[str, Any]) -> None:
+    """Make ``database`` (a ``DATABASES`` entry) safe where every transaction may run on
+    another server connection."""
+    # .iterator() outside a transaction would declare a WITH HOLD cursor and fetch from it
+    # in later transactions; with this, Django reads the rows with one client-side fetch.
+    database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    # None: psycopg prepares nothing (0 would prepare every statement).
+    database.setdefault("OPTIONS", {})["prepare_threshold"] = None
+
+
+def session_database(url_settings: Mapping[str, Any], conn_max_age: int) -> dict[str, Any]:
+    """The ``session`` alias: the same database over a connection whose session lasts.
+
+    Closed after each request or task (``conn_max_age`` 0 by default) so that it holds a slot of
+    a session pool only while a build reads. In tests it is the default database.
+    """
+    return {
+        **url_settings,
+        "CONN_MAX_AGE": conn_max_age,
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": DEFAULT_DB_ALIAS},
+    }
+
+
+def streaming_alias() -> str:
+    """The alias that long, snapshot-consistent reads (dataset rows, audit verification) use:
+    ``session`` when configured, else the default connection."""
+    return SESSION_ALIAS if SESSION_ALIAS in settings.DATABASES else DEFAULT_DB_ALIAS
