@@ -8,6 +8,7 @@ required. See the configuration table in README.md.
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -118,7 +119,9 @@ TEMPLATES = [
 # the web process and a worker process write side by side without "database is locked", and
 # IMMEDIATE is also what serialises claims there (select_for_update is a no-op on SQLite).
 _default_sqlite = f"sqlite:///{VAR_DIR / 'reviewapp.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite))}
+DATABASES: dict[str, Any] = {
+    "default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",

@@ -204,7 +204,7 @@ def through_pgbouncer(bouncer: PgBouncer) -> Iterator[dict]:
         live[key] = wanted[key]
     # The session alias as settings make it, completed like Django completes DATABASES.
     session = {**copy.deepcopy(live), **pooled["DATABASES"][SESSION_ALIAS]}
-    session.pop("DISABLE_SERVER_SIDE_CURSORS")
+    session.pop("DISABLE_SERVER_SIDE_CURSORS", None)
     session["OPTIONS"] = {}
     session["TEST"] = {**live["TEST"], **session["TEST"]}
     settings.DATABASES[SESSION_ALIAS] = session
