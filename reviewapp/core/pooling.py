@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, connections
 
 TRANSACTION = "transaction"
 POOLERS = ("none", TRANSACTION)
@@ -50,5 +50,11 @@ def session_database(url_settings: Mapping[str, Any], conn_max_age: int) -> dict
 
 def streaming_alias() -> str:
     """The alias that long, snapshot-consistent reads (dataset rows, audit verification) use:
-    ``session`` when configured, else the default connection."""
-    return SESSION_ALIAS if SESSION_ALIAS in settings.DATABASES else DEFAULT_DB_ALIAS
+    ``session`` when configured, else the default connection.
+
+    Inside a transaction on the default connection the rows are read there: they must include
+    that transaction's own writes, and the pooler keeps its server connection until it ends.
+    """
+    if SESSION_ALIAS not in settings.DATABASES or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        return DEFAULT_DB_ALIAS
+    return SESSION_ALIAS

@@ -207,6 +207,7 @@ def through_pgbouncer(bouncer: PgBouncer) -> Iterator[dict]:
     session.pop("DISABLE_SERVER_SIDE_CURSORS", None)
     session["OPTIONS"] = {}
     session["TEST"] = {**live["TEST"], **session["TEST"]}
+    outer_session = settings.DATABASES.get(SESSION_ALIAS)  # when PgBouncers nest
     settings.DATABASES[SESSION_ALIAS] = session
     prepared = override_settings(
         REVIEWAPP_PREPARED_STATEMENTS=pooled["REVIEWAPP_PREPARED_STATEMENTS"]
@@ -218,6 +219,9 @@ def through_pgbouncer(bouncer: PgBouncer) -> Iterator[dict]:
         prepared.disable()
         connections.close_all()
         del connections[SESSION_ALIAS]
-        del settings.DATABASES[SESSION_ALIAS]
+        if outer_session is None:
+            del settings.DATABASES[SESSION_ALIAS]
+        else:
+            settings.DATABASES[SESSION_ALIAS] = outer_session
         live.clear()
         live.update(saved)

@@ -62,7 +62,7 @@ def spec_rows(
     if not postgresql():
         yield from values.iterator(chunk_size=chunk)
         return
-    alias = streaming_alias()
+    alias = values.db
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         # Restored afterwards: inside a caller's transaction SET LOCAL would outlive the rows.
         cursor.execute("SELECT current_setting('enable_nestloop')")
@@ -91,7 +91,7 @@ def spec_rows_counted(
 @contextmanager
 def _held(values: QuerySet, chunk: int) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """PostgreSQL: ``(how many, rows in lists of chunk)`` of ``values`` from a held, scrollable
-    cursor.
+    cursor on the queryset's connection.
 
     PostgreSQL computes the result once, in one snapshot, and counting it (move to the end,
     then back to the start) reads that result instead of running the deduplication a second
@@ -100,7 +100,6 @@ def _held(values: QuerySet, chunk: int) -> Iterator[tuple[int, Iterator[list[tup
     (``streaming_alias``), which reading pages in short transactions would not replace: each
     page would run the deduplication again, in a snapshot of its own.
     """
-    values = values.using(streaming_alias())
     sql, params = values.query.sql_with_params()
     connection = connections[values.db]
     connection.ensure_connection()
