@@ -4,8 +4,9 @@ In transaction mode the pooler lends a server connection for one transaction and
 to someone else, so nothing may outlive a transaction on the server: no prepared statements
 (PgBouncer before 1.21), no ``WITH HOLD`` cursors (Django declares one for ``.iterator()``
 outside a transaction), no session ``SET``, no session advisory locks, no ``LISTEN``. Our
-writes use row locks and transaction-level advisory locks only (audit shards, beat lease), and
-the time zone Django sets on connect is one of the parameters PgBouncer keeps per client.
+writes use row locks and transaction-level advisory locks only (audit shards), the beat leader
+lease is a row updated in short transactions, and the time zone Django sets on connect is one of
+the parameters PgBouncer keeps per client.
 
 What still needs a session is reading a whole dataset in one snapshot: a release is built from
 a held cursor (one query, one snapshot, counted without running it twice) while the build
