@@ -30,7 +30,7 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: install run test bench bench-queues bench-exports bench-approvals bench-metrics bench-overhead bench-bus bench-http bench-recovery lint lock runtime-check clean
+.PHONY: install run test test-pgbouncer bench bench-queues bench-exports bench-approvals bench-metrics bench-overhead bench-bus bench-http bench-recovery lint lock runtime-check clean
 
 install: $(STAMP)
 
@@ -52,6 +52,15 @@ test: install
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The claim, decision, dataset and audit tests again, every connection through a private
+# PgBouncer in transaction mode (README: Deploy behind PgBouncer).
+PGBOUNCER_TESTS := tests/review/reviews tests/learn/datasets tests/core/audit
+test-pgbouncer: install
+	.ci/prepare
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
+	$(BIN)/python -m pytest --through-pgbouncer $(PGBOUNCER_TESTS) $(PYTEST_ARGS)
 
 bench: install
 	.ci/prepare

@@ -8,6 +8,7 @@ required. See the configuration table in README.md.
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -18,6 +19,13 @@ from reviewapp.core.accounts.sso.mapping import group_map_parse
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
 from reviewapp.core.storage_settings import file_storages
+from reviewapp.core.pooling import (
+    POOLERS,
+    SESSION_ALIAS,
+    TRANSACTION,
+    session_database,
+    transaction_pooled,
+)
 from workflows.act.secrets import webhook_secrets_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -121,7 +129,9 @@ TEMPLATES = [
 # the web process and a worker process write side by side without "database is locked", and
 # IMMEDIATE is also what serialises claims there (select_for_update is a no-op on SQLite).
 _default_sqlite = f"sqlite:///{VAR_DIR / 'reviewapp.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite))}
+DATABASES: dict[str, Any] = {
+    "default": dj_database_url.parse(env_str("DATABASE_URL", _default_sqlite))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -132,12 +142,42 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
+# Behind PgBouncer in transaction mode (DATABASE_POOLER=transaction, see core/pooling.py and
+# README "PgBouncer"): no prepared statements, no server-side cursors, and dataset rows read on
+# a second connection with a session of its own (DATABASE_SESSION_URL).
+DATABASE_POOLER = env_str("DATABASE_POOLER", "none")
+if DATABASE_POOLER not in POOLERS:
+    raise ImproperlyConfigured(f"DATABASE_POOLER must be one of {', '.join(POOLERS)}.")
+_POSTGRESQL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+_TRANSACTION_POOLED = DATABASE_POOLER == TRANSACTION
+if _TRANSACTION_POOLED and not _POSTGRESQL:
+    raise ImproperlyConfigured("DATABASE_POOLER=transaction needs a PostgreSQL DATABASE_URL.")
+_SESSION_URL = env_str("DATABASE_SESSION_URL", "")
+if _TRANSACTION_POOLED and not _SESSION_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_POOLER=transaction needs DATABASE_SESSION_URL: the same database directly or "
+        "through a PgBouncer database in session mode (dataset builds read in one session)."
+    )
+if _SESSION_URL:
+    if not _POSTGRESQL:
+        raise ImproperlyConfigured("DATABASE_SESSION_URL is for a PostgreSQL DATABASE_URL.")
+    DATABASES[SESSION_ALIAS] = session_database(
+        dj_database_url.parse(_SESSION_URL),
+        env_int("DATABASE_SESSION_CONN_MAX_AGE", 0, minimum=0),
+    )
+    if DATABASES[SESSION_ALIAS]["ENGINE"] != DATABASES["default"]["ENGINE"]:
+        raise ImproperlyConfigured("DATABASE_SESSION_URL must be a postgres:// URL.")
+
 # The reviewers' hot path runs prepared statements on PostgreSQL (review/reviews/statements.py):
 # psycopg prepares what a server-binding cursor runs (Django's own cursors bind on the client
-# and never prepare). Switch it off behind a pooler in transaction mode, which hands each
+# and never prepare). Off by default behind a pooler in transaction mode, which hands each
 # transaction another server connection (PgBouncer before 1.21 cannot follow prepared ones).
-REVIEWAPP_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", default=True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+REVIEWAPP_PREPARED_STATEMENTS = env_bool(
+    "DATABASE_PREPARED_STATEMENTS", default=not _TRANSACTION_POOLED
+)
+if _POSTGRESQL:
+    if _TRANSACTION_POOLED:
+        transaction_pooled(DATABASES["default"])
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
         0 if REVIEWAPP_PREPARED_STATEMENTS else None
     )

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from reviewapp.core.accounts.models import Role, Team
 from reviewapp.core.accounts.services import membership_add
 from reviewapp.core.metrics.recording import CountsOnCommit
+from reviewapp.core.pooling import SESSION_ALIAS
 from reviewapp.operations.configuration import workflow_sync
 from reviewapp.operations.demo import demo_install, demo_items_submit
 from reviewapp.review.reviews.queues import queue_create
@@ -29,6 +30,45 @@ from workflows.services import workflow_publish
 PASSWORD = "correct-horse-battery-staple"
 DEFINITION_EXAMPLES = Path(__file__).resolve().parents[1] / "workflows" / "definitions" / "examples"
 AGENT_ACTIONS_FILE = DEFINITION_EXAMPLES / "agent-actions.yaml"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--through-pgbouncer",
+        action="store_true",
+        help="connect through a private PgBouncer in transaction mode, configured as "
+        "DATABASE_POOLER=transaction configures the app (README: Deploy behind PgBouncer)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--through-pgbouncer"):
+        return
+    # Tests that name their databases may also read on the session connection, as the app
+    # does behind the pooler (datasets and audit verification outside a transaction).
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None or marker.kwargs.get("databases") == "__all__":
+            continue
+        databases = set(marker.kwargs.get("databases") or ["default"]) | {SESSION_ALIAS}
+        kwargs = marker.kwargs | {"databases": sorted(databases)}
+        item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _through_pgbouncer(request, django_db_setup):
+    """With ``--through-pgbouncer``: the whole run's connection goes through PgBouncer."""
+    if not request.config.getoption("--through-pgbouncer"):
+        yield None
+        return
+    from tests.support.pgbouncer_server import PgBouncer, through_pgbouncer
+
+    database = connections["default"].settings_dict
+    with (
+        PgBouncer(database=database["NAME"], user=database["USER"] or "postgres") as bouncer,
+        through_pgbouncer(bouncer),
+    ):
+        yield bouncer
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.outbox.services import outbox_add, outbox_enabled
+from reviewapp.core.pooling import streaming_alias
 
 GENESIS_HASH = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -253,8 +254,12 @@ class ChainReport:
 
 
 def audit_verify(chains: list[str] | None = None) -> ChainReport:
-    """Recompute every shard of the chains (all by default); report the first broken link."""
-    events_of = AuditEvent.objects.order_by()
+    """Recompute every shard of the chains (all by default); report the first broken link.
+
+    Read on ``streaming_alias()``: streamed from a server-side cursor even behind a pooler in
+    transaction mode, where the default connection would fetch a whole shard at once."""
+    alias = streaming_alias()
+    events_of = AuditEvent.objects.using(alias).order_by()
     if chains is not None:
         events_of = events_of.filter(chain__in=chains)
     shards = sorted(set(events_of.values_list("chain", "shard").distinct()))
@@ -264,7 +269,8 @@ def audit_verify(chains: list[str] | None = None) -> ChainReport:
         expected_prev = GENESIS_HASH
         expected_seq = 1
         events = (
-            AuditEvent.objects.filter(chain=chain, shard=shard)
+            AuditEvent.objects.using(alias)
+            .filter(chain=chain, shard=shard)
             .order_by("seq")
             .iterator(chunk_size=2000)
         )

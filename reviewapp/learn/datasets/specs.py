@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from itertools import chain, islice
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import F, QuerySet
 from psycopg import sql as psycopg_sql
 
+from reviewapp.core.pooling import streaming_alias
 from reviewapp.learn.datasets.exporters import Line
 from reviewapp.learn.datasets.filters import (
     SpecInvalid,
@@ -46,6 +47,7 @@ def _row_values(*, workflow, filters: dict, row_type: type[EncodedRow]) -> Query
     )
     return (
         spec_latest(workflow=workflow, filters=filters)
+        .using(streaming_alias())
         .annotate(**annotations)
         .values_list(*(name for name, _ in selected))
     )
@@ -60,7 +62,8 @@ def spec_rows(
     if not postgresql():
         yield from values.iterator(chunk_size=chunk)
         return
-    with transaction.atomic(), connection.cursor() as cursor:
+    alias = values.db
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         # Restored afterwards: inside a caller's transaction SET LOCAL would outlive the rows.
         cursor.execute("SELECT current_setting('enable_nestloop')")
         (previous,) = cursor.fetchone()
@@ -88,13 +91,17 @@ def spec_rows_counted(
 @contextmanager
 def _held(values: QuerySet, chunk: int) -> Iterator[tuple[int, Iterator[list[tuple]]]]:
     """PostgreSQL: ``(how many, rows in lists of chunk)`` of ``values`` from a held, scrollable
-    cursor.
+    cursor on the queryset's connection.
 
     PostgreSQL computes the result once, in one snapshot, and counting it (move to the end,
     then back to the start) reads that result instead of running the deduplication a second
     time. The cursor outlives the transaction, so a build commits its progress as it reads.
+    It lives in a session: on the ``session`` connection behind a pooler in transaction mode
+    (``streaming_alias``), which reading pages in short transactions would not replace: each
+    page would run the deduplication again, in a snapshot of its own.
     """
     sql, params = values.query.sql_with_params()
+    connection = connections[values.db]
     connection.ensure_connection()
     raw = connection.connection  # psycopg's own connection: Django's cursors cannot scroll
     name = f"dataset_rows_{uuid.uuid4().hex}"
@@ -182,6 +189,7 @@ def spec_lines_counted(
         return
     lines = (
         spec_latest(workflow=workflow, filters=filters)
+        .using(streaming_alias())
         .annotate(
             line_split=SplitOf("input_hash"),
             line_tally=_tally_key(),
