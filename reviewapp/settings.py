@@ -18,7 +18,6 @@ from reviewapp.core.accounts.roles import Role
 from reviewapp.core.accounts.sso.mapping import group_map_parse
 from reviewapp.core.bus import bus_kind
 from reviewapp.core.env import env_bool, env_float, env_int, env_list, env_str
-from reviewapp.core.storage_settings import file_storages
 from reviewapp.core.pooling import (
     POOLERS,
     SESSION_ALIAS,
@@ -26,6 +25,7 @@ from reviewapp.core.pooling import (
     session_database,
     transaction_pooled,
 )
+from reviewapp.core.storage_settings import file_storages
 from workflows.act.secrets import webhook_secrets_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
