@@ -56,6 +56,12 @@ def queue_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "reviews/queue_list.html", {"queues": queues})
 
 
+# What the three outcomes are called on the page: an approval (an agent's proposed action) is
+# approved as asked, approved with edited arguments, or denied.
+OUTCOME_WORDS = {"accept": "Accept", "correct": "Correct", "reject": "Reject"}
+APPROVAL_OUTCOME_WORDS = {"accept": "Approve", "correct": "Approve with edits", "reject": "Deny"}
+
+
 def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict:
     item = task.item
     definition = item.workflow_version.definition
@@ -102,6 +108,7 @@ def _review_context(task: ReviewTask, request: HtmxHttpRequest, **extra) -> dict
             item, only_task=task if four_eyes and four_eyes.role != "senior" else None
         ),
         "outcomes": DecisionOutcome,
+        "outcome_words": APPROVAL_OUTCOME_WORDS if "approval" in definition else OUTCOME_WORDS,
         "skip_reason_max_length": SKIP_REASON_MAX_LENGTH,
         "guidelines": markdown_html(guidelines) if guidelines else "",
         "label_keys": list(enumerate(label_field.options[:9], start=1)) if label_field else [],

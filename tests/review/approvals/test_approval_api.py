@@ -1,6 +1,7 @@
 """Asking for an approval and reading it through the API: /api/v1/approvals[/<id>[/wait]]."""
 
 import pytest
+from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -196,3 +197,20 @@ def test_no_request_body_gets_a_server_error(api, integrator, agent_actions, cha
 
     assert response.status_code in (200, 201, 400, 404), (body, response.content)
     assert isinstance(response.json(), dict)
+
+
+def test_the_review_page_speaks_of_approving_and_denying(
+    client, api, integrator, agent_actions, reviewer, demo
+):
+    made = ask(api(integrator)).json()
+    task = ReviewTask.objects.get(item_id=made["id"])
+    client.force_login(reviewer)
+
+    claimed = client.post(reverse("queue-next", args=[task.queue_id]))
+    page = client.get(claimed["Location"]).content.decode()
+
+    assert f"/review/{task.pk}/" in claimed["Location"]
+    for words in ("Approve <kbd>a</kbd>", "Approve with edits <kbd>c</kbd>", "Deny <kbd>r</kbd>"):
+        assert words in page
+    # Not the words of an ordinary item.
+    assert "Accept <kbd>a</kbd>" not in page
