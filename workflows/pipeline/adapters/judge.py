@@ -8,15 +8,11 @@ rubric item or scores outside its scale is unusable, like any broken model answe
 """
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 
-import httpx
-
-from workflows.models import ModelVersion, PromptTemplate
 from workflows.pipeline.adapters.base import ModelError
-from workflows.pipeline.adapters.openai_compat import render_prompt
+from workflows.pipeline.adapters.openai_compat import ChatEndpoint, render_prompt
 
 
 @dataclass(frozen=True)
@@ -41,26 +37,7 @@ def rubric_text(rubric: list[dict]) -> str:
     )
 
 
-class JudgeAdapter:
-    def __init__(self, model_version: ModelVersion, *, client: httpx.Client | None = None):
-        config = model_version.config
-        self.endpoint_key = config["base_url"].rstrip("/")
-        self.model = config["model"]
-        self.prices = (
-            float(config.get("price_in_per_1k", 0)),
-            float(config.get("price_out_per_1k", 0)),
-        )
-        api_key = os.environ.get(config.get("api_key_env", ""), "")
-        self.prompt = PromptTemplate.objects.get(
-            name=config["prompt"]["name"], version=config["prompt"]["version"]
-        )
-        self.prompt_version = str(self.prompt)
-        self.client = client or httpx.Client(
-            base_url=self.endpoint_key,
-            timeout=float(config.get("timeout_s", 20)),
-            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
-        )
-
+class JudgeAdapter(ChatEndpoint):
     def score(self, *, item_input: dict, output: dict, rubric: list[dict]) -> JudgeAnswer:
         """Scores of ``output`` on every rubric item, or ``ModelError``."""
         values = item_input | {
@@ -74,35 +51,14 @@ class JudgeAdapter:
             )
         messages.append({"role": "user", "content": render_prompt(self.prompt.user, values)})
         started = time.perf_counter()
-        try:
-            response = self.client.post(
-                "/chat/completions",
-                json={
-                    "model": self.model,
-                    "messages": messages,
-                    "temperature": 0,
-                    "response_format": {"type": "json_object"},
-                },
-            )
-        except httpx.HTTPError as exc:
-            raise ModelError(f"{type(exc).__name__} calling {self.endpoint_key}: {exc}") from exc
+        _, answer, usage = self.chat(messages)
         latency_ms = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise ModelError(f"{self.endpoint_key} answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            answer = json.loads(body["choices"][0]["message"]["content"])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ModelError(f"unusable answer from {self.endpoint_key}: {exc}") from exc
         scores = {entry["name"]: _rubric_score(answer, entry) for entry in rubric}
-        usage = body.get("usage") or {}
-        tokens = {
-            "prompt": int(usage.get("prompt_tokens", 0)),
-            "completion": int(usage.get("completion_tokens", 0)),
-        }
-        cost = (tokens["prompt"] * self.prices[0] + tokens["completion"] * self.prices[1]) / 1000
         return JudgeAnswer(
-            scores=scores, cost=round(cost, 8), tokens=tokens, latency_ms=round(latency_ms, 3)
+            scores=scores,
+            cost=usage["cost"],
+            tokens=usage["tokens"],
+            latency_ms=round(latency_ms, 3),
         )
 
 

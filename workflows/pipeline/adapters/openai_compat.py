@@ -31,7 +31,10 @@ def render_prompt(template: str, item_input: dict) -> str:
     return PLACEHOLDER.sub(value, template)
 
 
-class OpenAICompatAdapter:
+class ChatEndpoint:
+    """An OpenAI-compatible chat-completions endpoint with its prompt template and prices: what
+    the model adapter and the judge adapter share."""
+
     def __init__(self, model_version: ModelVersion, *, client: httpx.Client | None = None):
         config = model_version.config
         self.endpoint_key = config["base_url"].rstrip("/")
@@ -51,6 +54,39 @@ class OpenAICompatAdapter:
             headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
         )
 
+    def chat(self, messages: list[dict], *, logprobs: bool = False) -> tuple[dict, object, dict]:
+        """One completion asking for a JSON object: the choice, its parsed answer, and the usage
+        (``tokens`` and ``cost``); ``ModelError`` when the endpoint fails or answers no JSON."""
+        payload = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "response_format": {"type": "json_object"},
+        }
+        if logprobs:
+            payload["logprobs"] = True
+        try:
+            response = self.client.post("/chat/completions", json=payload)
+        except httpx.HTTPError as exc:
+            raise ModelError(f"{type(exc).__name__} calling {self.endpoint_key}: {exc}") from exc
+        if response.status_code != 200:
+            raise ModelError(f"{self.endpoint_key} answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+            choice = body["choices"][0]
+            answer = json.loads(choice["message"]["content"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ModelError(f"unusable answer from {self.endpoint_key}: {exc}") from exc
+        usage = body.get("usage") or {}
+        tokens = {
+            "prompt": int(usage.get("prompt_tokens", 0)),
+            "completion": int(usage.get("completion_tokens", 0)),
+        }
+        cost = (tokens["prompt"] * self.prices[0] + tokens["completion"] * self.prices[1]) / 1000
+        return choice, answer, {"tokens": tokens, "cost": round(cost, 8)}
+
+
+class OpenAICompatAdapter(ChatEndpoint):
     def predict(self, batch: list[ModelInput]) -> list[ModelOutput]:
         # Chat completions take one conversation per call.
         return [self._one(entry) for entry in batch]
@@ -74,40 +110,14 @@ class OpenAICompatAdapter:
         if self.prompt.system:
             messages.append({"role": "system", "content": self.prompt.system})
         messages.append({"role": "user", "content": render_prompt(self.prompt.user, entry.input)})
-        try:
-            response = self.client.post(
-                "/chat/completions",
-                json={
-                    "model": self.model,
-                    "messages": messages,
-                    "temperature": 0,
-                    "response_format": {"type": "json_object"},
-                    "logprobs": True,
-                },
-            )
-        except httpx.HTTPError as exc:
-            raise ModelError(f"{type(exc).__name__} calling {self.endpoint_key}: {exc}") from exc
-        if response.status_code != 200:
-            raise ModelError(f"{self.endpoint_key} answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            choice = body["choices"][0]
-            output = json.loads(choice["message"]["content"])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ModelError(f"unusable answer from {self.endpoint_key}: {exc}") from exc
+        choice, output, usage = self.chat(messages, logprobs=True)
         if not isinstance(output, dict):
             raise ModelError(f"{self.endpoint_key} answered {type(output).__name__}, not an object")
-        usage = body.get("usage") or {}
-        tokens = {
-            "prompt": int(usage.get("prompt_tokens", 0)),
-            "completion": int(usage.get("completion_tokens", 0)),
-        }
-        cost = (tokens["prompt"] * self.prices[0] + tokens["completion"] * self.prices[1]) / 1000
         return ModelOutput(
             output=output,
             confidence=_answer_probability(choice.get("logprobs")),
-            cost=round(cost, 8),
-            tokens=tokens,
+            cost=usage["cost"],
+            tokens=usage["tokens"],
         )
 
 
