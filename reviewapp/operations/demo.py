@@ -7,6 +7,7 @@ Running it again changes nothing that is already there.
 import json
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,8 +49,9 @@ class Demo:
 
 
 # Training is deterministic, so a process that installs the demo again after its database was
-# reset (every test does) reuses the artefact it wrote instead of training again: {path: (sha256
-# of the file it wrote, metrics)}.
+# reset (every test does), or into another media folder (tests with a folder of their own),
+# reuses an artefact it wrote instead of training again: {path: (sha256 of the file it wrote,
+# metrics)}.
 _TRAINED: dict[Path, tuple[str, dict]] = {}
 
 
@@ -57,9 +59,29 @@ def _train_once(path: Path) -> dict:
     known = _TRAINED.get(path)
     if known is not None and path.exists() and file_sha256(path) == known[0]:
         return known[1]
+    for earlier, (sha256, metrics) in list(_TRAINED.items()):
+        if earlier != path and _copy_unchanged(earlier, path, sha256=sha256):
+            _TRAINED[path] = (sha256, metrics)
+            return metrics
+        _TRAINED.pop(earlier, None)  # gone or changed since: never a source again
     metrics = train_demo_model(path)
     _TRAINED[path] = (file_sha256(path), metrics)
     return metrics
+
+
+def _copy_unchanged(source: Path, target: Path, *, sha256: str) -> bool:
+    """Copy ``source`` to ``target`` if it still holds what was written (checked on the copy)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        shutil.copyfile(source, partial)
+    except OSError:
+        return False
+    if file_sha256(partial) != sha256:
+        partial.unlink()
+        return False
+    os.replace(partial, target)  # a reader never sees half a model
+    return True
 
 
 def demo_model_install() -> ModelVersion:
