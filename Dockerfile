@@ -46,4 +46,4 @@ VOLUME ["/data"]
 EXPOSE 8000
 
 CMD ["gunicorn", "reviewapp.wsgi", "--config", "python:reviewapp.gunicorn_config", \
-     "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+     "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]

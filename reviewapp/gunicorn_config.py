@@ -12,6 +12,12 @@ import os
 import tempfile
 from pathlib import Path
 
+# Threads let one request's CPU work run while another waits on PostgreSQL (most of a review's
+# time), and a burst of sign-ins spread over every worker's threads instead of queueing behind
+# three processes. Flags on the command line (``--workers``, ``--threads``) still win.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="reviewapp-prometheus-")
 

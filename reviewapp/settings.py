@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "reviewapp.learn.monitoring",
     "reviewapp.review.quality",
     "reviewapp.review.approvals",
+    "reviewapp.review.pairwise",
     "reviewapp.operations",
 ]
 
@@ -139,6 +140,15 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous requests get nothing
+
+# Argon2id first (reviewapp/core/accounts/hashers.py says why); the others only verify older
+# hashes, which are re-hashed with Argon2id at the next sign-in.
+PASSWORD_HASHERS = [
+    "reviewapp.core.accounts.hashers.Argon2idPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -393,6 +403,11 @@ CELERY_BEAT_SCHEDULE = {
     "deliver-due-webhooks": {
         "task": "workflows.deliver_due_webhooks",
         "schedule": env_int("REVIEWAPP_WEBHOOK_SWEEP_SECONDS", 15, minimum=1),
+    },
+    # Draws completed items with a shadow answer into pairwise queues; safe to overlap.
+    "open-pairwise-comparisons": {
+        "task": "pairwise.open_comparisons",
+        "schedule": env_int("REVIEWAPP_PAIRWISE_SWEEP_SECONDS", 60, minimum=1),
     },
     "judge-canaries": {
         "task": "workflows.judge_canaries",

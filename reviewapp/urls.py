@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("reviewapp.review.sla.urls")),
     path("", include("reviewapp.review.quality.urls")),
     path("", include("reviewapp.review.approvals.urls")),
+    path("", include("reviewapp.review.pairwise.urls")),
     # learn: corrections become datasets and models
     path("", include("reviewapp.learn.datasets.urls")),
     path("", include("reviewapp.learn.training.urls")),

@@ -3,11 +3,12 @@
     make bench-http                              # or:
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... python tests/benchmarks/over_http.py
 
-It starts its own stack: gunicorn as the Dockerfile runs it (``reviewapp.wsgi``, 3 sync
-workers) on a free port with production settings (``DEBUG=false``; only
-``SECURE_SSL_REDIRECT=false``, for plain HTTP on loopback), a Celery worker (prefork, 2) and
-beat, on the PostgreSQL server DATABASE_URL names (a database of its own,
-``reviewapp_bench_http``, dropped at the end) and the Redis db CELERY_BROKER_URL names. It
+It starts its own stack: gunicorn as the Dockerfile runs it (``reviewapp.wsgi`` with
+``reviewapp.gunicorn_config``: 3 gthread workers of 4 threads) on a free port with production
+settings (``DEBUG=false``; only ``SECURE_SSL_REDIRECT=false``, for plain HTTP on loopback), a
+Celery worker (prefork, 2) and beat, on the PostgreSQL server DATABASE_URL names (a database
+of its own, ``reviewapp_bench_http``, dropped at the end) and the Redis db CELERY_BROKER_URL
+names. It
 loads ``--tasks`` open tasks with the bulk loader of ``queues.py``, runs ``VACUUM ANALYZE``,
 and then measures, each reviewer with a connection (and session) of its own, the decision mix
 of ``mix.py``:
@@ -73,6 +74,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ingest", type=int, default=2000, help="items to ingest over HTTP")
     parser.add_argument("--batch", type=int, default=500, help="items per ingest request")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers")
+    parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--db-name", default=BENCH_DB, help="database to create and drop")
     parser.add_argument("--keep-db", action="store_true", help="leave the database behind")
     args = parser.parse_args()
@@ -99,7 +101,7 @@ def latencies(answers: list[Answer], what: str) -> str:
 
 
 class Stack:
-    def __init__(self, root: Path, env: dict[str, str], web_workers: int) -> None:
+    def __init__(self, root: Path, env: dict[str, str], web_workers: int, web_threads: int) -> None:
         self.env = env
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -107,8 +109,9 @@ class Stack:
         # this benchmark's own cost).
         self.web = Service(
             "gunicorn",
-            [str(BIN / "gunicorn"), "reviewapp.wsgi", f"--bind=127.0.0.1:{self.port}",
-             f"--workers={web_workers}"],
+            [str(BIN / "gunicorn"), "reviewapp.wsgi", "--config=python:reviewapp.gunicorn_config",
+             f"--bind=127.0.0.1:{self.port}", f"--workers={web_workers}",
+             f"--threads={web_threads}"],
             env, root / "gunicorn.log",
         )  # fmt: skip
         self.worker = Service(
@@ -522,20 +525,22 @@ def main() -> None:
 
         queues.BENCH_DB = args.db_name  # whose backends its wait sampler watches
         app.control.purge()
-        stack = Stack(root, dict(os.environ), args.web_workers)
+        stack = Stack(root, dict(os.environ), args.web_workers, args.web_threads)
         print(f"loading {args.tasks:,} open tasks, {args.reviewers} reviewers...", flush=True)
         demo = prepare(stack, tasks=args.tasks, reviewers=args.reviewers, logins=args.logins)
         stack.start()
         print(
-            f"stack: gunicorn ({args.web_workers} sync workers) on {stack.base}, a Celery "
-            f"worker (prefork, 2) and beat; {args.tasks:,} open tasks, VACUUM ANALYZE done; "
+            f"stack: gunicorn ({args.web_workers} gthread workers x {args.web_threads} threads) "
+            f"on {stack.base}, a Celery worker (prefork, 2) and beat; {args.tasks:,} open "
+            f"tasks, VACUUM ANALYZE done; "
             f"decisions: {MIX}; {load()}",
             flush=True,
         )
         # Unmeasured: every web worker and pool process past its first requests and tasks
         # (imports, connections, the model loaded), as a running site would be.
         for mode in ("api", "pages"):
-            run_reviewers(stack, mode=mode, reviewers=args.web_workers, seconds=3)
+            warm = args.web_workers * args.web_threads
+            run_reviewers(stack, mode=mode, reviewers=warm, seconds=3)
         bench_ingest(stack, items=100, batch=25, key="warm-up")  # both pool processes
         print(f"warmed up (web, worker); {load()}", flush=True)
         dsn = bench_url.replace("postgres://", "postgresql://", 1)

@@ -41,6 +41,14 @@ def write_jsonl(chunks: Iterable[list[Line]], handle: BinaryIO) -> Iterator[int]
         yield count
 
 
+def write_rows_jsonl(rows: Iterable[EncodedRow], handle: BinaryIO) -> Iterator[int]:
+    """JSONL from rows made in Python (preference pairs), the same bytes as ``jsonl_line``."""
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        handle.write((row.jsonl() + "\n").encode())
+        yield count
+
+
 def write_csv(
     rows: Iterable[EncodedRow], handle: BinaryIO, row_type: type[EncodedRow] = ExportRow
 ) -> Iterator[int]:
@@ -157,6 +165,7 @@ WRITERS: dict[str, Callable[[Iterable[Any], BinaryIO], Iterator[int]]] = {
     "csv": write_csv,
     "parquet": write_parquet,
     "label_studio": write_label_studio,
+    "preference_jsonl": write_rows_jsonl,
 }
 EXTENSIONS = {
     "jsonl": "jsonl",
@@ -164,6 +173,7 @@ EXTENSIONS = {
     "parquet": "parquet",
     "label_studio": "json",
     "hf_dataset": "zip",
+    "preference_jsonl": "jsonl",
 }
 
 

@@ -9,8 +9,16 @@ from pathlib import Path
 
 from reviewapp.core.audit.heads import audit_heads
 from reviewapp.learn.datasets.exporters import Line
+from reviewapp.learn.datasets.models import ExportFormat
 from reviewapp.learn.datasets.protection import sensitive_fields
-from reviewapp.learn.datasets.row import EXPORT_FIELDS, ROW, EncodedRow, RowEncoder
+from reviewapp.learn.datasets.row import (
+    EXPORT_FIELDS,
+    PREFERENCE_ROW,
+    ROW,
+    EncodedRow,
+    PreferenceRow,
+    RowEncoder,
+)
 from reviewapp.learn.datasets.specs import TALLY_SEPARATOR, output_class
 from reviewapp.learn.datasets.splits import SPLITS
 
@@ -68,6 +76,17 @@ class Tally:
                 self._fold()
             yield row
 
+    def preferences(self, values, encoder: RowEncoder) -> Iterator[EncodedRow]:
+        """Preference rows: counted by split, by the role that won (as the class) and by model."""
+        for value in values:
+            row, version = encoder.row(value)
+            self.by_split[row.split] = self.by_split.get(row.split, 0) + 1
+            self.by_class[row.chosen_role] += 1
+            if version is not None:
+                self.workflow_versions.add(version)
+            self.model_versions.update((row.chosen_model.value, row.rejected_model.value))
+            yield row
+
     def lines(self, chunks: Iterator[list[Line]]) -> Iterator[list[Line]]:
         """Counts lines by ``(split, tally key)`` as they pass; folded like the rows above."""
         keys: Counter[tuple[str, str]] = Counter()
@@ -108,6 +127,10 @@ def write_json(path: Path, value: dict) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _is_preferences(export) -> bool:
+    return export.format == ExportFormat.PREFERENCE_JSONL
+
+
 def release_manifest(export, written: int, tally: Tally, files: dict, sensitive: dict) -> dict:
     approvals = [
         {
@@ -117,8 +140,9 @@ def release_manifest(export, written: int, tally: Tally, files: dict, sensitive:
         }
         for a in export.approvals.select_related("approver")
     ]
+    preferences = _is_preferences(export)
     return {
-        "dataset": f"{export.workflow.slug}-corrections",
+        "dataset": f"{export.workflow.slug}-{'preferences' if preferences else 'corrections'}",
         "workflow": export.workflow.slug,
         "release": export.release_name,
         "export_id": export.pk,
@@ -127,8 +151,10 @@ def release_manifest(export, written: int, tally: Tally, files: dict, sensitive:
         "rows": written,
         "counts": tally.counts(),
         "split_rule": "sha256(canonical input) % 100: <80 train, <90 validation, else test",
-        "deduplicated_by": "input content; the latest correction of each input is kept",
-        "fields": list(EXPORT_FIELDS),
+        "deduplicated_by": "none: each decisive comparison is a row (ties are left out)"
+        if preferences
+        else "input content; the latest correction of each input is kept",
+        "fields": list(PreferenceRow.FIELDS if preferences else EXPORT_FIELDS),
         "workflow_versions": sorted(tally.workflow_versions),
         "model_versions": sorted(tally.model_versions),
         "sensitive": {
@@ -167,14 +193,22 @@ def release_audit_heads(export) -> dict:
 def data_card(export, manifest: dict) -> str:
     counts = manifest["counts"]
     sensitive = manifest["sensitive"]["fields"]
+    preferences = _is_preferences(export)
+    what = "preference" if preferences else "corrections"
+    source = (
+        "People's choices between two models' answers to the same input, from the pairwise "
+        "review queues"
+        if preferences
+        else "Human corrections from the review queues"
+    )
     lines = [
-        f"# {export.workflow.name}: corrections dataset {manifest['release']}",
+        f"# {export.workflow.name}: {what} dataset {manifest['release']}",
         "",
         "## Purpose",
         export.note or "(The requester gave no purpose.)",
         "",
         "## Source",
-        f"Human corrections from the review queues of workflow `{export.workflow.slug}` "
+        f"{source} of workflow `{export.workflow.slug}` "
         f"(workflow versions {', '.join(map(str, manifest['workflow_versions'])) or '-'}; "
         f"models {', '.join(manifest['model_versions']) or '-'}).",
         f"Filters: `{json.dumps(export.filters, sort_keys=True)}`. Rows: {manifest['rows']} "
@@ -182,13 +216,26 @@ def data_card(export, manifest: dict) -> str:
         f"test {counts['by_split']['test']}).",
         "",
         "## Fields",
-        *[f"- `{column.name}`: {column.note}" for column in ROW],
+        *[
+            f"- `{column.name}`: {column.note}"
+            for column in (PREFERENCE_ROW if preferences else ROW)
+        ],
         "",
         "## Known limitations",
-        "- Only items a human reviewed are here: confident auto-accepted items are missing "
-        "(except QA samples), so the class balance is not the production balance.",
-        "- Each label comes from one reviewer's decision and may itself be wrong.",
-        "- Inputs seen more than once keep only their latest correction.",
+        *(
+            [
+                "- Only items where a shadow model answered differently from the serving model "
+                "were compared, and only a sample of them.",
+                "- Each preference is one reviewer's choice; ties are left out.",
+            ]
+            if preferences
+            else [
+                "- Only items a human reviewed are here: confident auto-accepted items are missing "
+                "(except QA samples), so the class balance is not the production balance.",
+                "- Each label comes from one reviewer's decision and may itself be wrong.",
+                "- Inputs seen more than once keep only their latest correction.",
+            ]
+        ),
     ]
     if sensitive and not manifest["sensitive"]["included"]:
         lines.append(

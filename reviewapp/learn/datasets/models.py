@@ -18,6 +18,8 @@ class ExportFormat(models.TextChoices):
     PARQUET = "parquet", "Parquet"
     LABEL_STUDIO = "label_studio", "Label Studio tasks (JSON)"
     HF_DATASET = "hf_dataset", "Hugging Face dataset folder (zip)"
+    # Not corrections: decisive pairwise comparisons as prompt / chosen / rejected.
+    PREFERENCE_JSONL = "preference_jsonl", "Preference pairs from pairwise review (JSON Lines)"
 
 
 class LabelStudioPullStatus(models.TextChoices):

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from types import MethodType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from django.db.models import F, TextField
-from django.db.models.functions import Cast
+from django.db.models import Case, F, TextField, Value, When
+from django.db.models.functions import Cast, Concat
 
 from reviewapp.core.spreadsheets import neutralise_formula
 from reviewapp.learn.datasets.jsontext import Encoded, compact_json, encode, jsonb_key, jsonb_text
@@ -140,8 +140,9 @@ class Column:
     # What the row query reads for it: (name in the query, expression), in order; no
     # expression means the Correction field of that name.
     select: tuple[tuple[str, Any], ...]
-    # Its value in SQL for the JSONL line PostgreSQL builds, given the sensitive fields.
-    line: Callable[[dict[str, str]], Any]
+    # Its value in SQL for the JSONL line PostgreSQL builds, given the sensitive fields; None
+    # for a row type whose lines are written from rows in Python (``PREFERENCE_ROW``).
+    line: Callable[[dict[str, str]], Any] | None
     load: str | None = None  # instead of the kind's, when the value is made from several
     # A text cell a spreadsheet would run as a formula if it started like one.
     neutralised: bool = False
@@ -346,11 +347,14 @@ class EncodedRow:
         """``jsonl`` in SQL: the row as jsonb text, keys in jsonb's order."""
         order = sorted(cls.COLUMNS, key=lambda column: jsonb_key(column.name))
         parts = []
+        if any(column.line is None for column in order):
+            raise ValueError(f"{cls.__name__} lines are written from rows, not by the database")
         for n, column in enumerate(order):
             opening = ", " if n else "{{"  # "{{" is "{" once SqlText has filled in the places
             parts.append(f"'{opening}\"{column.name}\": ' || {column.kind.line_sql}")
         return SqlText(
-            " || ".join(parts) + " || '}}'", *(column.line(sensitive) for column in order)
+            " || ".join(parts) + " || '}}'",
+            *(column.line(sensitive) for column in order if column.line is not None),
         )
 
 
@@ -373,6 +377,7 @@ _COMPILED = {
     "NESTED": NESTED,
     "DISAGREED": DISAGREED,
     "NO_DISAGREEMENT": NO_DISAGREEMENT,
+    "reviewer_pseudonym_of": reviewer_pseudonym_of,
 }
 
 
@@ -451,6 +456,142 @@ def export_row_class(columns: tuple[Column, ...], name: str = "ExportRow") -> ty
 
 ExportRow = export_row_class(ROW)
 EXPORT_FIELDS = ExportRow.FIELDS
+
+
+def _by_preference(chosen: bool, candidate: Any, champion: Any, output_field=None) -> Case:
+    """The chosen (or the rejected) side's value of a comparison: the candidate's or the
+    champion's, by what the reviewer preferred (``pairwise.Preferred``)."""
+    first, second = (candidate, champion) if chosen else (champion, candidate)
+    return Case(When(preferred="candidate", then=first), default=second, output_field=output_field)
+
+
+def _model_name(side: str) -> Concat:
+    return Concat(F(f"{side}__name"), Value("@"), F(f"{side}__version"), output_field=TextField())
+
+
+# The preference dataset's row: one decisive pairwise comparison (reviewapp.review.pairwise) as
+# prompt / chosen / rejected with its lineage. Selected from Comparison rows; ties are not rows.
+PREFERENCE_ROW = (
+    Column(
+        "task_id",
+        INTEGER,
+        "id of the pairwise review task in reviewapp",
+        select=(("pref_task_id", F("task_id")),),
+        line=None,
+    ),
+    Column(
+        "item_id",
+        INTEGER,
+        "id of the item whose input both models answered",
+        select=(("pref_item_id", F("item_id")),),
+        line=None,
+    ),
+    Column(
+        "prompt",
+        JSON_PER_ROW,
+        "the item's input as submitted (sensitive fields redacted or pseudonymised)",
+        select=(("prompt_json", _as_text("item__input")),),
+        line=None,
+        load="(protect_input(loads($0), self.sensitive) if self.sensitive else loads($0))",
+    ),
+    Column(
+        "chosen",
+        JSON,
+        "the output the reviewer preferred",
+        select=(
+            (
+                "chosen_json",
+                _by_preference(
+                    True, _as_text("candidate_output"), _as_text("champion_output"), TextField()
+                ),
+            ),
+        ),
+        line=None,
+    ),
+    Column(
+        "rejected",
+        JSON,
+        "the other output of the comparison",
+        select=(
+            (
+                "rejected_json",
+                _by_preference(
+                    False, _as_text("candidate_output"), _as_text("champion_output"), TextField()
+                ),
+            ),
+        ),
+        line=None,
+    ),
+    Column(
+        "chosen_model",
+        TEXT,
+        "the model (name@version) that produced chosen",
+        select=(
+            (
+                "chosen_model_name",
+                _by_preference(True, _model_name("candidate"), _model_name("champion")),
+            ),
+        ),
+        line=None,
+        neutralised=True,
+    ),
+    Column(
+        "rejected_model",
+        TEXT,
+        "the model (name@version) that produced rejected",
+        select=(
+            (
+                "rejected_model_name",
+                _by_preference(False, _model_name("candidate"), _model_name("champion")),
+            ),
+        ),
+        line=None,
+        neutralised=True,
+    ),
+    Column(
+        "chosen_role",
+        PLAIN_TEXT,
+        "candidate (the shadow or canary model) or champion (the serving model): which won",
+        select=(("chosen_role_name", F("preferred")),),
+        line=None,
+    ),
+    Column(
+        "reason",
+        TEXT,
+        "why the reviewer preferred it, in their words",
+        select=(("pref_reason", F("reason")),),
+        line=None,
+        neutralised=True,
+    ),
+    Column(
+        "reviewer",
+        TEXT,
+        "pseudonymous reviewer id, stable per deployment",
+        select=(("pref_reviewer_id", F("reviewer_id")),),
+        line=None,
+        load="encode(reviewer_pseudonym_of($0))",
+        neutralised=True,
+    ),
+    Column(
+        "decided_at",
+        PLAIN_TEXT,
+        "when the reviewer decided (ISO 8601)",
+        select=(("pref_decided_at", IsoFormatUTC("decided_at")),),
+        line=None,
+        neutralised=True,
+    ),
+    Column(
+        "split",
+        PLAIN_TEXT,
+        "train / validation / test, 80/10/10 by SHA-256 of the canonical input",
+        select=(("pref_input_hash", F("input_hash")),),
+        line=None,
+        load="split_of_hash($0)",
+    ),
+)
+PreferenceRow = export_row_class(PREFERENCE_ROW, "PreferenceRow")
+# Read beside a preference row: the workflow version of the compared item.
+PREFERENCE_VERSION = F("item__workflow_version__number")
 # Columns whose cells hold JSON text, which readers parse back.
 JSON_COLUMNS = tuple(c.name for c in ROW if c.kind in (JSON_PER_ROW, JSON))
 

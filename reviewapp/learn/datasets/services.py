@@ -13,7 +13,7 @@ from typing import cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
@@ -46,8 +46,13 @@ from reviewapp.learn.datasets.models import (
     ExportFormat,
     ExportStatus,
 )
+from reviewapp.learn.datasets.preferences import (
+    preference_filters_check,
+    preference_matching,
+    preference_rows_counted,
+)
 from reviewapp.learn.datasets.protection import sensitive_fields
-from reviewapp.learn.datasets.row import RowEncoder
+from reviewapp.learn.datasets.row import PreferenceRow, RowEncoder
 from reviewapp.learn.datasets.specs import spec_lines_counted, spec_rows_counted
 
 BUILD_TASK = "datasets.build_export"
@@ -105,7 +110,15 @@ def dataset_export_request(
     if export_format not in ExportFormat.values:
         raise ExportInvalid({"format": [f"Choose one of {', '.join(ExportFormat.values)}."]})
     clean = _parse(workflow, filters if filters is not None else {})
-    if not spec_matching(workflow=workflow, filters=clean).exists():
+    if export_format == ExportFormat.PREFERENCE_JSONL:
+        try:
+            preference_filters_check(clean)
+        except SpecInvalid as invalid:
+            raise ExportInvalid(invalid.errors) from None
+        matching: QuerySet = preference_matching(workflow=workflow, filters=clean)
+    else:
+        matching = spec_matching(workflow=workflow, filters=clean)
+    if not matching.exists():
         raise ExportInvalid({"filters": ["This spec matches 0 rows; widen the filters."]})
     team_quota_take(
         team_id=workflow.team_id,
@@ -302,13 +315,20 @@ def dataset_export_build(*, export_id: int) -> DatasetExport | None:
     # JSONL (and the Hugging Face folder, made of JSONL) arrive as ready lines; the other
     # formats need each row's values.
     lines = export.format in LINE_FORMATS
+    preferences = export.format == ExportFormat.PREFERENCE_JSONL
     try:
         with (
-            spec_lines_counted(**spec, sensitive=sensitive) if lines else spec_rows_counted(**spec)
+            preference_rows_counted(**spec)
+            if preferences
+            else spec_lines_counted(**spec, sensitive=sensitive)
+            if lines
+            else spec_rows_counted(**spec)
         ) as (total, values):
             _beat(export, attempt, rows_total=total)
             stream = (
-                tally.lines(cast(Iterator[list[Line]], values))
+                tally.preferences(values, RowEncoder(sensitive, PreferenceRow))
+                if preferences
+                else tally.lines(cast(Iterator[list[Line]], values))
                 if lines
                 else tally.rows(values, RowEncoder(sensitive))
             )

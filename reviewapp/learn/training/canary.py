@@ -5,8 +5,15 @@ canary started: human override rate (reviewed items a reviewer corrected or reje
 inference latency, error rate of the infer step, and cost per item. Once both arms have
 ``min_sample`` reviewed items, every gate passing promotes the candidate and any gate failing
 rolls it back; both are audited with the numbers that decided.
+
+A pairwise gate is optional (off while ``pairwise_min_comparisons`` is 0): people compared the
+candidate's answers with the stable model's on the same inputs (``reviewapp.review.pairwise``,
+from a shadow of the candidate), and the canary is judged only once there are that many decisive
+comparisons; it passes when the lower bound of the candidate's 95 % Wilson interval of win rate
+is at least ``pairwise_min_win_rate``.
 """
 
+import math
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -15,7 +22,9 @@ from django.utils import timezone
 
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict, InvalidRequest
+from reviewapp.core.statistics import Proportion
 from reviewapp.core.untrusted import shown
+from reviewapp.review.pairwise.selectors import candidate_win_rate
 from workflows.access import models_for_team
 from workflows.models import (
     Canary,
@@ -33,6 +42,9 @@ DEFAULT_GATES = {
     "p95_latency_ratio": 1.5,
     "error_rate_margin": 0.02,
     "cost_ratio": 1.5,
+    # Pairwise review: off at 0 comparisons; else the candidate's lower bound of win rate.
+    "pairwise_min_comparisons": 0,
+    "pairwise_min_win_rate": 0.5,
 }
 REVIEWED = [ItemOutcome.ACCEPTED, ItemOutcome.CORRECTED, ItemOutcome.REJECTED]
 OVERRIDDEN = [ItemOutcome.CORRECTED, ItemOutcome.REJECTED]
@@ -80,8 +92,15 @@ def canary_start(
     if unknown:
         names = ", ".join(shown(name) for name in sorted(unknown)[:5])
         errors["gates"] = [f"Unknown gate(s): {names}."]
-    elif any(not isinstance(v, int | float) or v < 0 for v in merged.values()):
+    elif any(
+        not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v) or v < 0
+        for v in merged.values()
+    ):
         errors["gates"] = ["Gate limits are numbers of zero or more."]
+    elif merged["pairwise_min_win_rate"] > 1:
+        errors["gates"] = ["pairwise_min_win_rate is a share between 0 and 1."]
+    elif merged["pairwise_min_comparisons"] != int(merged["pairwise_min_comparisons"]):
+        errors["gates"] = ["pairwise_min_comparisons is a whole number."]
     if errors:
         raise CanaryInvalid(errors)
     try:
@@ -178,10 +197,28 @@ def arm_metrics(canary: Canary, model: ModelVersion) -> ArmMetrics:
     )
 
 
-def canary_gates(canary: Canary, stable: ArmMetrics, candidate: ArmMetrics) -> dict[str, bool]:
+def pairwise_gate_on(canary: Canary) -> bool:
+    return canary.gates.get("pairwise_min_comparisons", 0) > 0
+
+
+def canary_win_rate(canary: Canary) -> Proportion:
+    """The candidate's win rate against the stable model in pairwise review."""
+    return candidate_win_rate(
+        workflow_id=canary.workflow_id,
+        champion_id=canary.stable_id,
+        candidate_id=canary.candidate_id,
+    )
+
+
+def canary_gates(
+    canary: Canary,
+    stable: ArmMetrics,
+    candidate: ArmMetrics,
+    win_rate: Proportion | None = None,
+) -> dict[str, bool]:
     """Each gate's verdict: True when the candidate is within its limit."""
     gates = canary.gates
-    return {
+    verdicts = {
         "override_rate": (candidate.override_rate or 0.0)
         <= (stable.override_rate or 0.0) + gates["override_rate_margin"],
         "p95_latency": stable.p95_latency_ms is None
@@ -190,6 +227,9 @@ def canary_gates(canary: Canary, stable: ArmMetrics, candidate: ArmMetrics) -> d
         "error_rate": candidate.error_rate <= stable.error_rate + gates["error_rate_margin"],
         "cost": candidate.cost_per_item <= stable.cost_per_item * gates["cost_ratio"] + 1e-12,
     }
+    if win_rate is not None:
+        verdicts["pairwise_win_rate"] = win_rate.low >= gates["pairwise_min_win_rate"]
+    return verdicts
 
 
 def canary_evaluate(*, canary_id: int) -> Canary:
@@ -206,7 +246,8 @@ def canary_evaluate(*, canary_id: int) -> Canary:
             arm_metrics(canary, canary.stable),
             arm_metrics(canary, canary.candidate),
         )
-        verdicts = canary_gates(canary, stable, candidate)
+        win_rate = canary_win_rate(canary) if pairwise_gate_on(canary) else None
+        verdicts = canary_gates(canary, stable, candidate, win_rate)
         canary.last_evaluation = {
             "at": timezone.now().isoformat(),
             "stable": stable.as_dict(),
@@ -214,6 +255,15 @@ def canary_evaluate(*, canary_id: int) -> Canary:
             "gates": verdicts,
         }
         enough = min(stable.reviewed, candidate.reviewed) >= canary.min_sample
+        if win_rate is not None:
+            canary.last_evaluation["pairwise"] = {
+                "candidate_wins": win_rate.successes,
+                "decisive": win_rate.trials,
+                "low": round(win_rate.low, 4),
+                "high": round(win_rate.high, 4),
+            }
+            # Judged only over enough decisive comparisons: a few early ones decide nothing.
+            enough = enough and win_rate.trials >= canary.gates["pairwise_min_comparisons"]
         if not enough:
             canary.save(update_fields=["last_evaluation"])
             return canary

@@ -16,6 +16,8 @@ from reviewapp.learn.training.canary import (
     canary_gates,
     canary_start,
     canary_stop,
+    canary_win_rate,
+    pairwise_gate_on,
 )
 from reviewapp.learn.training.selectors import candidate_models, training_runs_for_workflow
 from reviewapp.learn.training.services import RetrainConflict, RetrainForbidden, model_retrain
@@ -61,18 +63,21 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
                     percent=_int(request.POST.get("percent")),
                     min_sample=_int(request.POST.get("min_sample")),
                     acting_user=request.user,
+                    gates=_pairwise_gates(request.POST),
                 )
                 messages.success(request, f"{model} now serves part of the traffic.")
         except (CanaryInvalid, CanaryConflict) as refused:
             messages.error(request, refusal_message(refused))
         return redirect("canary-page", slug=workflow.slug)
     arms = None
+    win_rate = None
     if live is not None:
         stable, candidate = arm_metrics(live, live.stable), arm_metrics(live, live.candidate)
+        win_rate = canary_win_rate(live) if pairwise_gate_on(live) else None
         arms = {
             "stable": stable,
             "candidate": candidate,
-            "gates": canary_gates(live, stable, candidate),
+            "gates": canary_gates(live, stable, candidate, win_rate),
         }
     return render(
         request,
@@ -81,6 +86,7 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
             "workflow": workflow,
             "live": live,
             "arms": arms,
+            "win_rate": win_rate,
             "history": workflow.canaries.select_related("stable", "candidate")[:20],
             "may_release": may_release,
             "candidates": candidate_models(workflow),
@@ -90,6 +96,20 @@ def canary_page(request: HttpRequest, slug: str) -> HttpResponse:
             "training_runs": training_runs_for_workflow(workflow)[:10],
         },
     )
+
+
+def _pairwise_gates(data) -> dict:
+    """The optional pairwise gate of the start form; left empty, the defaults (no gate)."""
+    gates: dict = {}
+    if data.get("pairwise_min_comparisons"):
+        gates["pairwise_min_comparisons"] = _int(data.get("pairwise_min_comparisons"))
+    share = data.get("pairwise_min_win_rate", "")
+    if share:
+        try:
+            gates["pairwise_min_win_rate"] = float(share)
+        except ValueError:
+            gates["pairwise_min_win_rate"] = -1.0  # refused by the service with its message
+    return gates
 
 
 def _int(value: str | None) -> int:

@@ -18,7 +18,7 @@ from reviewapp.core.permissions import (
     user_can,
     users_with_perm,
 )
-from reviewapp.review.reviews.models import Queue, ReviewTask
+from reviewapp.review.reviews.models import Queue, QueueKind, ReviewTask
 from workflows.models import Item
 
 
@@ -55,10 +55,14 @@ def get_task_for_user(user: User, task_id: int, perm: str = REVIEW_QUEUE) -> Rev
 
 
 def can_view_item(user: User, item: Item) -> bool:
-    """Whoever may see the workflow, or review in a queue that holds the item, may see it."""
+    """Whoever may see the workflow, or review in a queue that holds the item, may see it.
+
+    A pairwise comparison does not count: the item page shows the serving model's answer, which
+    would tell the comparison's reviewer which side is which.
+    """
     if user_can(user, VIEW_WORKFLOW, item.workflow):
         return True
-    reviewable = queues_for_user(user, REVIEW_QUEUE)
+    reviewable = queues_for_user(user, REVIEW_QUEUE).exclude(kind=QueueKind.PAIRWISE)
     return item.tasks.filter(queue__in=reviewable).exists()
 
 

@@ -11,7 +11,13 @@ from reviewapp.review.corrections.services import correction_record, reason_code
 from reviewapp.review.reviews import hooks
 from reviewapp.review.reviews.claims import ClaimLost, locked_claim
 from reviewapp.review.reviews.events import task_audit
-from reviewapp.review.reviews.models import Decision, DecisionOutcome, ReviewTask, TaskStatus
+from reviewapp.review.reviews.models import (
+    Decision,
+    DecisionOutcome,
+    QueueKind,
+    ReviewTask,
+    TaskStatus,
+)
 from workflows import seams
 from workflows.schemas import schema_errors
 
@@ -51,6 +57,11 @@ def review_task_decide(
         if replayed is None:
             raise
         return replayed
+    if task.queue.kind == QueueKind.PAIRWISE:
+        # Its answer is A, B or a tie (reviewapp.review.pairwise), never an accept of one side.
+        raise DecisionInvalid(
+            {"outcome": ["This task compares two outputs: choose A, B or a tie on its own page."]}
+        )
     item = task.item
     prediction = item.prediction
     reason_codes = reason_codes or []

@@ -3,6 +3,13 @@ from django.db import models
 from django.db.models import F
 
 
+class QueueKind(models.TextChoices):
+    # Reviewers accept, correct or reject one model output.
+    REVIEW = "review", "Review"
+    # Reviewers compare two outputs for the same input (reviewapp.review.pairwise).
+    PAIRWISE = "pairwise", "Pairwise comparison"
+
+
 class Queue(models.Model):
     team = models.ForeignKey("accounts.Team", on_delete=models.PROTECT, related_name="queues")
     workflow = models.ForeignKey(
@@ -10,6 +17,9 @@ class Queue(models.Model):
     )
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=120)
+    # Fixed when the queue is created: the claim, SLA and board treat both kinds alike, but a
+    # pairwise task is decided A, B or tie on its own page and never with accept/correct/reject.
+    kind = models.CharField(max_length=20, choices=QueueKind.choices, default=QueueKind.REVIEW)
     created_at = models.DateTimeField(auto_now_add=True)
     # Claim order (see review_task_claim_score): how much SLA urgency, priority and model
     # uncertainty each weigh. Written only by queue_claim_settings_set, which re-scores open tasks.

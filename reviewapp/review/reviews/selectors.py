@@ -8,7 +8,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from reviewapp.core.audit.models import AuditEvent
-from reviewapp.review.reviews.models import Queue, ReviewTask, TaskStatus
+from reviewapp.review.reviews.models import Queue, QueueKind, ReviewTask, TaskStatus
+from workflows.models import Item
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,27 @@ def queues_with_counts(queues: QuerySet[Queue], *, reviewer) -> list[QueueCounts
 
 
 def task_summary(task: ReviewTask, *, viewer) -> dict:
-    item = task.item
-    prediction = item.prediction
     holds_claim = task.status == TaskStatus.CLAIMED and task.claimed_by_id == viewer.pk
+    if task.queue.kind == QueueKind.PAIRWISE:
+        # The serving model's answer would tell which side of the comparison is which: a
+        # pairwise task is read through /api/v1/pairwise/tasks/<id>, blind.
+        return {
+            "id": task.pk,
+            "queue": task.queue_id,
+            "kind": QueueKind.PAIRWISE.value,
+            "status": task.status,
+            "priority": task.priority,
+            "claim_token": str(task.claim_token) if holds_claim else None,
+            "lease_expires_at": task.lease_expires_at.isoformat()
+            if holds_claim and task.lease_expires_at
+            else None,
+        }
+    # A task just claimed comes without its item: read it with its prediction in one query.
+    if ReviewTask.item.is_cached(task):
+        item = task.item
+    else:
+        item = Item.objects.select_related("prediction").get(pk=task.item_id)
+    prediction = item.prediction
     return {
         "id": task.pk,
         "queue": task.queue_id,

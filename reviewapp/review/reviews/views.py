@@ -30,7 +30,7 @@ from reviewapp.review.reviews.claims import (
 )
 from reviewapp.review.reviews.decisions import AlreadyDecided, DecisionInvalid, review_task_decide
 from reviewapp.review.reviews.eligibility import CapacityReached, SkillsMissing
-from reviewapp.review.reviews.models import DecisionOutcome, ReviewTask, TaskStatus
+from reviewapp.review.reviews.models import DecisionOutcome, QueueKind, ReviewTask, TaskStatus
 from reviewapp.review.reviews.schema_form import (
     PREFIX,
     form_fields,
@@ -120,6 +120,8 @@ def queue_next(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
         return redirect("queue-list")
     if task is None:
         return _render_empty(request, queue)
+    if queue.kind == QueueKind.PAIRWISE:
+        return redirect("pairwise-task", task_id=task.pk)
     return redirect("review-task", task_id=task.pk)
 
 
@@ -127,6 +129,8 @@ def queue_next(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
 @login_required
 def review_task(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
     task = get_task_for_user(request.user, task_id)
+    if task.queue.kind == QueueKind.PAIRWISE:
+        return redirect("pairwise-task", task_id=task.pk)
     return _render_review(request, task)
 
 

@@ -114,7 +114,7 @@ def test_submit_and_next_as_htmx_sends_it_costs_a_fixed_number_of_queries(
 
 # Measured on the code as it stands (with the savepoints of the test's transaction); a change
 # that adds a query to a hot request fails here, one that removes some lowers the pin.
-CLAIM_API = 17
-DECIDE_NEXT_API = 20
-REVIEW_PAGE = 10
-SUBMIT_AND_NEXT = 27
+CLAIM_API = 15
+DECIDE_NEXT_API = 18
+REVIEW_PAGE = 9
+SUBMIT_AND_NEXT = 25
