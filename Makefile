@@ -31,7 +31,7 @@ PYTEST_ARGS ?=
 # Test processes for `make test` (pytest-xdist): many tests wait on real processes (Celery
 # workers, gunicorn, Chromium, Label Studio), so three keep two cores busy. 0 runs in this
 # process only (pytest's own -x and --pdb behave as without xdist).
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 0
 BENCH_ARGS ?=
 
 .PHONY: install run test test-pgbouncer bench bench-queues bench-exports bench-approvals bench-metrics bench-overhead bench-bus bench-http bench-recovery lint lock runtime-check clean
