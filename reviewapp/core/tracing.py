@@ -62,6 +62,23 @@ def tracing_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> b
     )
 
 
+def sql_spans_wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Whether each SQL statement gets a span: only when ``OTEL_REVIEWAPP_SQL_SPANS`` asks.
+
+    A span per statement is most of what tracing costs (a review runs a dozen statements:
+    its CPU went up by a fifth with them, see the README's "What it costs"), so it is for
+    following a problem; ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=psycopg`` still wins."""
+    return _truthy(environ.get("OTEL_REVIEWAPP_SQL_SPANS")) and "psycopg" not in _disabled(environ)
+
+
+def _disabled(environ: dict[str, str] | os._Environ[str] = os.environ) -> set[str]:
+    """The instrumentations ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` turns off."""
+    return {
+        name.strip().lower()
+        for name in environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+    }
+
+
 def tracing_enabled() -> bool:
     return _enabled
 
@@ -154,10 +171,7 @@ def tracing_uninstall() -> None:
 
 
 def _instrument() -> None:
-    disabled = {
-        name.strip().lower()
-        for name in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
-    }
+    disabled = _disabled()
     if "django" not in disabled:
         from opentelemetry.instrumentation.django import DjangoInstrumentor
 
@@ -169,7 +183,7 @@ def _instrument() -> None:
         from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
         CeleryInstrumentor().instrument()
-    if "psycopg" not in disabled:
+    if sql_spans_wanted():
         from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 
         # Connections opened from now on are traced (one span per statement).

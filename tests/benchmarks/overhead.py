@@ -7,10 +7,9 @@ Three set-ups, each in a fresh process configured only by its environment, as a 
   off       REVIEWAPP_METRICS_ENABLED=false, no OTEL_* variable
   metrics   metrics recorded (Redis store, prometheus-client request metrics), no traces
   traces    metrics and traces: OTEL_EXPORTER_OTLP_ENDPOINT points at an OTLP/HTTP collector
-            this script runs on loopback; Django, Celery and psycopg instrumented, every span
-            exported (always-on sampling, the default)
-  traces-no-sql   the same without a span per SQL statement
-            (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=psycopg)
+            this script runs on loopback; the defaults: Django and Celery instrumented, no
+            span per SQL statement, every span exported (always-on sampling)
+  traces-sql      the same with a span per SQL statement (OTEL_REVIEWAPP_SQL_SPANS=true)
   traces-10pct    the same as traces, one trace in ten kept
             (OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1)
 Each process measures, after a warm-up, (a) ingest-to-routed: ``POST /api/v1/workflows/<slug>/
@@ -41,17 +40,19 @@ from benchdb import REPO, database_urls, recreate_database, setup_django
 from mix import decision_for, load
 
 BENCH_DB = os.environ.get("BENCH_OVERHEAD_DB", "reviewapp_bench_overhead")
-MODES = ("off", "metrics", "traces", "traces-no-sql", "traces-10pct")
+MODES = ("off", "metrics", "traces", "traces-sql", "traces-10pct")
 # What each set-up adds to the environment (OTEL_EXPORTER_OTLP_ENDPOINT is the collector's).
 TRACED = {
     "traces": {},
-    "traces-no-sql": {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "psycopg"},
+    "traces-sql": {"OTEL_REVIEWAPP_SQL_SPANS": "true"},
     "traces-10pct": {
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     },
 }
 TARGET = 0.05
+# The set-ups held to the target; SQL spans are asked for to follow a problem, at a price.
+UNDER_TARGET = ("metrics", "traces", "traces-10pct")
 
 
 def parse_args() -> argparse.Namespace:
@@ -286,7 +287,7 @@ def report(figures: dict, args: argparse.Namespace) -> bool:
             if mode != "off":
                 cpu_over = cpu / off_cpu - 1
                 line += f"  overhead {wall / off_wall - 1:+6.1%} wall, {cpu_over:+6.1%} CPU"
-                if cpu_over >= TARGET:
+                if cpu_over >= TARGET and mode in UNDER_TARGET:
                     failed = True
                     line += "  (target missed)"
             print(line + f"  [last turn: {runs[-1]['load']}]")

@@ -80,6 +80,25 @@ def test_tracing_is_off_unless_the_environment_asks_for_it(environ, wanted):
     assert tracing.tracing_wanted(environ) is wanted
 
 
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, False),
+        ({"OTEL_REVIEWAPP_SQL_SPANS": "true"}, True),
+        ({"OTEL_REVIEWAPP_SQL_SPANS": "false"}, False),
+        (
+            {
+                "OTEL_REVIEWAPP_SQL_SPANS": "true",
+                "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "celery, psycopg",
+            },
+            False,
+        ),
+    ],
+)
+def test_sql_statements_are_spans_only_when_asked(environ, wanted):
+    assert tracing.sql_spans_wanted(environ) is wanted
+
+
 def test_nothing_is_traced_or_stored_while_tracing_is_off(demo, integrator):
     item = ingest(demo.workflow, integrator, "Refund")
     assert item.trace_context == ""

@@ -68,6 +68,7 @@ def traced_env(collector, tmp_path):
     return {
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "OTEL_REVIEWAPP_SQL_SPANS": "true",  # off by default: the test checks them too
         "REVIEWAPP_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
         "REVIEWAPP_WEBHOOK_SECRETS": "support:TRIAGE_WEBHOOK_SECRET",
         "TRIAGE_WEBHOOK_SECRET": SECRET,
@@ -215,7 +216,7 @@ def test_one_item_has_one_trace_from_ingest_to_webhook(
         assert span.resource["service.name"] == "reviewapp-worker", name
         assert span.links == [], f"{name}: a batch of one request's items needs no link"
     assert item_id in spans["pipeline.validate"][0].attributes["reviewapp.item_ids"]
-    # Statements are spans too (psycopg), in both processes.
+    # Statements are spans too when asked (psycopg), in both processes.
     processes = {
         span.resource["service.name"]
         for span in in_trace
