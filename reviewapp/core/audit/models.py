@@ -37,6 +37,8 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["-occurred_at"], name="audit_recent_idx"),
+            # The audit page's keyset pages, read one chain at a time.
+            models.Index(fields=["chain", "-occurred_at", "-id"], name="audit_chain_recent_idx"),
         ]
         ordering = ["-occurred_at", "-id"]
 

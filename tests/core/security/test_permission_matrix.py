@@ -109,6 +109,7 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
     device = two_factor_enrolment_start(user=requester)
     return {
         "slug": workflow.slug,
+        "team_slug": team.slug,
         "queue_id": queue.pk,
         "task_id": task.pk,
         "item_id": item.pk,
