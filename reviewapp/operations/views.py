@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -142,7 +143,10 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         try:
             after = cursor_decode(request.GET["after"]) if request.GET.get("after") else None
         except BadCursor:
-            problem, status = "That page link is not valid any more; showing the newest events.", 400
+            problem, status = (
+                "That page link is not valid any more; showing the newest events.",
+                400,
+            )
             after = None
         events, more = events_page(chains, form.audit_filter(), after=after)
         if more is not None:
@@ -168,7 +172,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The filtered events as CSV or JSON lines, streamed in keyset batches."""
     form = AuditFilterForm(request.GET)
     if not form.is_valid():

@@ -79,7 +79,9 @@ def may_manage_members(user, team: Team) -> bool:
 
 def team_members(team: Team) -> list[Membership]:
     return list(
-        Membership.objects.filter(team=team).select_related("user").order_by("user__username", "role")
+        Membership.objects.filter(team=team)
+        .select_related("user")
+        .order_by("user__username", "role")
     )
 
 

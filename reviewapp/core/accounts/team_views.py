@@ -33,7 +33,7 @@ def team_list(request: HtmxHttpRequest) -> HttpResponse:
     if request.user.is_superuser:
         teams = Team.objects.order_by("slug")
     else:
-        keeps = Membership.objects.filter(user_id=request.user.pk, role__in=TEAM_KEEPERS)
+        keeps = Membership.objects.filter(user_id=request.user.pk or 0, role__in=TEAM_KEEPERS)
         teams = Team.objects.filter(pk__in=keeps.values("team_id")).order_by("slug")
     return render(request, "accounts/teams.html", {"teams": teams})
 
@@ -61,7 +61,10 @@ def team_members_page(request: HtmxHttpRequest, team_slug: str) -> HttpResponse:
         try:
             if operation == "add":
                 team_member_add(
-                    team=team, username=posted["user"], role=posted["role"], acting_user=request.user
+                    team=team,
+                    username=posted["user"],
+                    role=posted["role"],
+                    acting_user=request.user,
                 )
             elif operation == "change":
                 team_member_role_change(

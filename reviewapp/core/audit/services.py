@@ -173,7 +173,9 @@ def audit_record(
     actor_label: str = "",
 ) -> AuditEvent:
     """Append one event to ``chain``. Must run inside the transaction of the change it records."""
-    entry = AuditEntry(action=action, obj=obj, data=data or {}, actor=actor, actor_label=actor_label)
+    entry = AuditEntry(
+        action=action, obj=obj, data=data or {}, actor=actor, actor_label=actor_label
+    )
     (event,) = audit_record_many([entry], chain=chain)
     return event
 

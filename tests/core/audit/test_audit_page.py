@@ -40,15 +40,15 @@ def events(demo, manager, reviewer):
             ],
             chain=workflow.audit_chain,
         )
-    with time_machine.travel(datetime(2026, 2, 28, 9, 0, tzinfo=UTC), tick=False):
-        with transaction.atomic():
-            formula = audit_record(
-                action="queue.settings_changed",
-                obj=workflow,
-                actor=manager,
-                chain=workflow.audit_chain,
-                data={"note": "=HYPERLINK(\"http://evil\")"},
-            )
+    day_before = datetime(2026, 2, 28, 9, 0, tzinfo=UTC)
+    with time_machine.travel(day_before, tick=False), transaction.atomic():
+        formula = audit_record(
+            action="queue.settings_changed",
+            obj=workflow,
+            actor=manager,
+            chain=workflow.audit_chain,
+            data={"note": '=HYPERLINK("http://evil")'},
+        )
     return {"bulk": bulk, "formula": formula, "workflow": workflow}
 
 
