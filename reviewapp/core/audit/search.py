@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Collate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -66,15 +68,31 @@ class AuditFilter:
         if self.object_id:
             events = events.filter(object_id=self.object_id)
         if self.action:
-            if self.action.endswith(("*", ".")):
-                events = events.filter(action__startswith=self.action.rstrip("*"))
-            else:
-                events = events.filter(action=self.action)
+            events = _action_matching(events, self.action)
         if self.since is not None:
             events = events.filter(occurred_at__gte=self.since)
         if self.until is not None:
             events = events.filter(occurred_at__lt=self.until)
         return events
+
+
+def _action_matching(events: QuerySet[AuditEvent], action: str) -> QuerySet[AuditEvent]:
+    prefix = action.rstrip("*")
+    is_prefix = action.endswith(("*", "."))
+    if connection.vendor != "postgresql":
+        # SQLite (the quick start) compares bytes already.
+        return (
+            events.filter(action__startswith=prefix) if is_prefix else events.filter(action=action)
+        )
+    # Compared byte-wise (collation "C", as the index is), so "starts with" is a range the
+    # index answers whatever the database's collation is.
+    events = events.alias(action_c=Collate("action", "C"))
+    if not is_prefix:
+        return events.filter(action_c=action)
+    if not prefix:
+        return events
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return events.filter(action_c__gte=prefix, action_c__lt=upper)
 
 
 def cursor_encode(event: AuditEvent) -> str:
@@ -115,6 +133,10 @@ def events_page(
     if not chains:
         return [], None
     order = ("-occurred_at", "-id")
+    if connection.vendor != "postgresql":
+        # SQLite (the quick start, small) cannot limit the parts of a UNION: one query.
+        one = found.apply(AuditEvent.objects.filter(chain__in=chains)).filter(_before(after))
+        return _cut(list(one.order_by(*order)[: size + 1]), size)
     per_chain = [
         found.apply(AuditEvent.objects.filter(chain=chain))
         .filter(_before(after))
@@ -127,6 +149,12 @@ def events_page(
         ids = per_chain[0].values("id").union(*(q.values("id") for q in per_chain[1:]), all=True)
         merged = AuditEvent.objects.filter(pk__in=[row["id"] for row in ids])
         events = list(merged.order_by(*order)[: size + 1])
+    return _cut(events, size)
+
+
+def _cut(
+    events: list[AuditEvent], size: int
+) -> tuple[list[AuditEvent], tuple[datetime, int] | None]:
     if len(events) > size:
         events = events[:size]
         last = events[-1]
