@@ -6,6 +6,8 @@ from reviewapp.operations import views as operations_views
 urlpatterns = [
     path("operations/stalls", operations_views.stall_banner, name="stall-banner"),
     path("audit/", operations_views.audit_list, name="audit-list"),
+    path("audit/export.csv", operations_views.audit_export, {"fmt": "csv"}, name="audit-csv"),
+    path("audit/export.jsonl", operations_views.audit_export, {"fmt": "jsonl"}, name="audit-jsonl"),
     path("api/v1/items/<int:item_id>", operations_api.ItemDetailView.as_view(), name="api-item"),
     path(
         "api/v1/items/<int:item_id>/retry",

@@ -2,14 +2,27 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from reviewapp.core.audit.selectors import events_for_chains, events_for_object
+from reviewapp.core.audit.export import audit_export_rows, form_errors_text
+from reviewapp.core.audit.forms import AuditFilterForm
+from reviewapp.core.audit.search import (
+    KNOWN_ACTIONS,
+    BadCursor,
+    cursor_decode,
+    cursor_encode,
+    events_all,
+    events_page,
+)
+from reviewapp.core.audit.selectors import events_for_object
 from reviewapp.core.audit.services import SYSTEM_CHAIN, audit_verify
 from reviewapp.core.errors import refusal_message
+from reviewapp.core.http import HtmxHttpRequest
 from reviewapp.core.humanize import duration_text
 from reviewapp.core.permissions import OPERATE_WORKFLOW, is_operator, user_can
 from reviewapp.operations.selectors import dead_letters, item_decision, pipeline_health
@@ -108,16 +121,66 @@ def dead_letter_act(request: HttpRequest, item_id: int, action: str) -> HttpResp
     return redirect("dead-letter-list")
 
 
-@require_GET
-@login_required
-def audit_list(request: HttpRequest) -> HttpResponse:
+def _audit_chains(request: HttpRequest) -> list[str]:
     """Events of the workflows the user may see; the system chain only for superusers."""
     chains = [workflow.audit_chain for workflow in workflows_for_user(request.user)]
     if request.user.is_superuser:
         chains.append(SYSTEM_CHAIN)
+    return chains
+
+
+@require_GET
+@login_required
+def audit_list(request: HtmxHttpRequest) -> HttpResponse:
+    chains = _audit_chains(request)
     report = audit_verify(chains) if request.GET.get("verify") else None
-    return render(
-        request,
-        "audit/audit_list.html",
-        {"events": events_for_chains(chains), "report": report, "chains": chains},
-    )
+    form = AuditFilterForm(request.GET)
+    events: list = []
+    next_cursor = ""
+    problem = ""
+    status = 200
+    if form.is_valid():
+        try:
+            after = cursor_decode(request.GET["after"]) if request.GET.get("after") else None
+        except BadCursor:
+            problem, status = (
+                "That page link is not valid any more; showing the newest events.",
+                400,
+            )
+            after = None
+        events, more = events_page(chains, form.audit_filter(), after=after)
+        if more is not None:
+            next_cursor = cursor_encode(events[-1])
+    else:
+        status = 400
+    query = request.GET.copy()
+    query.pop("after", None)
+    query.pop("verify", None)
+    context = {
+        "events": events,
+        "report": report,
+        "form": form,
+        "problem": problem,
+        "next_cursor": next_cursor,
+        "query": query.urlencode(),
+        "paged": bool(request.GET.get("after")),
+        "known_actions": KNOWN_ACTIONS,
+    }
+    template = "audit/audit_list.html#results" if request.htmx else "audit/audit_list.html"
+    return render(request, template, context, status=status if not request.htmx else 200)
+
+
+@require_GET
+@login_required
+def audit_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    """The filtered events as CSV or JSON lines, streamed in keyset batches."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, "The export needs valid filters: " + form_errors_text(form))
+        return redirect(f"{reverse('audit-list')}?{request.GET.urlencode()}")
+    rows = audit_export_rows(events_all(_audit_chains(request), form.audit_filter()), fmt)
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    response = StreamingHttpResponse(rows, content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    return response

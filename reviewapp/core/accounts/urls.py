@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from reviewapp.core.accounts import api as accounts_api
+from reviewapp.core.accounts import team_views
 from reviewapp.core.accounts import views as accounts_views
 from reviewapp.core.accounts.sso import views as sso_views
 
@@ -11,6 +12,8 @@ urlpatterns = [
         accounts_api.ReviewerProfileView.as_view(),
         name="api-reviewer-profile",
     ),
+    path("teams/", team_views.team_list, name="team-list"),
+    path("teams/<slug:team_slug>/members/", team_views.team_members_page, name="team-members"),
     path("accounts/preferences/", accounts_views.preferences_page, name="preferences"),
     path("account/tokens/", accounts_views.token_list, name="token-list"),
     path("account/tokens/<int:token_id>/revoke", accounts_views.token_revoke, name="token-revoke"),

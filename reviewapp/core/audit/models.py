@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Collate
 
 
 class AuditEvent(models.Model):
@@ -37,6 +39,21 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["-occurred_at"], name="audit_recent_idx"),
+            # The audit page's keyset pages, read one chain at a time.
+            models.Index(fields=["chain", "-occurred_at", "-id"], name="audit_chain_recent_idx"),
+            # ... and by person or action, when the page is filtered by them: a rare person or
+            # action would otherwise mean reading a busy chain to its start.
+            models.Index(
+                fields=["actor_label", "chain", "-occurred_at", "-id"],
+                name="audit_actor_recent_idx",
+            ),
+            models.Index(
+                Collate("action", "C"),
+                "chain",
+                F("occurred_at").desc(),
+                F("id").desc(),
+                name="audit_action_recent_idx",
+            ),
         ]
         ordering = ["-occurred_at", "-id"]
 

@@ -159,6 +159,8 @@ class AuditEntry:
     obj: models.Model
     data: dict = field(default_factory=dict)
     actor: Any = None
+    # Who acted when no person did: "command" for a management command.
+    actor_label: str = ""
 
 
 def audit_record(
@@ -168,11 +170,13 @@ def audit_record(
     actor: Any = None,
     chain: str = SYSTEM_CHAIN,
     data: dict | None = None,
+    actor_label: str = "",
 ) -> AuditEvent:
     """Append one event to ``chain``. Must run inside the transaction of the change it records."""
-    (event,) = audit_record_many(
-        [AuditEntry(action=action, obj=obj, data=data or {}, actor=actor)], chain=chain
+    entry = AuditEntry(
+        action=action, obj=obj, data=data or {}, actor=actor, actor_label=actor_label
     )
+    (event,) = audit_record_many([entry], chain=chain)
     return event
 
 
@@ -198,7 +202,7 @@ def audit_record_many(entries: Sequence[AuditEntry], *, chain: str) -> list[Audi
                 chain=chain,
                 occurred_at=occurred_at,
                 actor_id=actor_id,
-                actor_label=actor.get_username() if actor_id else "",
+                actor_label=actor.get_username() if actor_id else entry.actor_label,
                 action=entry.action,
                 object_type=entry.obj._meta.label_lower,
                 object_id=str(entry.obj.pk),

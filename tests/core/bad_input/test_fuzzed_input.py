@@ -300,6 +300,7 @@ def test_pages_and_lists_never_answer_5xx_to_query_parameters(manager_browser, d
         "/queues/",
         "/board/",
         "/audit/",
+        "/audit/export.csv",
         "/datasets/",
         "/dead-letters/",
         f"/board/queues/{demo.queue.pk}/",

@@ -109,6 +109,7 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
     device = two_factor_enrolment_start(user=requester)
     return {
         "slug": workflow.slug,
+        "team_slug": team.slug,
         "queue_id": queue.pk,
         "task_id": task.pk,
         "item_id": item.pk,
@@ -248,7 +249,9 @@ def _matrix(objects: dict, askers: dict[str, Client], markers: tuple[str, ...]) 
                 elif not parameters:
                     if asker == "anonymous" and not _is_refusal(asker, path, answer):
                         failures.append(f"{asker} {method.upper()} {path}: {answer.status_code}")
-                    body = answer.content.decode(errors="replace")
+                    # Exports stream: what they hold counts as much as what a page shows.
+                    raw = b"".join(answer.streaming_content) if answer.streaming else answer.content
+                    body = raw.decode(errors="replace")
                     shown = [marker for marker in markers if marker in body]
                     if shown:
                         failures.append(f"{asker} {method.upper()} {path} shows {shown}")
