@@ -6,6 +6,7 @@ One query, made only when a full page renders the bar (htmx fragments do not).
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -92,7 +93,9 @@ def navigation_for(user) -> Navigation:
 def navigation(request: HttpRequest) -> dict:
     """Context processor: ``nav`` and ``nav_links`` for base.html, read lazily."""
     nav = SimpleLazyObject(lambda: navigation_for(request.user))
-    return {"nav": nav, "nav_links": SimpleLazyObject(lambda: nav_links(nav, request.path))}
+    # Both read the one lazy Navigation: a page makes at most one query for the top bar.
+    links = SimpleLazyObject(lambda: nav_links(cast(Navigation, nav), request.path))
+    return {"nav": nav, "nav_links": links}
 
 
 def home(request: HttpRequest) -> HttpResponse:

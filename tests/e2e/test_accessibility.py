@@ -20,7 +20,9 @@ AXE = (Path(__file__).parents[1] / "support" / "axe" / "axe.min.js").read_text()
 ROLES = ("alice", "maria", "mel", "api-client")
 BLOCKING = {"serious", "critical"}
 # Links that are not pages: files, the API, the admin site, signing out.
-NOT_PAGES = re.compile(r"^/(api/|admin/|static/|accounts/logout)|/download|\.(csv|jsonl|parquet|zip)$")
+NOT_PAGES = re.compile(
+    r"^/(api/|admin/|static/|accounts/logout)|/download|\.(csv|jsonl|parquet|zip)$"
+)
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map(v => ({
