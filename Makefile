@@ -28,6 +28,10 @@ DEPLOY_CHECK_ENV := DEBUG=false ALLOWED_HOSTS=example.com \
 	SECRET_KEY=deploy-check-only-7f3c9a1e5b8d2f4a6c0e9b7d5f3a1c8e6b4d2f0a9c7e5b3d1f
 
 PYTEST_ARGS ?=
+# Test processes for `make test` (pytest-xdist): many tests wait on real processes (Celery
+# workers, gunicorn, Chromium, Label Studio), so three keep two cores busy. 0 runs in this
+# process only (pytest's own -x and --pdb behave as without xdist).
+PYTEST_WORKERS ?= 0
 BENCH_ARGS ?=
 
 .PHONY: install run test test-pgbouncer bench bench-queues bench-exports bench-approvals bench-metrics bench-overhead bench-bus bench-http bench-recovery lint lock runtime-check clean
@@ -51,7 +55,7 @@ test: install
 	eval "$$(.ci/label-studio)"; \
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The claim, decision, dataset and audit tests again, every connection through a private
 # PgBouncer in transaction mode (README: Deploy behind PgBouncer).

@@ -9,12 +9,13 @@ gets a 404, so nobody can learn that another team's queue or item exists.
 from collections.abc import Iterable
 from typing import TypeVar, cast
 
-from django.contrib.auth.models import AbstractUser, AnonymousUser, Group
+from django.contrib.auth.models import AbstractUser, AnonymousUser, Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.http import Http404
+from guardian.ctypes import get_content_type
 from guardian.models import GroupObjectPermission, UserObjectPermission
-from guardian.shortcuts import assign_perm, get_objects_for_user, get_users_with_perms
+from guardian.shortcuts import get_objects_for_user, get_users_with_perms
 
 from reviewapp.core.accounts.models import Membership, Role, Team
 
@@ -81,16 +82,42 @@ def team_role_group(team: Team, role: str) -> Group:
 def team_grant_object_permissions(
     *, team: Team, workflows: Iterable[Model] = (), queues: Iterable[Model] = ()
 ) -> None:
-    """Grant every role group of ``team`` its permissions on the given objects."""
-    workflows, queues = list(workflows), list(queues)
-    for role, perms in ROLE_PERMISSIONS.items():
-        group = team_role_group(team, role)
-        for perm in perms["workflow"]:
-            for workflow in workflows:
-                assign_perm(perm, group, workflow)
-        for perm in perms["queue"]:
-            for queue in queues:
-                assign_perm(perm, group, queue)
+    """Grant every role group of ``team`` its permissions on the given objects.
+
+    Each object gets about twenty grants (every role's permissions): one insert for all of
+    them, where one ``assign_perm`` each took three queries. Grants that exist stay as they are.
+    """
+    objects = {"workflow": list(workflows), "queue": list(queues)}
+    grants = []
+    for kind, targets in objects.items():
+        if not targets:
+            continue
+        content_type = get_content_type(targets[0])
+        codenames = {
+            perm.split(".", 1)[1] for perms in ROLE_PERMISSIONS.values() for perm in perms[kind]
+        }
+        permissions = {
+            permission.codename: permission
+            for permission in Permission.objects.filter(
+                content_type=content_type, codename__in=codenames
+            )
+        }
+        missing = codenames - permissions.keys()
+        if missing:  # what assign_perm raised too: a permission no migration created
+            raise Permission.DoesNotExist(f"no permission {sorted(missing)} on {content_type}")
+        for role, perms in ROLE_PERMISSIONS.items():
+            group = team_role_group(team, role)
+            grants += [
+                GroupObjectPermission(
+                    group=group,
+                    permission=permissions[perm.split(".", 1)[1]],
+                    content_type=content_type,
+                    object_pk=str(target.pk),
+                )
+                for perm in perms[kind]
+                for target in targets
+            ]
+    GroupObjectPermission.objects.bulk_create(grants, ignore_conflicts=True)
 
 
 def user_can(user: User, perm: str, obj: Model) -> bool:

@@ -20,12 +20,13 @@ from reviewapp.core.audit.models import AuditEvent
 from reviewapp.core.audit.services import audit_verify
 from reviewapp.core.pooling import SESSION_ALIAS
 from reviewapp.learn.datasets.models import DatasetExport, ExportStatus
-from reviewapp.learn.datasets.services import dataset_export_build, export_path
+from reviewapp.learn.datasets.services import dataset_export_build
 from reviewapp.learn.datasets.specs import spec_lines_counted
 from reviewapp.operations.demo import demo_items_submit
 from reviewapp.review.corrections.models import Correction
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 from tests.integration.conftest import LOG_OFFSET, WORKER_LOG, _stop, wait_until, worker_start
+from tests.support.files import export_path
 from tests.support.pgbouncer_server import PgBouncer, through_pgbouncer
 from workflows.demo.tickets import LABELS
 from workflows.models import Item, ItemStatus

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import kombu.pools
 import redis
-from django.test import override_settings
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from reviewapp.celery import app as celery_app
+# Nothing here loads Django's settings at import (reviewapp.celery would): the xdist broker
+# plugin (tests/support/xdist_broker.py) starts a server before the settings are read.
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -199,6 +199,8 @@ def _celery_app_redial(url: str, environ: dict[str, str]) -> None:
     in process-wide groups keyed by broker; all of them still lead to the old broker until
     dropped. The next enqueue, control call or ``connection_for_*()`` dials ``url``.
     """
+    from reviewapp.celery import app as celery_app
+
     kombu.pools.reset()
     for name in BROKER_ENV:
         os.environ.pop(name, None)
@@ -213,6 +215,10 @@ def _celery_app_redial(url: str, environ: dict[str, str]) -> None:
 def celery_app_on_broker(url: str) -> Iterator[None]:
     """Within the block this process enqueues (the app's after-commit sends included), pings
     and inspects through ``url``; afterwards everything goes to the broker it had before."""
+    from django.test import override_settings
+
+    from reviewapp.celery import app as celery_app
+
     previous_url = celery_app.conf.broker_url
     previous_environ = {name: os.environ[name] for name in BROKER_ENV if name in os.environ}
     with override_settings(CELERY_BROKER_URL=url):
