@@ -118,8 +118,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "reviewapp.core.navigation.navigation",
             ],
-            # readable, readable_inline, when, duration: values rendered for people.
-            "builtins": ["reviewapp.core.humanize"],
+            # readable, when, duration: values rendered for people; badge: a state's colour.
+            "builtins": ["reviewapp.core.humanize", "reviewapp.core.badges"],
         },
     },
 ]

@@ -22,7 +22,7 @@ class FaviconRedirect(RedirectView):
 
     def get_redirect_url(self, *args, **kwargs) -> str:
         # Asked per request: the hashed file name exists only once the static files are collected.
-        return static("img/favicon.svg")
+        return static("img/logo.svg")
 
 
 urlpatterns = [

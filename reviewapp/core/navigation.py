@@ -6,10 +6,12 @@ One query, made only when a full page renders the bar (htmx fragments do not).
 """
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
 from reviewapp.core.accounts.models import Membership, Role
@@ -36,6 +38,44 @@ class Navigation:
         return "my-work"
 
 
+@dataclass(frozen=True)
+class NavLink:
+    label: str
+    url: str
+    # aria-current: "page" on the link's own page, "true" on a page inside its section.
+    current: str = ""
+
+
+# Each link: the flag that shows it, its label, its route, and the other paths of its section
+# (a review page belongs to Queues, an item or a workflow's pages to Pipeline).
+NAV_LINKS = (
+    ("queues", "My work", "my-work", ()),
+    ("queues", "Queues", "queue-list", ("/review/",)),
+    ("board", "Board", "board", ()),
+    ("datasets", "Datasets", "dataset-list", ()),
+    ("pipeline", "Pipeline", "dead-letter-list", ("/items/", "/workflows/")),
+    ("pipeline", "Audit", "audit-list", ()),
+    ("", "API tokens", "token-list", ()),
+)
+
+
+def nav_links(nav: Navigation, path: str) -> list[NavLink]:
+    """The top bar's links for ``nav``, the one for ``path`` marked current."""
+    links = []
+    for flag, label, route, section in NAV_LINKS:
+        if flag and not getattr(nav, flag):
+            continue
+        url = reverse(route)
+        if path == url:
+            current = "page"
+        elif path.startswith((url, *section)):
+            current = "true"
+        else:
+            current = ""
+        links.append(NavLink(label=label, url=url, current=current))
+    return links
+
+
 def navigation_for(user) -> Navigation:
     if not user.is_authenticated:
         return Navigation()
@@ -51,8 +91,11 @@ def navigation_for(user) -> Navigation:
 
 
 def navigation(request: HttpRequest) -> dict:
-    """Context processor: ``nav`` for base.html, read lazily."""
-    return {"nav": SimpleLazyObject(lambda: navigation_for(request.user))}
+    """Context processor: ``nav`` and ``nav_links`` for base.html, read lazily."""
+    nav = SimpleLazyObject(lambda: navigation_for(request.user))
+    # Both read the one lazy Navigation: a page makes at most one query for the top bar.
+    links = SimpleLazyObject(lambda: nav_links(cast(Navigation, nav), request.path))
+    return {"nav": nav, "nav_links": links}
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -22,7 +22,15 @@ def nav_links(client: Client) -> dict[str, str]:
     html = client.get("/my-work/").content.decode()
     nav = NAV.search(html)
     assert nav, "no main navigation"
-    return {name: href for href, name in re.findall(r'<a href="([^"]+)">([^<]+)</a>', nav[1])}
+    return {name: href for href, name in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav[1])}
+
+
+def current_links(client: Client, path: str) -> dict[str, str]:
+    """The top bar's links marked current on ``path``, with their aria-current value."""
+    nav = NAV.search(client.get(path).content.decode())
+    assert nav, "no main navigation"
+    marked = re.findall(r'<a href="[^"]+" aria-current="([^"]+)">([^<]+)</a>', nav[1])
+    return {name: value for value, name in marked}
 
 
 @pytest.mark.parametrize(
@@ -62,3 +70,12 @@ def test_the_home_page_asks_anonymous_visitors_to_sign_in():
     response = Client().get("/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_top_bar_marks_the_page_you_are_on_and_its_section(demo, manager):
+    client = signed_in(manager)
+
+    assert current_links(client, "/board/") == {"Board": "page"}
+    assert current_links(client, f"/board/queues/{demo.queue.pk}/") == {"Board": "true"}
+    assert current_links(client, "/audit/") == {"Audit": "page"}
+    assert current_links(client, "/account/two-factor/") == {}
