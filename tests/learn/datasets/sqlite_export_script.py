@@ -154,7 +154,9 @@ def main() -> None:
     # every file, the Hugging Face zip included, is the same bytes on any database.
     clock = time_machine.travel(datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC), tick=False)
     clock.start()
-    for export_format in ExportFormat.values:
+    # Every format of corrections (preference pairs come from pairwise review, not corrections).
+    formats = [f for f in ExportFormat.values if f != ExportFormat.PREFERENCE_JSONL]
+    for export_format in formats:
         export = dataset_export_request(
             workflow=workflow, requested_by=mel, export_format=export_format, note="quick start"
         )
