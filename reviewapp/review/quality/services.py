@@ -29,6 +29,7 @@ from reviewapp.review.reviews.events import task_audit
 from reviewapp.review.reviews.hooks import DecisionEffects
 from reviewapp.review.reviews.models import Decision, DecisionOutcome, Queue, ReviewTask
 from reviewapp.review.reviews.opening import review_task_open
+from reviewapp.review.reviews.subjects import LABEL_LENGTH, item_subject, shortened
 from workflows.models import Item, ItemStatus, Prediction
 from workflows.schemas import schema_errors
 
@@ -43,7 +44,7 @@ class FourEyesNotIndependent(Conflict):
     """The same person may not give two of the answers of one four-eyes review."""
 
 
-def _task_copy(task: ReviewTask, *, item: Item) -> ReviewTask:
+def _task_copy(task: ReviewTask, *, item: Item, **overrides) -> ReviewTask:
     """A new open task like ``task`` (queue, priority, SLA clock, claim order), for ``item``.
 
     Copying every column keeps the copy in step with whatever ``review_task_open`` computes.
@@ -54,7 +55,7 @@ def _task_copy(task: ReviewTask, *, item: Item) -> ReviewTask:
         for field in ReviewTask._meta.concrete_fields
         if field.name not in skip
     }
-    return ReviewTask.objects.create(item=item, **columns)
+    return ReviewTask.objects.create(item=item, **(columns | overrides))
 
 
 # --- opening ------------------------------------------------------------------------------------
@@ -126,7 +127,15 @@ def gold_task_mix_in(
         latency_ms=0.0,
         prompt_version=real_prediction.prompt_version,
     )
-    task = _task_copy(real_task, item=item)
+    # Listed on the drill-down by its own subject and planted label, like any other task.
+    task = _task_copy(
+        real_task,
+        item=item,
+        subject=item_subject(item, real_item.workflow_version.definition),
+        predicted_label=shortened(gold.proposed_output.get("label"), LABEL_LENGTH)
+        if isinstance(gold.proposed_output, dict)
+        else "",
+    )
     showing = GoldTask.objects.create(
         gold_item=gold, item=item, task=task, mixed_in_after=real_task
     )

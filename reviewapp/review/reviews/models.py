@@ -1,6 +1,9 @@
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 
 class QueueKind(models.TextChoices):
@@ -57,6 +60,16 @@ class TaskStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Where a task without a deadline sorts in "due soonest first": after every deadline. The
+# drill-down's keyset pages compare one row of values, so a missing deadline needs a value.
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def due_or_last():
+    """The deadline as the drill-down sorts it (task_live_due_idx holds this expression)."""
+    return Coalesce(F("due_at"), Value(NO_DEADLINE))
+
+
 # Tasks whose SLA clock runs. The SLA indexes below spell this list out in their conditions and
 # the sweep filters with the same list, so that PostgreSQL can use them.
 LIVE_STATUSES = [TaskStatus.OPEN, TaskStatus.CLAIMED]
@@ -91,6 +104,12 @@ class ReviewTask(models.Model):
     # The item has other review tasks (four-eyes, a senior review): only then does the claim
     # look up who holds or decided those, so the common one-task item costs it nothing.
     shares_item = models.BooleanField(default=False)
+    # What the managers' drill-down shows, searches and filters by, copied from the item when
+    # the task opens (see reviewapp/review/reviews/subjects.py) so its pages never read items:
+    # the item's subject (or first input field), shortened, and the model's predicted label.
+    # The subject search is served by a trigram index on PostgreSQL (migration 0010).
+    subject = models.CharField(max_length=200, blank=True)
+    predicted_label = models.CharField(max_length=100, blank=True)
     # No index of its own: a full one on a million rows that are mostly empty here tempts the
     # planner into reading every task a reviewer ever decided for the claim's anti-join;
     # task_claimed_by_idx (live claims) and task_item_holder_idx serve the real lookups.
@@ -140,17 +159,38 @@ class ReviewTask(models.Model):
             ),
             # The claim's "not an item you hold or decided" anti-join probes (item, holder).
             models.Index(fields=["item", "claimed_by"], name="task_item_holder_idx"),
-            # The SLA board (reviewapp/sla/board.py): the drill-down lists a queue's live tasks
-            # due soonest first; decisions per queue over time, breaches per day, and the
-            # at-risk / breached counts of live tasks.
+            # The SLA board's drill-down (reviewapp/review/sla/drill_down.py) pages through a
+            # queue's live tasks in four orders, each a walk of one of these (keyset pages:
+            # a deep page costs what a first one does): due soonest (no deadline last), oldest,
+            # highest priority and least confident first, ties oldest first.
             models.Index(
                 F("queue"),
-                # Ascending puts nulls last on PostgreSQL; SQLite cannot index NULLS LAST.
-                F("due_at"),
+                due_or_last(),
                 F("created_at"),
                 F("id"),
                 condition=models.Q(status__in=LIVE_STATUSES),
                 name="task_live_due_idx",
+            ),
+            models.Index(
+                fields=["queue", "created_at", "id"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="task_live_age_idx",
+            ),
+            models.Index(
+                F("queue"),
+                -F("priority"),
+                F("created_at"),
+                F("id"),
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="task_live_priority_idx",
+            ),
+            models.Index(
+                F("queue"),
+                -F("uncertainty"),
+                F("created_at"),
+                F("id"),
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="task_live_uncertain_idx",
             ),
             # The board's decision figures (counts, median and histogram of time to decision)
             # read queue, decided_at and created_at from this index alone (an index-only scan),

@@ -12,7 +12,9 @@ from reviewapp.review.reviews import hooks
 from reviewapp.review.reviews.events import task_audit_entry
 from reviewapp.review.reviews.models import Queue, ReviewTask
 from reviewapp.review.reviews.scoring import review_task_claim_score
+from reviewapp.review.reviews.subjects import item_predicted_label, item_subject
 from reviewapp.review.sla.selectors import sla_clock_for
+from workflows.models import Item, WorkflowVersion
 
 
 def _item_language(item, queue: Queue) -> str:
@@ -28,6 +30,21 @@ def _item_uncertainty(item) -> float:
     except ObjectDoesNotExist:  # nothing the model said: as unsure as it gets
         return 1.0
     return min(1.0, max(0.0, 1.0 - float(confidence)))
+
+
+def _definitions(items) -> dict[int, dict]:
+    """Each item's workflow definition, read once for the items whose version is not loaded."""
+    loaded = {
+        item.workflow_version_id: item.workflow_version.definition
+        for item in items
+        if Item.workflow_version.is_cached(item)
+    }
+    missing = {item.workflow_version_id for item in items} - set(loaded)
+    if missing:
+        loaded |= dict(
+            WorkflowVersion.objects.filter(pk__in=missing).values_list("pk", "definition")
+        )
+    return loaded
 
 
 def review_task_open(*, item, queue_slug: str, priority: int = 0) -> ReviewTask:
@@ -59,6 +76,7 @@ def _tasks_open(openings: list[tuple[Any, str, int]]) -> list[ReviewTask]:
     clocks = {
         slug: sla_clock_for(queue_id=queue.pk, opened_at=now) for slug, queue in queues.items()
     }
+    definitions = _definitions([item for item, _, _ in openings])
     tasks = []
     for item, queue_slug, priority in openings:
         queue, clock = queues[queue_slug], clocks[queue_slug]
@@ -70,6 +88,8 @@ def _tasks_open(openings: list[tuple[Any, str, int]]) -> list[ReviewTask]:
             warn_at=clock.warn_at,
             uncertainty=_item_uncertainty(item),
             language=_item_language(item, queue),
+            subject=item_subject(item, definitions.get(item.workflow_version_id)),
+            predicted_label=item_predicted_label(item),
         )
         task.claim_score = review_task_claim_score(task)
         tasks.append(task)

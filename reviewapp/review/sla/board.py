@@ -8,7 +8,8 @@ open count is one pass over the open tasks (cached for a few seconds, see
 ``task_flagged_idx``, the decision figures from ``task_decided_idx`` and breaches from
 ``task_breached_idx`` (index-only scans: decisions before the window cost nothing), the day's
 overrides from ``decision_override_idx``; the 14-day series reads each ended day once (see
-``DAY_END_MARGIN``). The drill-down reads the live figures only. ``make bench-queues`` times
+``DAY_END_MARGIN``). The drill-down reads the live figures only (its task list is
+``drill_down.py``). ``make bench-queues`` times
 the board over a million open tasks.
 
 Gold tasks (``reviewapp.review.quality``) are work in the queue like any other, so they count in
@@ -38,7 +39,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate, TruncWeek
+from django.db.models.functions import TruncDate, TruncWeek
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
@@ -69,7 +70,6 @@ DRILL_DOWN_STATES = {
     "at_risk": "At risk",
     "breached": "Breached",
 }
-DRILL_DOWN_LIMIT = 100
 # A day's decisions are final once the day has ended: a decision is stamped with the moment
 # it is made (review_task_decide) and never moves or goes away. So the 14-day series and
 # histogram count each ended day once and keep its figures in the cache; every poll counts only
@@ -368,38 +368,6 @@ def queue_live_figures(queue: Queue, *, open_max_age: int = 0) -> QueueBoard:
     boards = {queue.pk: QueueBoard(queue=queue)}
     _live_figures(boards, timezone.now(), open_max_age)
     return boards[queue.pk]
-
-
-def queue_tasks(
-    *, queue: Queue, state: str = "", reviewer_id: int | None = None, limit: int = DRILL_DOWN_LIMIT
-) -> QuerySet[ReviewTask]:
-    """Live tasks of the queue for the drill-down, most urgent first (due soonest, oldest)."""
-    tasks = ReviewTask.objects.filter(queue=queue, status__in=LIVE_STATUSES)
-    if state == "open":
-        tasks = tasks.filter(status=TaskStatus.OPEN)
-    elif state == "claimed":
-        tasks = tasks.filter(status=TaskStatus.CLAIMED)
-    elif state == "at_risk":
-        tasks = tasks.filter(at_risk_at__isnull=False, breached_at__isnull=True)
-    elif state == "breached":
-        tasks = tasks.filter(breached_at__isnull=False)
-    if reviewer_id is not None:
-        # Only a claim has a holder (an open task's is cleared): task_claimed_by_idx.
-        tasks = tasks.filter(status=TaskStatus.CLAIMED, claimed_by_id=reviewer_id)
-    if state in ("at_risk", "breached"):
-        # Flagged tasks are few. Left to itself, PostgreSQL walks task_live_due_idx in order
-        # hoping to meet 100 of them early; with none at risk that walk reads every open task.
-        # Repeating the condition of task_flagged_idx and sorting by an
-        # expression the index does not hold makes it fetch the flagged rows and sort those
-        # (a flagged task always has a deadline, so the order is the same). Only the narrow
-        # rows are sorted; the 100 shown are joined to their holders after.
-        flagged = tasks.filter(Q(at_risk_at__isnull=False) | Q(breached_at__isnull=False))
-        first = flagged.order_by(Coalesce("due_at", "created_at").asc(), "created_at", "id")
-        tasks = ReviewTask.objects.filter(pk__in=first.values("pk")[:limit])
-    # The rows link to their item by id alone: the items (and their inputs) are not read.
-    return tasks.select_related("claimed_by").order_by(
-        F("due_at").asc(nulls_last=True), "created_at", "id"
-    )[:limit]
 
 
 @dataclass(frozen=True)
