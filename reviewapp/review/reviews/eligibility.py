@@ -59,8 +59,11 @@ def room_left(queue: Queue, reviewer, profile: ReviewerProfile, now) -> int | No
     return max(0, min(rooms)) if rooms else None
 
 
-def claimable_by(reviewer, profile: ReviewerProfile, queue: Queue, *, honour_skips: bool = True):
-    """Tasks of ``queue`` the reviewer may be given, locked as they are read, whoever else asks.
+def claimable_by(
+    reviewer, profile: ReviewerProfile, queue: Queue, *, honour_skips: bool = True, lock=True
+):
+    """Tasks of ``queue`` the reviewer may be given, locked as they are read, whoever else asks
+    (``lock=False``: only read, for a preview or for tasks the caller has locked already).
 
     Leaves out tasks the reviewer skipped (unless a manager assigns them: ``honour_skips``),
     tasks in a language they do not read, and tasks of an item they hold or decided another
@@ -74,9 +77,11 @@ def claimable_by(reviewer, profile: ReviewerProfile, queue: Queue, *, honour_ski
         claimed_by=reviewer,
         status__in=[TaskStatus.CLAIMED, TaskStatus.DECIDED],
     ).exclude(pk=OuterRef("pk"))
+    tasks = ReviewTask.objects.all()
+    if lock:
+        tasks = tasks.select_for_update(skip_locked=True, of=("self",))
     tasks = (
-        ReviewTask.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(queue=queue)
+        tasks.filter(queue=queue)
         # Written as an OR, PostgreSQL runs the probe per candidate and only for tasks that
         # share their item; a plain NOT EXISTS becomes an anti-join the planner may serve by
         # reading every task the reviewer ever decided.

@@ -25,6 +25,12 @@ urlpatterns = [
     path(
         "board/queues/<int:queue_id>/assign", sla_views.queue_bulk_assign, name="board-queue-assign"
     ),
+    path("board/queues/<int:queue_id>/bulk", sla_views.queue_bulk_preview, name="board-queue-bulk"),
+    path(
+        "board/queues/<int:queue_id>/bulk/apply",
+        sla_views.queue_bulk_apply,
+        name="board-queue-bulk-apply",
+    ),
     path(
         "board/queues/<int:queue_id>/sla-report.csv",
         sla_views.sla_report_csv,

@@ -1,6 +1,7 @@
 """The managers' SLA board: live figures per queue, the drill-down, actions, the weekly report."""
 
 import csv
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -10,7 +11,6 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.core import humanize
@@ -32,17 +32,31 @@ from reviewapp.review.reviews.assignments import (
     review_task_unassign,
     review_tasks_bulk_assign,
 )
+from reviewapp.review.reviews.bulk import (
+    MAX_BULK_TASKS,
+    BulkAction,
+    review_tasks_bulk_apply,
+    review_tasks_bulk_preview,
+)
 from reviewapp.review.sla.board import (
-    DRILL_DOWN_LIMIT,
     DRILL_DOWN_STATES,
     OPEN_FIGURES_MAX_AGE,
     QueueBoard,
     queue_boards,
     queue_live_figures,
-    queue_tasks,
     sla_weekly_report,
 )
 from reviewapp.review.sla.charts import Series, bar_chart, line_chart
+from reviewapp.review.sla.drill_down import (
+    SORTS,
+    ListingInvalid,
+    TaskListing,
+    TaskPage,
+    listing_from_query,
+    task_ids_matching,
+    task_page,
+    tasks_matching,
+)
 
 NO_FIGURE = "\N{EN DASH}"  # shown where there is nothing to measure yet
 
@@ -111,38 +125,170 @@ def _int_or_none(value: str | None) -> int | None:
     return whole_number(value)
 
 
-@require_GET
-@login_required
-def board_queue(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
-    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-    state = request.GET.get("state", "")
-    if state not in DRILL_DOWN_STATES:
-        state = ""
-    reviewer_id = _int_or_none(request.GET.get("reviewer"))
+def _labels(queue) -> list[str]:
+    """The predicted labels the workflow can give, for the filter's choices."""
+    version = queue.workflow.current_version
+    labels = version.definition.get("labels") if version is not None else None
+    return [str(label) for label in labels] if isinstance(labels, list) else []
+
+
+def _drill_down(
+    request: HtmxHttpRequest, queue, listing: TaskListing, *, error: str = "", status: int = 200
+) -> HttpResponse:
     summary = queue_live_figures(queue, open_max_age=OPEN_FIGURES_MAX_AGE)
-    reviewers = list(queue_reviewers(queue))
-    # Every task row offers the same reviewers to assign to: the options are built once, not
-    # once per row (100 rows of a few dozen options were most of the page's rendering time).
-    assign_options = format_html_join(
-        "", '<option value="{}">{}</option>', ((p.get_username(),) * 2 for p in reviewers)
-    )
+    page = task_page(queue=queue, listing=listing) if not error else TaskPage()
     return render(
         request,
         "sla/board_queue.html",
         {
             "queue": queue,
             "summary": summary,
-            "tasks": queue_tasks(queue=queue, state=state, reviewer_id=reviewer_id),
-            "state": state,
+            "page": page,
+            "listing": listing,
+            "filter_params": listing.params().items(),
+            "error": error,
+            "sorts": [(key, sort.label) for key, sort in SORTS.items()],
             "states": DRILL_DOWN_STATES.items(),
-            "limit": DRILL_DOWN_LIMIT,
-            "reviewer_id": reviewer_id,
-            "reviewers": reviewers,
-            "assign_options": assign_options,
+            "labels": _labels(queue),
+            "reviewers": list(queue_reviewers(queue)),
+            "max_bulk": MAX_BULK_TASKS,
             "open_counted_at": summary.open_counted_at,
             "open_max_age": OPEN_FIGURES_MAX_AGE,
         },
+        status=status,
     )
+
+
+@require_GET
+@login_required
+def board_queue(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
+    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+    try:
+        listing = listing_from_query(request.GET)
+    except ListingInvalid as bad:
+        return _drill_down(request, queue, TaskListing(), error=str(bad), status=400)
+    return _drill_down(request, queue, listing)
+
+
+@dataclass(frozen=True)
+class BulkRequest:
+    action: str
+    task_ids: list[int]
+    reviewers: list
+    priority: int | None
+    left_out: int
+    listing: TaskListing
+
+
+def _bulk_request(request: HtmxHttpRequest, queue) -> BulkRequest:
+    """The bulk form (or the preview's confirmation), checked; ``ListingInvalid`` if not."""
+    data = request.POST
+    listing = listing_from_query(data)
+    action = data.get("action", "")
+    if action not in BulkAction.values:
+        raise ListingInvalid("Choose what to do with the selected tasks.")
+    left_out = 0
+    if data.get("select") == "matching":
+        task_ids, more = task_ids_matching(queue=queue, listing=listing, limit=MAX_BULK_TASKS)
+        if more:
+            # Counted (once, by the preview) only when more match than one action takes:
+            # said on the preview and in the result, never cut silently.
+            left_out = tasks_matching(queue, listing).count() - len(task_ids)
+    else:
+        texts = data.getlist("task")
+        task_ids = [number for text in texts if (number := whole_number(text)) is not None]
+        if len(task_ids) != len(texts):
+            raise ListingInvalid("The selection holds something that is not a task.")
+        task_ids = list(dict.fromkeys(task_ids))
+        left_out = whole_number(data.get("left_out", "0")) or 0
+    if not task_ids:
+        raise ListingInvalid("Select at least one task, or all tasks matching the filter.")
+    if len(task_ids) > MAX_BULK_TASKS:
+        raise ListingInvalid(f"Select at most {MAX_BULK_TASKS} tasks at once.")
+    reviewers = []
+    if action == BulkAction.ASSIGN:
+        names = data.getlist("assignee")
+        reviewers = list(queue_reviewers(queue).filter(username__in=names))
+        if not names:
+            raise ListingInvalid("Choose who gets the tasks.")
+        if len(reviewers) != len(set(names)):
+            raise ListingInvalid("Someone chosen cannot review tasks of this queue.")
+    priority = None
+    if action == BulkAction.PRIORITY:
+        text = data.get("priority", "").strip()
+        negative = text.startswith("-")
+        number = whole_number(text.removeprefix("-"))
+        if number is None:
+            raise ListingInvalid("Give the new priority as a whole number.")
+        priority = -number if negative else number
+    return BulkRequest(action, task_ids, reviewers, priority, left_out, listing)
+
+
+@require_POST
+@login_required
+def queue_bulk_preview(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
+    """What the bulk action would do, to confirm; nothing changes yet."""
+    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+    try:
+        bulk = _bulk_request(request, queue)
+        plan = review_tasks_bulk_preview(
+            queue=queue,
+            task_ids=bulk.task_ids,
+            action=bulk.action,
+            reviewers=bulk.reviewers,
+            priority=bulk.priority,
+            left_out=bulk.left_out,
+            acting_user=request.user,
+        )
+    except ListingInvalid as bad:
+        return _drill_down(request, queue, TaskListing(), error=str(bad), status=400)
+    except TaskActionInvalid as refused:
+        return _drill_down(request, queue, bulk.listing, error=refusal_message(refused), status=400)
+    return render(
+        request,
+        "sla/board_queue_bulk.html",
+        {
+            "queue": queue,
+            "plan": plan,
+            "bulk": bulk,
+            "action_label": BulkAction(bulk.action).label,
+            "assignees": [r.get_username() for r in bulk.reviewers],
+            "filter_params": bulk.listing.params().items(),
+            "back": _drill_down_url(queue.pk, bulk.listing),
+        },
+    )
+
+
+def _drill_down_url(queue_id: int, listing: TaskListing) -> str:
+    url = reverse("board-queue", args=[queue_id])
+    query = listing.query()
+    return f"{url}?{query}" if query else url
+
+
+@require_POST
+@login_required
+def queue_bulk_apply(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
+    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+    try:
+        bulk = _bulk_request(request, queue)
+        plan = review_tasks_bulk_apply(
+            queue=queue,
+            task_ids=bulk.task_ids,
+            action=bulk.action,
+            reviewers=bulk.reviewers,
+            priority=bulk.priority,
+            left_out=bulk.left_out,
+            acting_user=request.user,
+        )
+    except ListingInvalid as bad:
+        return _drill_down(request, queue, TaskListing(), error=str(bad), status=400)
+    except TaskActionInvalid as refused:
+        return _drill_down(request, queue, bulk.listing, error=refusal_message(refused), status=400)
+    if plan.skipped or plan.left_out:
+        messages.warning(request, plan.summary())
+    else:
+        messages.success(request, plan.summary())
+    return redirect(_drill_down_url(queue.pk, bulk.listing))
 
 
 def _reviewer(queue, username: str):
