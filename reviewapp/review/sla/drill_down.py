@@ -6,10 +6,16 @@ the ``task_live_*_idx`` indexes, and a page is "the next 50 after this row" (``(
 that opens or goes meanwhile never shifts a page by one.
 
 Search looks in the subject copied onto the task when it opened (``ReviewTask.subject``), never
-in the items: ``subject__icontains`` is ``UPPER(subject) LIKE '%WORDS%'``, served on PostgreSQL
-by a trigram index over live tasks (task_live_subject_trgm_idx) when the words are rare, and by
-walking the sort's index and checking each row when they are common (the planner chooses by the
-statistics of that index). Three characters at least: a trigram index cannot serve fewer.
+in the items, and costs a bounded amount whether the words are rare or in every subject. The
+planner cannot tell which (it guesses a few hundred matches for any ``LIKE '%words%'``), and its
+two plans each fail one way: the trigram index (task_live_subject_trgm_idx) read all 1,000,000
+tasks and sorted them for "ticket" (14 s); walking the sort's index and checking each row reads
+every task for a word no task has. So a search page is found in two steps (``_first``): first
+the next ``SEARCH_WINDOW`` tasks in the page's order are checked row by row (a range of the
+sort's index, compared through ``LOWER`` so that the trigram index, which holds ``UPPER``, is
+not chosen); only if they hold fewer matches than a page, the rest comes from the trigram index,
+where matches are then known to be sparse. Three characters at least: a trigram index cannot
+serve fewer.
 """
 
 import base64
@@ -20,7 +26,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db.models import BooleanField, F, Func, QuerySet, Value
+from django.db.models import BooleanField, F, Func, QuerySet, Subquery, Value
+from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -39,6 +46,7 @@ from reviewapp.review.sla.board import DRILL_DOWN_STATES
 PAGE_SIZE = 50
 MIN_SEARCH = 3
 MAX_SEARCH = 100
+SEARCH_WINDOW = 5000  # tasks checked in order before the trigram index is asked
 SLACK = 1e-9  # floating-point noise in a confidence, far below a shown percent
 
 
@@ -67,9 +75,11 @@ class RowCompare(Func):
 
     output_field = BooleanField()
 
-    def __init__(self, keys: tuple[Any, ...], values: list[Any], *, after: bool):
+    def __init__(self, keys: tuple[Any, ...], values: list[Any], *, operator: str):
+        if operator not in (">", "<", ">=", "<="):
+            raise ValueError(operator)
         self.width = len(keys)
-        self.operator = ">" if after else "<"
+        self.operator = operator
         super().__init__(*keys, *(Value(value) for value in values))
 
     def as_sql(self, compiler, connection, *args, **extra_context):  # type: ignore[override]
@@ -220,6 +230,14 @@ def listing_from_query(query: QueryDict) -> TaskListing:
 
 def tasks_matching(queue: Queue, listing: TaskListing) -> QuerySet[ReviewTask]:
     """The queue's live tasks that pass the listing's filters and search (in no order)."""
+    tasks = tasks_filtered(queue, listing)
+    if listing.search:
+        tasks = tasks.filter(subject__icontains=listing.search)
+    return tasks
+
+
+def tasks_filtered(queue: Queue, listing: TaskListing) -> QuerySet[ReviewTask]:
+    """The queue's live tasks that pass the listing's filters, before any search."""
     tasks = ReviewTask.objects.filter(queue=queue, status__in=LIVE_STATUSES)
     if listing.state == "open":
         tasks = tasks.filter(status=TaskStatus.OPEN)
@@ -240,9 +258,66 @@ def tasks_matching(queue: Queue, listing: TaskListing) -> QuerySet[ReviewTask]:
         tasks = tasks.filter(uncertainty__lte=1.0 - listing.confidence_min / 100 + SLACK)
     if listing.confidence_max is not None:
         tasks = tasks.filter(uncertainty__gte=1.0 - listing.confidence_max / 100 - SLACK)
-    if listing.search:
-        tasks = tasks.filter(subject__icontains=listing.search)
     return tasks
+
+
+KEY_FIELDS = ("id", "due_at", "created_at", "priority", "uncertainty")
+
+
+def _first(
+    tasks: QuerySet[ReviewTask], listing: TaskListing, limit: int, *, backwards: bool = False
+) -> list[ReviewTask]:
+    """The first ``limit`` of ``tasks`` (filtered, after the cursor) in the listing's order
+    that match its search, in at most three bounded queries (see the module's docstring)."""
+
+    def shown(queryset):
+        return (
+            _ordered(queryset, listing.sort, backwards=backwards)
+            .select_related("claimed_by")
+            .annotate(confidence=F("item__prediction__confidence"))
+        )
+
+    if not listing.search:
+        return list(shown(tasks)[:limit])
+    edge = _ordered(tasks, listing.sort, backwards=backwards).only(*KEY_FIELDS)[
+        SEARCH_WINDOW - 1 : SEARCH_WINDOW
+    ]
+    near = tasks.alias(subject_lower=Lower("subject")).filter(
+        subject_lower__contains=listing.search.lower()
+    )
+    last = next(iter(edge), None)
+    if last is None:  # fewer tasks than the window: checking each is the bounded way
+        return list(shown(near)[:limit])
+    bound = list(task_key(last, listing.sort))
+    window = key_range(near, listing.sort, bound, ">=" if backwards else "<=")
+    found = list(shown(window)[:limit])
+    if len(found) == limit:
+        return found
+    beyond = key_range(
+        tasks.filter(subject__icontains=listing.search),
+        listing.sort,
+        bound,
+        "<" if backwards else ">",
+    )
+    # Sorted narrow, joined after: only the rows shown meet their holder and prediction.
+    first = _ordered(beyond, listing.sort, backwards=backwards).values("pk")[: limit - len(found)]
+    return found + list(shown(ReviewTask.objects.filter(pk__in=Subquery(first))))
+
+
+def key_range(
+    tasks: QuerySet[ReviewTask], sort: str, values: list, operator: str
+) -> QuerySet[ReviewTask]:
+    """The tasks whose sort key is beyond (or up to) ``values``: one row comparison that the
+    sort's index answers as a range, and the same bound on the first key alone, which the
+    planner can estimate (it guesses a row comparison matches a third of the table, and then
+    would rather read the whole table than a range of 5,000 rows)."""
+    keys = SORTS[sort].keys
+    first = {">": "gte", ">=": "gte", "<": "lte", "<=": "lte"}[operator]
+    return (
+        tasks.filter(RowCompare(keys, values, operator=operator))
+        .alias(first_key=keys[0])
+        .filter(**{f"first_key__{first}": values[0]})
+    )
 
 
 def _ordered(tasks: QuerySet[ReviewTask], sort: str, *, backwards: bool = False):
@@ -277,18 +352,13 @@ def task_page(*, queue: Queue, listing: TaskListing, size: int | None = None) ->
     """One page of the drill-down in one query: the tasks, their holders and their predictions'
     confidence (a left join for the rows shown only; the items' inputs are not read)."""
     size = size or PAGE_SIZE
-    tasks = tasks_matching(queue, listing)
-    keys = SORTS[listing.sort].keys
+    tasks = tasks_filtered(queue, listing)
     backwards = listing.before is not None
     if listing.after is not None:
-        tasks = tasks.filter(RowCompare(keys, list(listing.after), after=True))
+        tasks = key_range(tasks, listing.sort, list(listing.after), ">")
     elif listing.before is not None:
-        tasks = tasks.filter(RowCompare(keys, list(listing.before), after=False))
-    found = list(
-        _ordered(tasks, listing.sort, backwards=backwards)
-        .select_related("claimed_by")
-        .annotate(confidence=F("item__prediction__confidence"))[: size + 1]
-    )
+        tasks = key_range(tasks, listing.sort, list(listing.before), "<")
+    found = _first(tasks, listing, size + 1, backwards=backwards)
     more = len(found) > size
     found = found[:size]
     if backwards:
@@ -314,9 +384,5 @@ def task_page(*, queue: Queue, listing: TaskListing, size: int | None = None) ->
 def task_ids_matching(*, queue: Queue, listing: TaskListing, limit: int) -> tuple[list[int], bool]:
     """Up to ``limit`` ids of the tasks matching the listing, in its order (from the first
     page on), and whether more match: "select all matching" takes these and says so."""
-    ids = list(
-        _ordered(tasks_matching(queue, listing), listing.sort).values_list("id", flat=True)[
-            : limit + 1
-        ]
-    )
+    ids = [task.pk for task in _first(tasks_filtered(queue, listing), listing, limit + 1)]
     return ids[:limit], len(ids) > limit

@@ -172,6 +172,19 @@ def test_search_finds_words_in_the_subject_whatever_their_case(tasks, demo):
     assert ids("100%") == []  # a % is a character to find, not a wildcard
 
 
+@pytest.mark.parametrize("window", [2, 4, 5000])
+@pytest.mark.parametrize(("text", "sort"), [("ticket", "urgency"), ("ticket 1", "priority")])
+def test_a_search_pages_in_order_whether_the_first_tasks_checked_hold_a_page_or_not(
+    tasks, demo, monkeypatch, window, text, sort
+):
+    # A small window makes the search go on to the trigram index after checking a few tasks.
+    monkeypatch.setattr(drill_down, "SEARCH_WINDOW", window)
+    matching = [t for t in tasks if text in t.subject.lower()]
+    forward, backward = walk(demo.queue, TaskListing(sort=sort, search=text), size=2)
+    assert forward == expected(matching, ORDERS[sort])
+    assert backward == forward
+
+
 def test_another_queues_tasks_never_show(tasks, demo):
     other = queue_create(team=demo.team, workflow=demo.workflow, slug="other-q", name="Other")
     ReviewTask.objects.filter(pk=tasks[0].pk).update(queue=other)
