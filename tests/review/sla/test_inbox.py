@@ -200,3 +200,16 @@ def test_the_bell_refreshes_itself_and_stops_for_a_signed_out_page(demo, manager
     assert html.lstrip().startswith('<a id="notification-bell"')
     assert 'hx-trigger="every 60s"' in html
     assert Client().get("/notifications/bell").status_code == 286
+
+
+def test_the_inbox_reads_its_notifications_in_one_query(
+    due_tasks, manager, django_assert_num_queries
+):
+    sweep_at(NOW + 61 * MINUTE)
+    client = browser(manager)
+    client.get("/notifications/")  # the bell's count is kept from here on
+
+    # The session, the user, the top bar's roles and the notifications with their tasks and
+    # queues: the same for two notifications as for two hundred.
+    with django_assert_num_queries(4):
+        assert client.get("/notifications/").status_code == 200
