@@ -117,6 +117,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reviewapp.core.navigation.navigation",
+                "reviewapp.review.sla.inbox.unread_notifications",
             ],
             # readable, when, duration: values rendered for people; badge: a state's colour.
             "builtins": ["reviewapp.core.humanize", "reviewapp.core.badges"],

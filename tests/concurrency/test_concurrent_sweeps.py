@@ -18,7 +18,7 @@ from reviewapp.operations.demo import demo_items_submit
 from reviewapp.review.reviews.models import ReviewTask
 from reviewapp.review.reviews.opening import review_task_open
 from reviewapp.review.sla.configuration import escalation_step_add, sla_policy_set
-from reviewapp.review.sla.models import Escalation, Notification
+from reviewapp.review.sla.models import Escalation, Notification, NotificationKind
 from reviewapp.review.sla.sweep import SweepReport, sla_sweep
 from workflows.models import Item
 
@@ -86,7 +86,9 @@ def test_two_sweeps_fire_every_rung_exactly_once(breached_tasks, manager, mailou
     assert AuditEvent.objects.filter(action="task.breached").count() == TASKS
     assert AuditEvent.objects.filter(action="task.at_risk").count() == TASKS
     assert set(ReviewTask.objects.values_list("priority", "escalation_level")) == {(101, 3)}
-    assert Notification.objects.filter(recipient=manager).count() == TASKS
+    told = Notification.objects.filter(recipient=manager)
+    assert told.filter(kind=NotificationKind.TASK_ESCALATED).count() == TASKS
+    assert told.filter(kind=NotificationKind.TASK_BREACHED).count() == TASKS
     assert len(mailoutbox) == TASKS
     report = audit_verify()
     assert report.broken is None, report.broken

@@ -22,14 +22,18 @@ def nav_links(client: Client) -> dict[str, str]:
     html = client.get("/my-work/").content.decode()
     nav = NAV.search(html)
     assert nav, "no main navigation"
-    return {name: href for href, name in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav[1])}
+    # Each link is its icon (aria-hidden) and its label.
+    links = re.findall(r'<a href="([^"]+)"[^>]*>(?:<svg.*?</svg>)?([^<]+)</a>', nav[1])
+    return {name: href for href, name in links}
 
 
 def current_links(client: Client, path: str) -> dict[str, str]:
     """The top bar's links marked current on ``path``, with their aria-current value."""
     nav = NAV.search(client.get(path).content.decode())
     assert nav, "no main navigation"
-    marked = re.findall(r'<a href="[^"]+" aria-current="([^"]+)">([^<]+)</a>', nav[1])
+    marked = re.findall(
+        r'<a href="[^"]+" aria-current="([^"]+)">(?:<svg.*?</svg>)?([^<]+)</a>', nav[1]
+    )
     return {name: value for value, name in marked}
 
 
@@ -79,3 +83,14 @@ def test_the_top_bar_marks_the_page_you_are_on_and_its_section(demo, manager):
     assert current_links(client, f"/board/queues/{demo.queue.pk}/") == {"Board": "true"}
     assert current_links(client, "/audit/") == {"Audit": "page"}
     assert current_links(client, "/account/two-factor/") == {}
+
+
+def test_each_link_has_an_icon_hidden_from_screen_readers_beside_its_label(demo, manager):
+    html = signed_in(manager).get("/board/").content.decode()
+    nav = NAV.search(html)
+    assert nav
+    links = re.findall(r"<a [^>]*>(.*?)</a>", nav[1], re.S)
+    assert len(links) == 6
+    icon = r'<svg class="icon" [^>]*aria-hidden="true"[^>]*><path d="M[^"]+"/></svg>\w'
+    for link in links:
+        assert re.match(icon, link), link

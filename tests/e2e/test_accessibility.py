@@ -7,11 +7,16 @@ does not apply to, so the pages are checked exactly as they are served.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page
+
+from reviewapp.review.reviews.models import ReviewTask, TaskStatus
+from reviewapp.review.sla.sweep import sla_sweep
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -81,6 +86,11 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
     browser, live_server, sign_in, routed_items
 ):
     routed_items(count=4)
+    # A breach for maria, so her inbox is checked with a notification (and its forms) in it.
+    task = ReviewTask.objects.filter(status=TaskStatus.OPEN).first()
+    assert task is not None
+    ReviewTask.objects.filter(pk=task.pk).update(due_at=timezone.now() - timedelta(minutes=1))
+    assert sla_sweep().breached == 1
     anonymous = browser.new_context(base_url=live_server.url)
     login = anonymous.new_page()
     login.goto("/accounts/login/")
@@ -100,5 +110,13 @@ def test_no_page_has_a_serious_or_critical_accessibility_violation(
         found, linked = check_pages(page, same_site_links(page, "header a[href]"), seen)
         problems += found
         problems += check_pages(page, linked, seen)[0]
-    assert {"/review/N/", "/board/queues/N/", "/items/N/", "/datasets/", "/audit/"} <= seen, seen
+    assert {
+        "/review/N/",
+        "/board/queues/N/",
+        "/board/queues/N/reviewers/",
+        "/items/N/",
+        "/datasets/",
+        "/audit/",
+        "/notifications/",
+    } <= seen, seen
     assert not problems, "Serious or critical accessibility violations:\n" + "\n".join(problems)

@@ -22,6 +22,7 @@ from reviewapp.core.accounts.models import Membership, Role
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.statistics import new_token_share, psi_categorical, psi_numeric
 from reviewapp.learn.monitoring.models import DriftCheck
+from reviewapp.review.sla.inbox import notifications_create
 from reviewapp.review.sla.models import Notification, NotificationKind
 from workflows.models import Item, Workflow
 
@@ -156,7 +157,7 @@ def _raise_alarm(workflow: Workflow, check: DriftCheck, drifted: list[Feature]) 
         "auto-accepted answers."
     )
     managers = Membership.objects.filter(team_id=workflow.team_id, role=Role.MANAGER)
-    Notification.objects.bulk_create(
+    notifications_create(
         Notification(
             recipient=membership.user,
             kind=NotificationKind.DRIFT_DETECTED,

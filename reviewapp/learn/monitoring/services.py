@@ -13,6 +13,7 @@ from reviewapp.core.audit.services import audit_record
 from reviewapp.core.errors import Conflict
 from reviewapp.core.statistics import Proportion
 from reviewapp.learn.monitoring.selectors import auto_accept_accuracy
+from reviewapp.review.sla.inbox import notifications_create
 from reviewapp.review.sla.models import Notification, NotificationKind
 from workflows.models import Workflow
 
@@ -82,7 +83,7 @@ def accuracy_floor_check(*, workflow: Workflow) -> FloorVerdict | None:
             "of confident answers instead of the policy's rate."
         )
         managers = Membership.objects.filter(team_id=workflow.team_id, role=Role.MANAGER)
-        Notification.objects.bulk_create(
+        notifications_create(
             Notification(
                 recipient=membership.user,
                 kind=NotificationKind.ACCURACY_BELOW_FLOOR,

@@ -21,6 +21,7 @@ from django.utils import timezone
 from reviewapp.core.accounts.models import Membership, Role
 from reviewapp.core.audit.services import audit_record
 from reviewapp.core.statistics import bootstrap_interval, cohen_kappa
+from reviewapp.review.sla.inbox import notifications_create
 from reviewapp.review.sla.models import Notification, NotificationKind
 from workflows.judges.declaration import TrustRule, judge_declared, trust_rule
 from workflows.judges.models import JudgeAgreement, JudgeCheck
@@ -137,7 +138,7 @@ def _trust_changed(row: JudgeAgreement, result: Measured, rule: TrustRule) -> No
             f"interval), not above {rule.min_kappa:.2f}. Items its rules decided go to reviewers."
         )
     managers = Membership.objects.filter(team_id=workflow.team_id, role=Role.MANAGER)
-    Notification.objects.bulk_create(
+    notifications_create(
         Notification(
             recipient=membership.user,
             kind=NotificationKind.JUDGE_TRUST_CHANGED,

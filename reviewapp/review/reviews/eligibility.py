@@ -43,20 +43,38 @@ def missing_skills(queue: Queue, profile: ReviewerProfile) -> list[str]:
     return sorted(set(queue.required_skills) - set(profile.skills))
 
 
+def live_claims(now) -> Q:
+    """Claims the caps count: an expired lease is anyone's to take (the claim takes those too)."""
+    return Q(status=TaskStatus.CLAIMED, lease_expires_at__gt=now)
+
+
+def room_under_caps(
+    queue: Queue, profile: ReviewerProfile, *, held: int, held_in_queue: int
+) -> int | None:
+    """How many more tasks of ``queue`` someone holding ``held`` live claims (``held_in_queue``
+    of them in this queue) may take under both caps (``None``: no cap applies)."""
+    rooms = []
+    if profile.max_claims is not None:
+        rooms.append(profile.max_claims - held)
+    if queue.max_claims_per_reviewer is not None:
+        rooms.append(queue.max_claims_per_reviewer - held_in_queue)
+    return max(0, min(rooms)) if rooms else None
+
+
 def room_left(queue: Queue, reviewer, profile: ReviewerProfile, now) -> int | None:
     """How many more tasks of ``queue`` the reviewer may hold (``None``: no cap applies).
 
-    Counts live claims only: an expired lease is anyone's to take (the claim takes those too).
+    Counts only what a cap needs: no query at all when neither cap applies.
     """
-    live = ReviewTask.objects.filter(
-        claimed_by=reviewer, status=TaskStatus.CLAIMED, lease_expires_at__gt=now
+    live = ReviewTask.objects.filter(live_claims(now), claimed_by=reviewer)
+    return room_under_caps(
+        queue,
+        profile,
+        held=live.count() if profile.max_claims is not None else 0,
+        held_in_queue=(
+            live.filter(queue=queue).count() if queue.max_claims_per_reviewer is not None else 0
+        ),
     )
-    rooms = []
-    if profile.max_claims is not None:
-        rooms.append(profile.max_claims - live.count())
-    if queue.max_claims_per_reviewer is not None:
-        rooms.append(queue.max_claims_per_reviewer - live.filter(queue=queue).count())
-    return max(0, min(rooms)) if rooms else None
 
 
 def claimable_by(

@@ -153,13 +153,15 @@ class Escalation(models.Model):
 
 class NotificationKind(models.TextChoices):
     TASK_ESCALATED = "task_escalated", "Task escalated"
+    TASK_BREACHED = "task_breached", "Task breached its SLA"
     ACCURACY_BELOW_FLOOR = "accuracy_below_floor", "Accuracy below the floor"
     DRIFT_DETECTED = "drift_detected", "Drift detected"
     JUDGE_TRUST_CHANGED = "judge_trust_changed", "A judge became trusted or untrusted"
 
 
 class Notification(models.Model):
-    """An in-app notification; when ``email_to`` is set the sweep also mails it, once."""
+    """An in-app notification (the bell and /notifications/, ``reviewapp.review.sla.inbox``);
+    when ``email_to`` is set the sweep also mails it, once."""
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -186,6 +188,15 @@ class Notification(models.Model):
                 fields=["created_at"],
                 condition=Q(emailed_at__isnull=True) & ~Q(email_to=""),
                 name="notification_unmailed_idx",
+            ),
+        ]
+        constraints = [
+            # A task breaches once (the sweep's compare-and-swap on breached_at); this is the
+            # last line of defence against telling a manager twice.
+            models.UniqueConstraint(
+                fields=["recipient", "task"],
+                condition=Q(kind="task_breached"),
+                name="notification_breach_once",
             ),
         ]
 

@@ -23,11 +23,13 @@ from django.utils import timezone
 
 from reviewapp.core.accounts.models import Membership, Role
 from reviewapp.core.audit.services import AuditEntry, audit_record_many
+from reviewapp.review.reviews.access import queue_managers
 from reviewapp.review.reviews.claims import review_task_reopen
 from reviewapp.review.reviews.events import task_audit_entry
 from reviewapp.review.reviews.models import LIVE_STATUSES, Queue, ReviewTask, TaskStatus
 from reviewapp.review.reviews.scoring import review_task_claim_score
 from reviewapp.review.sla.calendar import WorkingCalendar, business_deadline
+from reviewapp.review.sla.inbox import notifications_create
 from reviewapp.review.sla.models import (
     Escalation,
     EscalationAction,
@@ -90,6 +92,7 @@ class _Ladders:
         self._calendars: dict[int, WorkingCalendar | None] = {}
         self._steps: dict[int, list[EscalationStep]] = {}
         self._team_leads: dict[int, list] = {}
+        self._managers: dict[int, list] = {}
 
     def attach_queues(self, tasks: list[ReviewTask]) -> None:
         """Give each task its queue from the cache: a batch of a thousand tasks of one queue
@@ -125,6 +128,13 @@ class _Ladders:
         if team_id not in self._team_leads:
             self._team_leads[team_id] = _recipients(task, step)
         return self._team_leads[team_id]
+
+    def managers(self, queue: Queue) -> list:
+        """Who manages the queue, told of each breach in the app (cached per queue: a burst
+        breaches many tasks of one queue)."""
+        if queue.pk not in self._managers:
+            self._managers[queue.pk] = list(queue_managers(queue))
+        return self._managers[queue.pk]
 
     def next_rung(
         self, task: ReviewTask, fired: set[int]
@@ -270,7 +280,7 @@ def _fire_idle(task: ReviewTask, step: EscalationStep, now: datetime, ladders: _
     fired = _Fired()
     escalation.detail = _act(task, step, now, ladders, fired, idle_since=idle_since)
     escalation.save(update_fields=["detail"])
-    Notification.objects.bulk_create(fired.notifications)
+    notifications_create(fired.notifications)
     _audit_task(
         task,
         "task.escalated",
@@ -336,7 +346,7 @@ def _advance(
     fired = _Fired()
     for task in batch:
         tally.at_risk += _mark_at_risk(task, now)
-        tally.breached += _mark_breached(task, now, ladders)
+        tally.breached += _mark_breached(task, now, ladders, fired)
         tally.escalated += _climb(task, now, ladders, fired_steps[task.pk], fired)
         task.claim_score = review_task_claim_score(task)
     changed = _tasks_update(
@@ -360,7 +370,7 @@ def _advance(
         # hold; if it does, nothing of the batch is written (the transaction rolls back).
         raise RuntimeError(f"{len(batch) - len(changed)} locked task(s) changed under the sweep")
     Escalation.objects.bulk_create([row[0] for row in fired.escalations])
-    Notification.objects.bulk_create(fired.notifications)
+    notifications_create(fired.notifications)
     for escalation, task, step, source_queue, now_in_queue in fired.escalations:
         webhook_notification_add(escalation, task, step, source_queue, now, now_in=now_in_queue)
     return tally
@@ -422,9 +432,20 @@ def _mark_at_risk(task: ReviewTask, now: datetime) -> int:
     return 1
 
 
-def _mark_breached(task: ReviewTask, now: datetime, ladders: _Ladders) -> int:
+def _mark_breached(task: ReviewTask, now: datetime, ladders: _Ladders, fired: _Fired) -> int:
     if task.breached_at is not None or task.due_at is None or task.due_at > now:
         return 0
+    # In the app only: the ladder's notifying rungs are the ones that also mail.
+    fired.notifications.extend(
+        Notification(
+            recipient=user,
+            kind=NotificationKind.TASK_BREACHED,
+            task=task,
+            message=f"Task {task.pk} in {task.queue.name} is past due: it breached its SLA.",
+            created_at=now,
+        )
+        for user in ladders.managers(task.queue)
+    )
     rung = ladders.next_rung(task, fired=set())
     task.next_escalation_at = rung[1] if rung else None
     task.at_risk_at = task.at_risk_at or now

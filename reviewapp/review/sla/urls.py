@@ -1,7 +1,7 @@
 from django.urls import path
 
 from reviewapp.review.sla import api as sla_api
-from reviewapp.review.sla import settings_views
+from reviewapp.review.sla import inbox_views, settings_views
 from reviewapp.review.sla import views as sla_views
 
 urlpatterns = [
@@ -22,6 +22,11 @@ urlpatterns = [
     ),
     path("board/", sla_views.board, name="board"),
     path("board/queues/<int:queue_id>/", sla_views.board_queue, name="board-queue"),
+    path(
+        "board/queues/<int:queue_id>/reviewers/",
+        sla_views.board_queue_reviewers,
+        name="board-queue-reviewers",
+    ),
     path(
         "board/queues/<int:queue_id>/assign", sla_views.queue_bulk_assign, name="board-queue-assign"
     ),
@@ -94,5 +99,13 @@ urlpatterns = [
         "board/reviewers/<str:username>/profile",
         settings_views.team_reviewer_profile,
         name="team-reviewer-profile",
+    ),
+    path("notifications/", inbox_views.notification_list, name="notification-list"),
+    path("notifications/bell", inbox_views.notification_bell, name="notification-bell"),
+    path("notifications/read", inbox_views.notification_read_all, name="notification-read-all"),
+    path(
+        "notifications/<int:notification_id>/read",
+        inbox_views.notification_read,
+        name="notification-read",
     ),
 ]

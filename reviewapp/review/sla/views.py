@@ -57,6 +57,12 @@ from reviewapp.review.sla.drill_down import (
     task_page,
     tasks_matching,
 )
+from reviewapp.review.sla.presence import (
+    ACTIVE_WITHIN,
+    AWAY_WITHIN,
+    IDLE_WITHIN,
+    queue_reviewer_workloads,
+)
 
 NO_FIGURE = "\N{EN DASH}"  # shown where there is nothing to measure yet
 
@@ -255,6 +261,38 @@ def queue_bulk_preview(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
             "assignees": [r.get_username() for r in bulk.reviewers],
             "filter_params": bulk.listing.params().items(),
             "back": _drill_down_url(queue.pk, bulk.listing),
+        },
+    )
+
+
+def _threshold_text(span: timedelta) -> str:
+    """A presence threshold in words: "2 minutes", "8 hours"."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minute{'s' * (minutes != 1)}"
+    return f"{minutes // 60} hour{'s' * (minutes != 60)}"
+
+
+@require_GET
+@login_required
+def board_queue_reviewers(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
+    """The queue's reviewers: who is at work now and how much each carries."""
+    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+    rows = [
+        {"workload": w, "median": duration_text(w.median_today)}
+        for w in queue_reviewer_workloads(queue)
+    ]
+    template = "sla/board_reviewers.html#panel" if request.htmx else "sla/board_reviewers.html"
+    return render(
+        request,
+        template,
+        {
+            "queue": queue,
+            "rows": rows,
+            "updated_at": timezone.now(),
+            "active_within": _threshold_text(ACTIVE_WITHIN),
+            "idle_within": _threshold_text(IDLE_WITHIN),
+            "away_within": _threshold_text(AWAY_WITHIN),
         },
     )
 
