@@ -37,7 +37,7 @@ def test_a_manager_follows_a_breach_from_the_bell_and_sees_an_active_reviewer(
     expect(notification).to_contain_text(f"Task {task.pk} in {demo.queue.name} is past due")
     notification.get_by_role("link", name=f"Tasks of {demo.queue.name}").click()
     board.wait_for_url(re.compile(rf"/board/queues/{demo.queue.pk}/\?state=breached$"))
-    expect(board.locator("main")).to_contain_text(str(task.pk))
+    expect(board.locator(f'tr[data-task="{task.pk}"]')).to_be_visible()
 
     board.goto("/notifications/")
     board.get_by_role("button", name=re.compile(r"^Mark read")).click()
