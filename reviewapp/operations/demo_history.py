@@ -37,7 +37,7 @@ from reviewapp.review.quality.services import gold_item_add, queue_quality_set
 from reviewapp.review.reviews.claims import review_task_claim, review_task_release
 from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
-from workflows.demo.tickets import Ticket, generate_tickets
+from workflows.demo.tickets import LABELS, Ticket, generate_tickets
 from workflows.ingest.services import Submission, items_ingest
 from workflows.models import Item, Prediction, TrainingRun, TrainingRunStatus
 from workflows.pipeline.engine import item_resume_after_review, items_run
@@ -52,7 +52,9 @@ HISTORY_SEED = 38
 HISTORY_TICKETS = 100
 HISTORY_MIXED_SHARE = 0.5
 HISTORY_KEY = "demo-history"
-SPAM = "(spam)"
+# Tickets that are no support request at all, by the reason a reviewer rejects them with.
+SPAM, PHISHING = "(spam)", "(phishing)"
+REJECTED_FOR = {SPAM: "spam", PHISHING: "spam/phishing"}
 DEAD_LETTER_KEY = "demo-history-dead-letter"
 # The model a version of the workflow named by mistake: it was never registered.
 MISSING_MODEL = {"name": "ticket-triage", "version": "2"}
@@ -63,7 +65,12 @@ RELEASE_NOTE = "Demo: the first release of corrections, to retrain the triage mo
 # workflow's chargeback-threat rule sends to two reviewers (four-eyes).
 EXTRA_TICKETS = (
     Ticket("You have won", "Claim your prize now. Send us your bank details.", "free", SPAM),
-    Ticket("Urgent: verify your account", "Click the link to keep your mailbox.", "free", SPAM),
+    Ticket(
+        "Security notice",
+        "Your mailbox is full. Click the link and confirm your details.",
+        "free",
+        PHISHING,
+    ),
     Ticket("Business offer", "We sell cheap followers for your social pages.", "pro", SPAM),
     Ticket(
         "Chargeback",
@@ -96,8 +103,6 @@ GOLD = (
     (Ticket("Problem", "The export button does nothing.", "pro", "technical"), "account"),
 )
 GOLD_RATE = 0.15
-# bob accepts this gold item's wrong proposal: his gold accuracy is not perfect.
-GOLD_MISSED = 2
 
 
 @dataclass
@@ -171,7 +176,7 @@ def _reviews(demo: Demo, tickets: list[Ticket], *, reviewers) -> dict[str, int]:
     claims anything)."""
     truth = {_key(ticket.as_input()): ticket.label for ticket in tickets}
     disputed = _key(DISPUTED.as_input())
-    gold_missed = _key(GOLD[GOLD_MISSED][0].as_input())
+    bob_missed_gold = False
     done: dict[str, int] = {}
     active = list(reviewers)
     for reviewer in cycle(reviewers):
@@ -187,9 +192,13 @@ def _reviews(demo: Demo, tickets: list[Ticket], *, reviewers) -> dict[str, int]:
         key = _key(item.input)
         gold = GoldTask.objects.filter(task_id=task.pk).select_related("gold_item").first()
         if gold is not None:
-            right = gold.gold_item.expected_output["label"]
-            if reviewer.username == "bob" and key == gold_missed:
-                right = gold.gold_item.proposed_output["label"]
+            known = gold.gold_item.expected_output["label"]
+            right = known
+            if reviewer.username == "bob" and not bob_missed_gold:
+                # bob gets his first gold item wrong: his gold accuracy is not perfect.
+                proposed = gold.gold_item.proposed_output["label"]
+                right = proposed if proposed != known else _other_label(known)
+                bob_missed_gold = True
         elif key in truth:
             right = truth[key]
             if reviewer.username == "bob" and key == disputed:
@@ -203,6 +212,10 @@ def _reviews(demo: Demo, tickets: list[Ticket], *, reviewers) -> dict[str, int]:
         done[outcome] = done.get(outcome, 0) + 1
         item_resume_after_review(item_id=item.pk)
     return done
+
+
+def _other_label(label: str) -> str:
+    return next(other for other in LABELS if other != label)
 
 
 def _waiting(demo: Demo) -> QuerySet[ReviewTask]:
@@ -222,8 +235,8 @@ def _waiting(demo: Demo) -> QuerySet[ReviewTask]:
 
 def _decide(task: ReviewTask, reviewer, item: Item, right: str) -> str:
     proposed = Prediction.objects.get(item=item).output["label"]
-    if right == SPAM:
-        outcome, output, reasons = "reject", None, ["spam"]
+    if right in REJECTED_FOR:
+        outcome, output, reasons = "reject", None, [REJECTED_FOR[right]]
     elif proposed == right:
         outcome, output, reasons = "accept", None, []
     else:

@@ -80,6 +80,9 @@ def test_the_history_has_reviews_gold_four_eyes_a_dead_letter_and_a_retrained_mo
         code for correction in corrections for code in correction.reason_codes
     }
 
+    rejected = Correction.objects.filter(decision__outcome="reject")
+    assert sorted(c.reason_codes for c in rejected) == [["spam"], ["spam"], ["spam/phishing"]]
+
     scored = GoldTask.objects.filter(scored_at__isnull=False)
     assert GoldItem.objects.filter(queue=demo.queue).count() == 4
     assert scored.filter(correct=True).exists() and scored.filter(correct=False).exists()
