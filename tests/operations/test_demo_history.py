@@ -169,4 +169,3 @@ def test_the_pages_show_the_history(history, demo, reviewer, second_reviewer, ma
     assert f'<option value="{candidate.pk}">{candidate}</option>' in page
     run_row = page.split(f'data-testid="training-run-{history.training_run.pk}"')[1]
     assert "Succeeded" in run_row.split("</tr>")[0]
-
