@@ -16,7 +16,6 @@ missing, so an install interrupted halfway is completed by the next one.
 """
 
 import json
-import logging
 from dataclasses import dataclass, field
 from itertools import cycle
 
@@ -42,8 +41,6 @@ from workflows.ingest.services import Submission, items_ingest
 from workflows.models import Item, Prediction, TrainingRun, TrainingRunStatus
 from workflows.pipeline.engine import item_resume_after_review, items_run
 from workflows.services import workflow_publish
-
-logger = logging.getLogger(__name__)
 
 # Twice the share of two-topic tickets the live demo gets: those are the ones the model is unsure
 # of. This seed sends 34 of the 100 to reviewers, 18 of them answered wrong, 7 of those in the
