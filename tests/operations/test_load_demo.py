@@ -14,21 +14,23 @@ def test_load_demo_installs_users_a_service_level_and_submits_tickets(db, capsys
     call_command("load_demo", items=30, password="demo-pass-123")
     out = capsys.readouterr().out
     assert "alice" in out and "demo-pass-123" in out and "API token for api-client" in out
-    assert Item.objects.count() == 30
+    assert Item.objects.filter(correlation_id="demo-7").count() == 30
     policy = SlaPolicy.objects.get(queue__slug="ticket-triage")
     assert (policy.target_minutes, policy.warn_at_percent) == (60, 75)
     assert EscalationStep.objects.filter(queue=policy.queue).count() == 2
 
     call_command("load_demo", items=0, password="demo-pass-123")  # again: nothing doubles
     assert SlaPolicy.objects.count() == 1 and EscalationStep.objects.count() == 2
-    assert not ReviewTask.objects.exists()  # items run only when a worker takes them
+    # The submitted tickets run only when a worker takes them (the demo's history ran here).
+    assert Item.objects.filter(correlation_id="demo-7").count() == 30
+    assert not ReviewTask.objects.filter(item__correlation_id="demo-7").exists()
 
 
 def test_passwords_kept_in_a_file_stay_the_same_from_one_run_to_the_next(db, capsys, tmp_path):
     kept = tmp_path / "var" / "demo-passwords.json"
-    call_command("load_demo", items=0, passwords_file=kept)
+    call_command("load_demo", items=0, passwords_file=kept, history=False)
     first = capsys.readouterr().out
-    call_command("load_demo", items=0, passwords_file=kept)
+    call_command("load_demo", items=0, passwords_file=kept, history=False)
     second = capsys.readouterr().out
     passwords = json.loads(kept.read_text())
     assert set(passwords) == {"alice", "bob", "maria", "mel", "ines", "api-client", "admin"}
@@ -40,6 +42,6 @@ def test_passwords_kept_in_a_file_stay_the_same_from_one_run_to_the_next(db, cap
     assert f"(Kept in {kept}; delete it for new passwords.)" in second
 
     kept.write_text("{not json")  # a damaged file is replaced, never half-used
-    call_command("load_demo", items=0, passwords_file=kept)
+    call_command("load_demo", items=0, passwords_file=kept, history=False)
     renewed = json.loads(kept.read_text())
     assert set(renewed) == set(passwords) and renewed["alice"] != passwords["alice"]

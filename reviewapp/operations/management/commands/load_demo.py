@@ -9,6 +9,7 @@ from reviewapp.operations.demo import (
     demo_passwords_kept,
     demo_sla_install,
 )
+from reviewapp.operations.demo_history import demo_history_install
 
 
 class Command(BaseCommand):
@@ -24,13 +25,27 @@ class Command(BaseCommand):
             type=Path,
             help="Keep each user's random password in this file and reuse it on the next run.",
         )
+        parser.add_argument(
+            "--no-history",
+            action="store_false",
+            dest="history",
+            help="Leave out the past work (reviews, gold, four-eyes, a release, a retrained model)",
+        )
 
     def handle(
-        self, *args, items: int, password: str | None, passwords_file: Path | None, **options
+        self,
+        *args,
+        items: int,
+        password: str | None,
+        passwords_file: Path | None,
+        history: bool,
+        **options,
     ):
         kept = demo_passwords_kept(passwords_file) if passwords_file and not password else None
         demo = demo_install(password=password, passwords=kept)
         demo_sla_install(demo)
+        if history:
+            demo_history_install(demo)
         if items:
             demo_items_submit(demo, count=items)
         self.stdout.write(
