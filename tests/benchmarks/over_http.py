@@ -62,6 +62,8 @@ SECRET_KEY = "bench-http-only-3e9c1a7f5b2d8e4a6c0f9b1d3e5a7c9f2b4d6e8a0c1e3f5a7b
 DECIDE_ACTION = re.compile(r'action="/review/(\d+)/decide"')
 CLAIM_INPUT = re.compile(r'name="claim_token" value="([0-9a-f-]{36})"')
 SELECTED = re.compile(r'<option value="([^"]*)" selected>')
+# What --parts selects: (1) to (5) of the module's docstring.
+PARTS = ("in-process", "api", "browser", "logins", "ingest")
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,7 +79,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--web-threads", type=int, default=4, help="threads per gunicorn worker")
     parser.add_argument("--db-name", default=BENCH_DB, help="database to create and drop")
     parser.add_argument("--keep-db", action="store_true", help="leave the database behind")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"which runs, comma-separated, of {','.join(PARTS)} (default: all; the summary "
+        "line comes only when all run)",
+    )
     args = parser.parse_args()
+    args.parts = {part.strip() for part in args.parts.split(",") if part.strip()}
+    if args.parts - set(PARTS):
+        parser.error(f"--parts takes {', '.join(PARTS)}")
     if not args.db_name.isidentifier():
         parser.error("--db-name takes letters, digits and underscores only")
     return args
@@ -544,9 +555,10 @@ def main() -> None:
         bench_ingest(stack, items=100, batch=25, key="warm-up")  # both pool processes
         print(f"warmed up (web, worker); {load()}", flush=True)
         dsn = bench_url.replace("postgres://", "postgresql://", 1)
-        in_process = {}
-        print("(1) in process, through the services (CPU: the reviewers' processes)", flush=True)
-        for count in (1, args.reviewers):
+        in_process, api, browser, logins, ingest = {}, {}, {}, {}, {}
+        if "in-process" in args.parts:
+            print("(1) in process, through the services (CPU: the reviewers' processes)")
+        for count in (1, args.reviewers) if "in-process" in args.parts else ():
             row = queues.bench_reviews(
                 demo, reviewers=count, processes=4, seconds=args.seconds, dsn=dsn,
                 worker=stack.worker,
@@ -560,46 +572,50 @@ def main() -> None:
                 f"{row['load']}",
                 flush=True,
             )
-        print("(2) API flow (claim, then decide with next)", flush=True)
-        api = {}
-        for count in (1, args.reviewers):
-            api[count] = run_reviewers(stack, mode="api", reviewers=count, seconds=args.seconds)
-            print_run("api closed loop", api[count])
-        paced = run_reviewers(
-            stack, mode="api", reviewers=args.reviewers, seconds=args.seconds, rate=args.rate
-        )
-        print_run("api paced", paced)
-        print("(3) browser flow (the review page, then Submit and next as htmx sends it)")
-        browser = {}
-        for count in (1, args.reviewers):
-            browser[count] = run_reviewers(
-                stack, mode="pages", reviewers=count, seconds=args.seconds
+        if "api" in args.parts:
+            print("(2) API flow (claim, then decide with next)", flush=True)
+            for count in (1, args.reviewers):
+                api[count] = run_reviewers(stack, mode="api", reviewers=count, seconds=args.seconds)
+                print_run("api closed loop", api[count])
+            paced = run_reviewers(
+                stack, mode="api", reviewers=args.reviewers, seconds=args.seconds, rate=args.rate
             )
-            print_run("browser closed loop", browser[count])
-        logins = bench_logins(stack, people=args.logins)
-        print(
-            f"(4) {args.logins} simultaneous sign-ins: p50 {logins['p50_ms']:.0f} ms, p95 "
-            f"{logins['p95_ms']:.0f} ms, slowest {logins['max_ms']:.0f} ms, failed (no "
-            f"answer in 40 s or refused) {logins['failed']}; web CPU "
-            f"{logins['web_cpu_ms_per_login']:.0f} ms per sign-in; {logins['load']}",
-            flush=True,
-        )
-        ingest = bench_ingest(stack, items=args.ingest, batch=args.batch)
-        print(
-            f"(5) bulk ingest over HTTP: {ingest['items']} items in batches of {args.batch}, "
-            f"posted in {ingest['posted_s']:.1f} s, routed after {ingest['routed_s']:.1f} s: "
-            f"{ingest['items_per_s']:.0f} items/s; {ingest['batch']}; web CPU "
-            f"{ingest['web_cpu_ms_per_item']:.2f} ms per item; {ingest['load']}",
-            flush=True,
-        )
-        base = in_process[args.reviewers]["reviews_per_s"] or 1.0
-        print(
-            f"bench-http: api_ratio={api[args.reviewers]['reviews_per_s'] / base:.2f} "
-            f"browser_ratio={browser[args.reviewers]['reviews_per_s'] / base:.2f} "
-            f"logins_p95_ms={logins['p95_ms']:.0f} ingest_items_s={ingest['items_per_s']:.0f} "
-            f"web_cpu_ms_per_review={api[args.reviewers]['web_cpu_ms']:.0f}",
-            flush=True,
-        )
+            print_run("api paced", paced)
+        if "browser" in args.parts:
+            print("(3) browser flow (the review page, then Submit and next as htmx sends it)")
+            for count in (1, args.reviewers):
+                browser[count] = run_reviewers(
+                    stack, mode="pages", reviewers=count, seconds=args.seconds
+                )
+                print_run("browser closed loop", browser[count])
+        if "logins" in args.parts:
+            logins = bench_logins(stack, people=args.logins)
+            print(
+                f"(4) {args.logins} simultaneous sign-ins: p50 {logins['p50_ms']:.0f} ms, p95 "
+                f"{logins['p95_ms']:.0f} ms, slowest {logins['max_ms']:.0f} ms, failed (no "
+                f"answer in 40 s or refused) {logins['failed']}; web CPU "
+                f"{logins['web_cpu_ms_per_login']:.0f} ms per sign-in; {logins['load']}",
+                flush=True,
+            )
+        if "ingest" in args.parts:
+            ingest = bench_ingest(stack, items=args.ingest, batch=args.batch)
+            print(
+                f"(5) bulk ingest over HTTP: {ingest['items']} items in batches of {args.batch}, "
+                f"posted in {ingest['posted_s']:.1f} s, routed after {ingest['routed_s']:.1f} "
+                f"s: {ingest['items_per_s']:.0f} items/s; {ingest['batch']}; web CPU "
+                f"{ingest['web_cpu_ms_per_item']:.2f} ms per item; {ingest['load']}",
+                flush=True,
+            )
+        if set(PARTS) <= args.parts:
+            base = in_process[args.reviewers]["reviews_per_s"] or 1.0
+            print(
+                f"bench-http: api_ratio={api[args.reviewers]['reviews_per_s'] / base:.2f} "
+                f"browser_ratio={browser[args.reviewers]['reviews_per_s'] / base:.2f} "
+                f"logins_p95_ms={logins['p95_ms']:.0f} "
+                f"ingest_items_s={ingest['items_per_s']:.0f} "
+                f"web_cpu_ms_per_review={api[args.reviewers]['web_cpu_ms']:.0f}",
+                flush=True,
+            )
     finally:
         if stack is not None:
             stack.close()

@@ -51,6 +51,9 @@ class HotCursor:
     def fetchone(self) -> Any:
         return self.cursor.fetchone()
 
+    def fetchall(self) -> list[Any]:
+        return self.cursor.fetchall()
+
 
 @contextmanager
 def hot_cursor() -> Iterator[CursorWrapper | HotCursor]:

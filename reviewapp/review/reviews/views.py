@@ -22,7 +22,12 @@ from reviewapp.core.untrusted import whole_number
 from reviewapp.review.corrections.selectors import reason_choices
 from reviewapp.review.corrections.services import output_diff
 from reviewapp.review.quality.selectors import four_eyes_for_task
-from reviewapp.review.reviews.access import get_queue_for_user, get_task_for_user, queues_for_user
+from reviewapp.review.reviews.access import (
+    REVIEW_PAGE_RELATED,
+    get_queue_for_user,
+    get_task_for_user,
+    queues_for_user,
+)
 from reviewapp.review.reviews.claims import (
     SKIP_REASON_MAX_LENGTH,
     ClaimLost,
@@ -147,7 +152,7 @@ def queue_next(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def review_task(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
-    task = get_task_for_user(request.user, task_id)
+    task = get_task_for_user(request.user, task_id, related=REVIEW_PAGE_RELATED)
     if task.queue.kind == QueueKind.PAIRWISE:
         return redirect("pairwise-task", task_id=task.pk)
     return _render_review(request, task)
@@ -214,7 +219,7 @@ def review_undo(request: HtmxHttpRequest, task_id: int) -> HttpResponse:
         if request.htmx:
             return HttpResponseClientRedirect(reverse("my-work"))
         return redirect("my-work")
-    task = get_task_for_user(request.user, task.pk)
+    task = get_task_for_user(request.user, task.pk, related=REVIEW_PAGE_RELATED)
     if not request.htmx:
         messages.success(request, "Decision undone: decide this task again.")
         return redirect("review-task", task_id=task.pk)
@@ -349,7 +354,7 @@ def _claim_and_show_next(request: HtmxHttpRequest, task: ReviewTask, *, done: st
         return redirect("review-task", task_id=next_task.pk)
     if next_task is None:
         return _render_empty(request, task.queue)
-    next_task = get_task_for_user(request.user, next_task.pk)
+    next_task = get_task_for_user(request.user, next_task.pk, related=REVIEW_PAGE_RELATED)
     # A decision (not a skip) can be taken back from the next task's page.
     undo_task = task if done == "Decision saved" else None
     response = _render_review(request, next_task, saved=done, undo_task=undo_task)

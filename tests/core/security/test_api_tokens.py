@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from reviewapp.core.accounts.models import ApiToken
-from reviewapp.core.accounts.tokens import api_token_create, token_hash
+from reviewapp.core.accounts.tokens import api_token_authenticate, api_token_create, token_hash
 from reviewapp.core.audit.models import AuditEvent
 from tests.conftest import PASSWORD
 from workflows.demo.tickets import generate_tickets
@@ -130,3 +130,13 @@ def test_signed_in_answers_are_never_stored(demo, reviewer, integrator):
     assert "no-store" in client.get("/queues/")["Cache-Control"]
     _, raw = api_token_create(user=integrator, name="ci", scopes=["ingest", "read"])
     assert "no-store" in _ingest(_client(raw), demo)["Cache-Control"]
+
+
+def test_a_deactivated_persons_token_gets_401_and_a_live_one_brings_its_person(demo, integrator):
+    token, raw = api_token_create(user=integrator, name="ci", scopes=["ingest", "read"])
+    found = api_token_authenticate(raw)
+    assert found == token and found.user == integrator and found.scopes == ["ingest", "read"]
+    integrator.is_active = False
+    integrator.save(update_fields=["is_active"])
+    assert api_token_authenticate(raw) is None
+    assert _ingest(_client(raw), demo).status_code == 401
