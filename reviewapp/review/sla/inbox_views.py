@@ -6,6 +6,7 @@ plain form POST that comes back to the list, so it works without JS.
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -69,7 +70,10 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
 @require_GET
 def notification_bell(request: HttpRequest) -> HttpResponse:
     """The bell, polled by every page: a signed-out page (an expired session) stops asking
-    rather than have a login page swapped into the top bar."""
+    rather than have a login page swapped into the top bar; outside htmx it is the usual
+    sign-in redirect."""
     if not request.user.is_authenticated:
-        return HttpResponse(status=STOP_POLLING)
+        if request.headers.get("HX-Request") == "true":
+            return HttpResponse(status=STOP_POLLING)
+        return redirect_to_login(request.get_full_path())
     return render(request, "notifications/_bell.html")

@@ -22,7 +22,7 @@ from reviewapp.learn.datasets.models import DatasetExport
 from reviewapp.review.quality.models import GoldItem
 from reviewapp.review.reviews.models import ReviewTask
 from reviewapp.review.sla.configuration import business_calendar_save, escalation_step_add
-from reviewapp.review.sla.models import EscalationAction
+from reviewapp.review.sla.models import EscalationAction, Notification, NotificationKind
 from tests.conftest import run_pipeline
 from workflows.demo.tickets import generate_tickets
 from workflows.ingest.services import Submission, items_ingest
@@ -105,6 +105,14 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
         next_attempt_at=timezone.now() + timedelta(days=1),
     )
     token, _ = api_token_create(user=requester, name="matrix", scopes=["read"])
+    # The requester's own notification: nobody else may read or mark it.
+    notification = Notification.objects.create(
+        recipient=requester,
+        kind=NotificationKind.TASK_BREACHED,
+        task=task,
+        message="A task is past due.",
+        created_at=timezone.now(),
+    )
     # A second factor of the team's requester (the admin site's pages of it are staff-only).
     device = two_factor_enrolment_start(user=requester)
     return {
@@ -125,6 +133,7 @@ def team_objects(*, team, workflow, queue, model, requester, reviewer, calendar_
         "delivery_id": delivery.pk,
         "model_id": candidate.pk,
         "token_id": token.pk,
+        "notification_id": notification.pk,
         "username": reviewer.username,
         # Django admin: the staff-only site refuses everyone here whatever the object.
         "object_id": str(item.pk),

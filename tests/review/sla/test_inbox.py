@@ -199,7 +199,11 @@ def test_the_bell_refreshes_itself_and_stops_for_a_signed_out_page(demo, manager
     html = browser(manager).get("/notifications/bell").content.decode()
     assert html.lstrip().startswith('<a id="notification-bell"')
     assert 'hx-trigger="every 60s"' in html
-    assert Client().get("/notifications/bell").status_code == 286
+    assert Client().get("/notifications/bell", headers={"HX-Request": "true"}).status_code == 286
+    # Opened as a page, it is the usual sign-in redirect.
+    signed_out = Client().get("/notifications/bell")
+    assert signed_out.status_code == 302
+    assert signed_out.headers["Location"].startswith("/accounts/login/")
 
 
 def test_the_inbox_reads_its_notifications_in_one_query(
