@@ -51,7 +51,7 @@ def test_the_ml_engineer_requests_a_release_in_two_formats_and_reads_its_page(
 
     mel = sign_in("mel", start="/datasets/")
     formats = mel.get_by_test_id("formats")
-    expect(formats.get_by_label("JSON Lines")).to_be_checked()
+    expect(formats.get_by_label("JSON Lines", exact=True)).to_be_checked()
     formats.get_by_label("CSV (spreadsheet-safe)").check()
     expect(mel.get_by_label("Decision")).to_have_value("human_verified")
     mel.get_by_label("What is it for?").fill("Retrain the triage model on verified labels.")
