@@ -23,6 +23,9 @@ class ReleaseDiffOut(serializers.Serializer):
     previous = serializers.CharField(
         allow_null=True, help_text="The release compared with, e.g. v2; null for the first."
     )
+    previous_id = serializers.IntegerField(
+        required=False, help_text="The export id of the release compared with."
+    )
     added = serializers.IntegerField(required=False)
     removed = serializers.IntegerField(required=False)
     changed = serializers.IntegerField(

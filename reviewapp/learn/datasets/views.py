@@ -134,11 +134,16 @@ def dataset_preview_page(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def dataset_request(request: HtmxHttpRequest) -> HttpResponse:
     workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""), REQUEST_EXPORT)
+    if not request.POST.getlist("formats") and not request.POST.get("format"):
+        messages.error(request, "formats: Choose at least one format.")
+        return redirect("dataset-list")
     try:
         export = dataset_export_request(
             workflow=workflow,
             requested_by=request.user,
-            export_formats=request.POST.getlist("formats") or [ExportFormat.JSONL],
+            # Older forms (and scripts) post one ``format``; the page posts ``formats``.
+            export_formats=request.POST.getlist("formats") or None,
+            export_format=None if "formats" in request.POST else request.POST.get("format"),
             filters=_filters_from_form(request.POST),
             note=request.POST.get("note", "").strip(),
             include_sensitive=bool(request.POST.get("include_sensitive")),

@@ -292,3 +292,28 @@ def test_the_api_refuses_a_format_the_release_was_not_built_in(
     assert response.status_code == 404
     bad = api(requester).get(f"{EXPORTS}{export.pk}/download?file_format=exe")
     assert bad.status_code == 400 and "file_format" in bad.json()["errors"]
+
+
+def test_the_page_asks_for_a_format_when_none_is_ticked(requester, decided):
+    client = Client()
+    client.force_login(requester)
+
+    response = client.post("/datasets/request", {"workflow": "ticket-triage"}, follow=True)
+
+    assert "Choose at least one format." in response.content.decode()
+    assert not DatasetExport.objects.exists()
+
+
+def test_the_page_requests_every_ticked_format(requester, decided):
+    client = Client()
+    client.force_login(requester)
+
+    response = client.post(
+        "/datasets/request",
+        {"workflow": "ticket-triage", "formats": ["parquet", "jsonl"], "decision": "accept"},
+        follow=True,
+    )
+
+    assert "requested in 2 formats" in response.content.decode()
+    export = DatasetExport.objects.get()
+    assert (export.all_formats, export.filters) == (["parquet", "jsonl"], {"decision": "accept"})
