@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 from django.urls import resolve
 
+from reviewapp.learn.datasets.services import dataset_export_build
 from reviewapp.review.reviews.models import ReviewTask, TaskStatus
 
 
@@ -117,6 +118,11 @@ def test_ingest_and_exports_answer_as_described(
     check(schema, "get", path, api(requester).get(path), 200)
     approve = f"{path}/approve"
     check(schema, "post", approve, api(approver).post(approve, {}, format="json"), 200)
+    dataset_export_build(export_id=export["id"])
+    built = check(schema, "get", path, api(requester).get(path), 200)
+    assert built["files"] and built["diff"] == {"previous": None} and built["release_url"]
+    several = {"workflow": demo.workflow.slug, "formats": ["jsonl", "csv"]}
+    check(schema, "post", exports, api(requester).post(exports, several, format="json"), 201)
     second = check(
         schema, "post", exports, api(requester).post(exports, request, format="json"), 201
     )

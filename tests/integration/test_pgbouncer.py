@@ -97,7 +97,7 @@ OUTCOMES = ("correct", "accept", "correct")
 
 @pytest.fixture
 def decided(api, reviewer, demo, routed_items):
-    """Alice claims and decides three tasks: two corrections and an accept."""
+    """Alice claims and decides three tasks: two corrections and an accept, each labeled data."""
     assert len(routed_items(count=10, seed=5)) >= len(OUTCOMES)
     claim_and_decide(api(reviewer), demo.queue, OUTCOMES)
     return Correction.objects.count()
@@ -114,7 +114,7 @@ def test_claims_decisions_releases_and_the_audit_trail_work_through_the_pooler(
     assert connections[SESSION_ALIAS].settings_dict["NAME"] == pgbouncer.session_database
 
     # Claims and decisions (the fixture) ran through PgBouncer, a transaction at a time.
-    assert decided == 2
+    assert decided == 3
     decided_tasks = ReviewTask.objects.filter(queue=demo.queue, status=TaskStatus.DECIDED)
     assert decided_tasks.count() == len(OUTCOMES)
     assert not ReviewTask.objects.filter(status=TaskStatus.CLAIMED).exists()
@@ -135,7 +135,9 @@ def test_claims_decisions_releases_and_the_audit_trail_work_through_the_pooler(
     assert jsonl.rows_total == csv.rows_total == decided
     lines = export_path(jsonl).read_text().splitlines()
     assert len(lines) == decided
-    assert {json.loads(line)["reason_codes"][0] for line in lines} == {"wrong-category"}
+    # The corrections say why; the accept has no reason.
+    reasons = sorted(tuple(json.loads(line)["reason_codes"]) for line in lines)
+    assert reasons == [(), ("wrong-category",), ("wrong-category",)]
     assert len(export_path(csv).read_text().splitlines()) == decided + 1  # and the header
 
     report = audit_verify()
@@ -192,7 +194,7 @@ def test_a_worker_behind_the_pooler_runs_the_pipeline_and_builds_a_release(
     )
     export = DatasetExport.objects.get(pk=export_id)
     assert (export.status, export.error) == (ExportStatus.READY, "")
-    assert export.rows_total == Correction.objects.count() == 2
+    assert export.rows_total == Correction.objects.count() == 3
     # The worker read the rows on a session of its own, through PgBouncer's session pool.
     assert pgbouncer.logins(pgbouncer.session_database) > sessions_before
     wait_until(pooled_worker.is_idle, timeout=30.0, what=lambda: "the worker never went idle")

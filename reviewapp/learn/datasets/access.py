@@ -23,6 +23,8 @@ def get_export_for_user(user: User, export_id: int, perm: str = REQUEST_EXPORT) 
 
 def exports_for_user(user: User) -> QuerySet[DatasetExport]:
     workflows = workflows_for_user(user, REQUEST_EXPORT) | workflows_for_user(user, APPROVE_EXPORT)
-    return DatasetExport.objects.filter(workflow__in=workflows).select_related(
-        "workflow", "requested_by", "decided_by"
+    return (
+        DatasetExport.objects.filter(workflow__in=workflows)
+        .select_related("workflow", "requested_by", "decided_by")
+        .prefetch_related("files")
     )

@@ -1,5 +1,5 @@
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +35,15 @@ from workflows.access import get_workflow_for_user
 
 class ExportRequestSerializer(serializers.Serializer):
     workflow = serializers.SlugField()
-    format = serializers.ChoiceField(choices=ExportFormat.choices, default=ExportFormat.JSONL)
+    # One format (the form older clients send) or several: one approval covers them all.
+    format = serializers.ChoiceField(choices=ExportFormat.choices, required=False)
+    formats = serializers.ListField(
+        child=serializers.ChoiceField(choices=ExportFormat.choices),
+        required=False,
+        min_length=1,
+        max_length=len(ExportFormat.choices),
+        help_text="Every format the release is built in, from the same rows; default jsonl.",
+    )
     # Any JSON object: the dataset spec parser reports unknown names and bad values itself.
     filters = serializers.JSONField(required=False, default=dict)
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -61,7 +69,8 @@ class ExportListView(APIView):
         export = dataset_export_request(
             workflow=workflow,
             requested_by=request.user,
-            export_format=data["format"],
+            export_format=data.get("format"),
+            export_formats=data.get("formats"),
             filters=data["filters"],
             note=data.get("note", ""),
             include_sensitive=data["include_sensitive"],
@@ -119,12 +128,37 @@ class ExportRejectView(APIView):
         return Response(export_summary(export))
 
 
+class DownloadSerializer(serializers.Serializer):
+    # Not ``format``: DRF reads that query parameter as the response's renderer.
+    file_format = serializers.ChoiceField(choices=ExportFormat.choices, required=False)
+
+
 class ExportDownloadView(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "file_format",
+                str,
+                enum=ExportFormat.values,
+                required=False,
+                description="Which of the release's formats; the first when not given.",
+            )
+        ],
+        responses={
+            (200, "application/octet-stream"): bytes,
+            404: OpenApiResponse(description="No such export, or not built in that format."),
+        },
+    )
     def get(self, request, export_id: int):
         export = get_export_for_user(request.user, export_id)
-        name = dataset_export_download(export=export, user=request.user)
-        return export_file_response(export, name)
+        serializer = DownloadSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        release_file = dataset_export_download(
+            export=export,
+            user=request.user,
+            export_format=serializer.validated_data.get("file_format"),
+        )
+        return export_file_response(release_file)
 
 
 class ExportLabelStudioView(APIView):

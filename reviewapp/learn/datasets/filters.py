@@ -17,7 +17,34 @@ from reviewapp.core.errors import InvalidRequest
 from reviewapp.review.corrections.models import Correction, ReasonCode
 from reviewapp.review.quality.models import GoldTask
 
-DECISIONS = ("correct", "reject")
+# Which human decisions a dataset holds (the ``decision`` filter). A spec without one gets
+# ``DEFAULT_DECISION``: the labels a human stands behind. Rejections (an empty output: "the
+# model should not have answered") are never in it, only when asked for by name. Corrections
+# pulled back from Label Studio have no review decision; they are human labels, so they count
+# wherever corrections count except under "correct" alone, which has always meant review
+# corrections only.
+DECISIONS: dict[str, str] = {
+    "human_verified": "Human-verified: accepted or corrected by a human (the default)",
+    "correct": "Corrections only",
+    "accept": "Accepted only",
+    "reject": "Rejections only",
+    "correct_or_reject": "Corrections and rejections (every change a human made)",
+    "all": "Everything, rejections included",
+}
+DEFAULT_DECISION = "human_verified"
+# Not a filter a client can give (``spec_filters_parse`` refuses it): the newest correction a
+# release's build reads, fixed when it was approved (``DatasetExport.corrections_upto``).
+UPTO = "corrections_upto"
+_OUTCOMES = {
+    "human_verified": (("accept", "correct"), True),
+    "correct": (("correct",), False),
+    "accept": (("accept",), False),
+    "reject": (("reject",), False),
+    # What a spec without a decision meant before acceptances were recorded (see migration
+    # 0006 of datasets, which names it on those stored specs).
+    "correct_or_reject": (("correct", "reject"), True),
+    "all": (("accept", "correct", "reject"), True),
+}
 
 
 class SpecInvalid(InvalidRequest):
@@ -77,9 +104,9 @@ def _check_reasons(workflow, value: Any) -> list[str]:
 
 
 def _check_decision(workflow, value: Any) -> str:
-    if value not in DECISIONS:
+    if not isinstance(value, str) or value not in DECISIONS:
         raise ValueError(f"Choose one of {', '.join(DECISIONS)}.")
-    return str(value)
+    return value
 
 
 def _check_flag(workflow, value: Any) -> bool:
@@ -128,6 +155,8 @@ def spec_filters_parse(*, workflow, filters: Any) -> dict:
     # "Only QA samples: no" means no filter at all; keep the stored spec minimal.
     if clean.get("qa_samples_only") is False:
         del clean["qa_samples_only"]
+    # Stored explicitly, so a stored spec keeps its meaning if the default ever changes.
+    clean.setdefault("decision", DEFAULT_DECISION)
     return dict(sorted(clean.items()))
 
 
@@ -146,6 +175,8 @@ def spec_matching(*, workflow, filters: dict) -> QuerySet[Correction]:
     # filters, and a join to the items for each would cost two million-row joins per export.
     showings = GoldTask.objects.filter(item_id=OuterRef("item_id"))
     matching = Correction.objects.filter(~Exists(showings), workflow=workflow)
+    if UPTO in filters:
+        matching = matching.filter(pk__lte=filters[UPTO])
     if "created_after" in filters:
         matching = matching.filter(created_at__gte=_aware(filters["created_after"]))
     if "created_before" in filters:
@@ -163,8 +194,13 @@ def spec_matching(*, workflow, filters: dict) -> QuerySet[Correction]:
                 else Q(JsonListHas(F("reason_codes"), Value(code)))
             )
         matching = matching.filter(any_reason)
-    if "decision" in filters:
-        matching = matching.filter(decision__outcome=filters["decision"])
+    decision = filters.get("decision", DEFAULT_DECISION)
+    if decision != "all":  # "all" is every correction: no join to the decisions needed
+        outcomes, label_studio = _OUTCOMES[decision]
+        chosen = Q(decision__outcome__in=outcomes)
+        if label_studio:
+            chosen |= Q(decision__isnull=True)
+        matching = matching.filter(chosen)
     if filters.get("qa_samples_only"):
         matching = matching.filter(item__routing__qa_sample=True)
     return matching

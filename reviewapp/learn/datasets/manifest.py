@@ -192,14 +192,13 @@ def release_audit_heads(export) -> dict:
 
 def data_card(export, manifest: dict) -> str:
     counts = manifest["counts"]
-    sensitive = manifest["sensitive"]["fields"]
     preferences = _is_preferences(export)
     what = "preference" if preferences else "corrections"
     source = (
         "People's choices between two models' answers to the same input, from the pairwise "
         "review queues"
         if preferences
-        else "Human corrections from the review queues"
+        else "Human decisions from the review queues"
     )
     lines = [
         f"# {export.workflow.name}: {what} dataset {manifest['release']}",
@@ -214,6 +213,7 @@ def data_card(export, manifest: dict) -> str:
         f"Filters: `{json.dumps(export.filters, sort_keys=True)}`. Rows: {manifest['rows']} "
         f"(train {counts['by_split']['train']}, validation {counts['by_split']['validation']}, "
         f"test {counts['by_split']['test']}).",
+        *_decisions_line(manifest),
         "",
         "## Fields",
         *[
@@ -222,33 +222,8 @@ def data_card(export, manifest: dict) -> str:
         ],
         "",
         "## Known limitations",
-        *(
-            [
-                "- Only items where a shadow model answered differently from the serving model "
-                "were compared, and only a sample of them.",
-                "- Each preference is one reviewer's choice; ties are left out.",
-            ]
-            if preferences
-            else [
-                "- Only items a human reviewed are here: confident auto-accepted items are missing "
-                "(except QA samples), so the class balance is not the production balance.",
-                "- Each label comes from one reviewer's decision and may itself be wrong.",
-                "- Inputs seen more than once keep only their latest correction.",
-            ]
-        ),
+        *(f"- {limit}" for limit in known_limits(export, manifest)),
     ]
-    if sensitive and not manifest["sensitive"]["included"]:
-        lines.append(
-            "- Sensitive input fields are altered: "
-            + ", ".join(f"`{name}` ({mode}ed)" for name, mode in sensitive.items())
-            + "."
-        )
-    elif sensitive:
-        lines.append(
-            "- Contains sensitive input fields in clear ("
-            + ", ".join(sensitive)
-            + "), approved for inclusion."
-        )
     chain = manifest["approval_chain"]
     lines += [
         "",
@@ -259,3 +234,46 @@ def data_card(export, manifest: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _decisions_line(manifest: dict) -> list[str]:
+    """Which human decisions the rows come from (lineage); filled in before the card is made."""
+    by_outcome = manifest.get("lineage", {}).get("by_outcome")
+    if not by_outcome:
+        return []
+    return [
+        "Decisions: " + ", ".join(f"{rows} {outcome}" for outcome, rows in by_outcome.items()) + "."
+    ]
+
+
+def known_limits(export, manifest: dict) -> list[str]:
+    """What a user of the release must know before training on it (data card, release page)."""
+    sensitive = manifest["sensitive"]["fields"]
+    if _is_preferences(export):
+        limits = [
+            "Only items where a shadow model answered differently from the serving model "
+            "were compared, and only a sample of them.",
+            "Each preference is one reviewer's choice; ties are left out.",
+        ]
+    else:
+        limits = [
+            "Only items a human reviewed are here: confident auto-accepted items are missing "
+            "(except QA samples), so the class balance is not the production balance.",
+            "Each label comes from one reviewer's decision and may itself be wrong.",
+            "Accepted rows have an empty diff: the reviewer confirmed the model's answer.",
+            "Rejected rows (if the filters asked for them) have an empty human_output.",
+            "Inputs seen more than once keep only their latest correction.",
+        ]
+    if sensitive and not manifest["sensitive"]["included"]:
+        limits.append(
+            "Sensitive input fields are altered: "
+            + ", ".join(f"{name} ({mode}ed)" for name, mode in sensitive.items())
+            + "."
+        )
+    elif sensitive:
+        limits.append(
+            "Contains sensitive input fields in clear ("
+            + ", ".join(sensitive)
+            + "), approved for inclusion."
+        )
+    return limits

@@ -30,10 +30,18 @@ class LabelStudioPullStatus(models.TextChoices):
 
 
 class DatasetExport(models.Model):
+    """A request for a release; once approved and built, release v<N> of its workflow.
+
+    One request may ask for several formats: one approval covers them all and the build writes
+    each from the same rows (``ReleaseFile``, one per format).
+    """
+
     workflow = models.ForeignKey(
         "workflows.Workflow", on_delete=models.PROTECT, related_name="exports"
     )
+    # The first of ``formats``: what clients that know one format per export read.
     format = models.CharField(max_length=20, choices=ExportFormat.choices)
+    formats = models.JSONField(default=list, blank=True)
     filters = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=20, choices=ExportStatus.choices, default=ExportStatus.REQUESTED
@@ -65,6 +73,11 @@ class DatasetExport(models.Model):
     approvals_required = models.PositiveSmallIntegerField(default=1)
     # Set when the last approval lands: the export is then release v<N> of its workflow.
     release_version = models.PositiveIntegerField(null=True, blank=True)
+    # Also set then: the newest correction a build may read, so every format's file (and any
+    # rebuild after a crash) holds the same rows whatever reviewers decide meanwhile.
+    corrections_upto = models.PositiveBigIntegerField(null=True, blank=True)
+    # Filled by the build: how this release differs from the previous one of its workflow.
+    diff = models.JSONField(default=dict, blank=True)
     # Fencing for builds: each build run takes the next attempt number and only the holder of
     # the current one may report progress or finish, so a resumed build and a late straggler
     # never both publish a file.
@@ -104,6 +117,11 @@ class DatasetExport(models.Model):
         return f"export {self.pk} of {self.workflow_id} ({self.status})"
 
     @property
+    def all_formats(self) -> list[str]:
+        """The formats asked for (exports from before multi-format requests have one)."""
+        return list(self.formats) or [self.format]
+
+    @property
     def release_name(self) -> str:
         return f"v{self.release_version}" if self.release_version else ""
 
@@ -132,3 +150,25 @@ class ExportApproval(models.Model):
 
     def __str__(self) -> str:
         return f"approval of export {self.export_id} by {self.approver_id}"
+
+
+class ReleaseFile(models.Model):
+    """One format's file of a built release: what a download of that format hands out."""
+
+    export = models.ForeignKey(DatasetExport, on_delete=models.CASCADE, related_name="files")
+    format = models.CharField(max_length=20, choices=ExportFormat.choices)
+    # Where it is in the ``exports`` storage.
+    path = models.CharField(max_length=500)
+    # What a download is called (``<workflow>-v<N>-<kind>.<ext>``).
+    download_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["export", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["export", "format"], name="release_file_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.download_name

@@ -9,10 +9,42 @@ class ApprovalOut(serializers.Serializer):
     approved_at = serializers.DateTimeField()
 
 
+class ReleaseFileOut(serializers.Serializer):
+    format = serializers.CharField()
+    download_name = serializers.CharField(
+        help_text="What the download is saved as, e.g. support-triage-v3-verified.jsonl."
+    )
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    download_url = serializers.CharField(help_text="GET it (with ?format=) to download.")
+
+
+class ReleaseDiffOut(serializers.Serializer):
+    previous = serializers.CharField(
+        allow_null=True, help_text="The release compared with, e.g. v2; null for the first."
+    )
+    previous_id = serializers.IntegerField(
+        required=False, help_text="The export id of the release compared with."
+    )
+    added = serializers.IntegerField(required=False)
+    removed = serializers.IntegerField(required=False)
+    changed = serializers.IntegerField(
+        required=False, help_text="Rows of the same input whose label changed."
+    )
+    unchanged = serializers.IntegerField(required=False)
+    unavailable = serializers.CharField(required=False, help_text="Why there is no comparison.")
+
+
 class ExportOut(serializers.Serializer):
     id = serializers.IntegerField()
     workflow = serializers.CharField(help_text="The workflow's slug.")
-    format = serializers.CharField(help_text="jsonl, csv, parquet, label_studio or hf.")
+    format = serializers.CharField(
+        help_text="The first of formats: jsonl, csv, parquet, label_studio, hf_dataset or "
+        "preference_jsonl."
+    )
+    formats = serializers.ListField(
+        child=serializers.CharField(), help_text="Every format the release is built in."
+    )
     filters = serializers.JSONField(help_text="The spec: which corrections the export holds.")
     status = serializers.CharField(
         help_text="requested, approved, rejected, building, ready, failed or expired."
@@ -33,6 +65,9 @@ class ExportOut(serializers.Serializer):
     progress_percent = serializers.IntegerField()
     sha256 = serializers.CharField(allow_null=True)
     manifest = serializers.JSONField(allow_null=True)
+    files = ReleaseFileOut(many=True, help_text="One file per format, once built.")
+    diff = ReleaseDiffOut(allow_null=True, help_text="Against the previous release, once built.")
+    release_url = serializers.CharField(allow_null=True, help_text="The release page, once built.")
     expires_at = serializers.DateTimeField(allow_null=True)
     error = serializers.CharField(allow_null=True)
 

@@ -1,9 +1,14 @@
 from collections import Counter
+from dataclasses import dataclass, field
 
-from reviewapp.learn.datasets.filters import SpecInvalid, spec_filters_parse
-from reviewapp.learn.datasets.models import DatasetExport
+from django.http import Http404
+from django.urls import reverse
+
+from reviewapp.learn.datasets.filters import DECISIONS, SpecInvalid, spec_filters_parse
+from reviewapp.learn.datasets.manifest import known_limits
+from reviewapp.learn.datasets.models import DatasetExport, ExportFormat, ExportStatus
 from reviewapp.learn.datasets.protection import sensitive_fields
-from reviewapp.learn.datasets.row import RowEncoder
+from reviewapp.learn.datasets.row import PREFERENCE_ROW, ROW, RowEncoder
 from reviewapp.learn.datasets.specs import output_class, spec_rows
 from reviewapp.learn.datasets.splits import SPLITS
 
@@ -15,6 +20,7 @@ def export_summary(export: DatasetExport) -> dict:
         "id": export.pk,
         "workflow": export.workflow.slug,
         "format": export.format,
+        "formats": export.all_formats,
         "filters": export.filters,
         "status": export.status,
         "requested_by": export.requested_by.get_username(),
@@ -34,6 +40,21 @@ def export_summary(export: DatasetExport) -> dict:
         "progress_percent": export.progress_percent,
         "sha256": export.sha256 or None,
         "manifest": export.manifest or None,
+        "files": [
+            {
+                "format": f.format,
+                "download_name": f.download_name,
+                "sha256": f.sha256,
+                "size_bytes": f.size_bytes,
+                "download_url": reverse("api-export-download", args=[export.pk])
+                + f"?file_format={f.format}",
+            }
+            for f in export.files.all()
+        ],
+        "diff": ({"previous": None} | export.diff) if export.diff else None,
+        "release_url": reverse("dataset-release", args=[export.pk])
+        if export.status in (ExportStatus.READY, ExportStatus.EXPIRED)
+        else None,
         "expires_at": export.expires_at.isoformat() if export.expires_at else None,
         "error": export.error or None,
     }
@@ -73,6 +94,69 @@ def dataset_preview(*, workflow, filters) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class ReleaseDetails:
+    """What the release page shows; every value ready for people."""
+
+    export: DatasetExport
+    files: list
+    manifest: dict
+    filters: list[tuple[str, str]]
+    fields: list[tuple[str, str]]
+    approvals: list
+    limits: list[str]
+    lineage: dict
+    diff: dict
+    # (class, rows before, rows now, change) over the classes of both releases.
+    label_change: list[tuple[str, int | None, int, int | None]] = field(default_factory=list)
+
+
+def _filter_rows(filters: dict) -> list[tuple[str, str]]:
+    rows = []
+    for name, value in filters.items():
+        if name == "decision":
+            text = DECISIONS.get(value, str(value))
+        elif isinstance(value, list):
+            text = ", ".join(map(str, value))
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = str(value)
+        rows.append((name.replace("_", " ").capitalize(), text))
+    return rows
+
+
+def release_details(export: DatasetExport) -> ReleaseDetails:
+    """A built release as its page shows it. ``Http404`` while it is not built yet."""
+    if export.status not in (ExportStatus.READY, ExportStatus.EXPIRED):
+        raise Http404("This export is not a built release yet.")
+    manifest = export.manifest or {}
+    preferences = export.format == ExportFormat.PREFERENCE_JSONL
+    diff = dict(export.diff)
+    label_change: list[tuple[str, int | None, int, int | None]] = []
+    previous = None
+    if diff.get("previous_id"):
+        previous = DatasetExport.objects.filter(pk=diff["previous_id"]).first()
+    if previous is not None:
+        before = previous.manifest.get("counts", {}).get("by_class", {})
+        now = manifest.get("counts", {}).get("by_class", {})
+        for name in sorted(set(before) | set(now)):
+            old, new = before.get(name), now.get(name, 0)
+            label_change.append((name, old, new, new - (old or 0)))
+    return ReleaseDetails(
+        export=export,
+        files=list(export.files.all()),
+        manifest=manifest,
+        filters=_filter_rows(export.filters),
+        fields=[(c.name, c.note) for c in (PREFERENCE_ROW if preferences else ROW)],
+        approvals=list(export.approvals.select_related("approver")),
+        limits=known_limits(export, manifest) if manifest else [],
+        lineage=manifest.get("lineage") or {},
+        diff=diff,
+        label_change=label_change,
+    )
+
+
 def spec_form_choices(*, workflows) -> dict:
     """Queues and reason codes the spec form offers, for the workflows the user may export."""
     from reviewapp.review.corrections.models import ReasonCode
@@ -99,5 +183,6 @@ __all__ = [
     "SpecInvalid",
     "dataset_preview",
     "export_summary",
+    "release_details",
     "spec_form_choices",
 ]

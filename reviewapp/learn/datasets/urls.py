@@ -59,6 +59,11 @@ urlpatterns = [
         name="dataset-download",
     ),
     path(
+        "datasets/releases/<int:export_id>/",
+        datasets_views.dataset_release,
+        name="dataset-release",
+    ),
+    path(
         "datasets/<int:export_id>/label-studio/push",
         datasets_views.dataset_label_studio_push,
         name="dataset-label-studio-push",

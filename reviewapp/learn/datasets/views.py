@@ -14,7 +14,7 @@ from reviewapp.core.permissions import APPROVE_EXPORT, REQUEST_EXPORT
 from reviewapp.core.untrusted import whole_number
 from reviewapp.learn.datasets.access import exports_for_user, get_export_for_user
 from reviewapp.learn.datasets.downloads import export_file_response
-from reviewapp.learn.datasets.filters import SpecInvalid
+from reviewapp.learn.datasets.filters import DECISIONS, DEFAULT_DECISION, SpecInvalid
 from reviewapp.learn.datasets.label_studio import (
     LabelStudioPushFailed,
     dataset_release_push_label_studio,
@@ -24,7 +24,11 @@ from reviewapp.learn.datasets.label_studio_pull import (
     dataset_release_pull_label_studio_start,
 )
 from reviewapp.learn.datasets.models import ExportFormat, ExportStatus
-from reviewapp.learn.datasets.selectors import dataset_preview, spec_form_choices
+from reviewapp.learn.datasets.selectors import (
+    dataset_preview,
+    release_details,
+    spec_form_choices,
+)
 from reviewapp.learn.datasets.services import (
     ExportConflict,
     ExportForbidden,
@@ -53,6 +57,9 @@ def _page_context(request: HtmxHttpRequest) -> dict:
         },
         "workflows": workflows,
         "formats": ExportFormat.choices,
+        "spec_formats": [ExportFormat.JSONL],
+        "decisions": list(DECISIONS.items()),
+        "default_decision": DEFAULT_DECISION,
         "choices": spec_form_choices(workflows=workflows),
         # Releases this user may push to Label Studio and pull annotations back from.
         "label_studio": {
@@ -103,7 +110,11 @@ def _filters_from_form(post) -> dict:
 def dataset_preview_page(request: HtmxHttpRequest) -> HttpResponse:
     """The preview of a spec: a fragment for htmx, the whole page (form kept) without JS."""
     workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""), REQUEST_EXPORT)
-    context: dict = {"spec": request.POST, "preview_workflow": workflow}
+    context: dict = {
+        "spec": request.POST,
+        "spec_formats": request.POST.getlist("formats"),
+        "preview_workflow": workflow,
+    }
     status = 200
     try:
         context["preview"] = dataset_preview(
@@ -123,11 +134,16 @@ def dataset_preview_page(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 def dataset_request(request: HtmxHttpRequest) -> HttpResponse:
     workflow = get_workflow_for_user(request.user, request.POST.get("workflow", ""), REQUEST_EXPORT)
+    if not request.POST.getlist("formats") and not request.POST.get("format"):
+        messages.error(request, "formats: Choose at least one format.")
+        return redirect("dataset-list")
     try:
         export = dataset_export_request(
             workflow=workflow,
             requested_by=request.user,
-            export_format=request.POST.get("format", ExportFormat.JSONL),
+            # Older forms (and scripts) post one ``format``; the page posts ``formats``.
+            export_formats=request.POST.getlist("formats") or None,
+            export_format=None if "formats" in request.POST else request.POST.get("format"),
             filters=_filters_from_form(request.POST),
             note=request.POST.get("note", "").strip(),
             include_sensitive=bool(request.POST.get("include_sensitive")),
@@ -139,7 +155,11 @@ def dataset_request(request: HtmxHttpRequest) -> HttpResponse:
     except QuotaExceeded as refused:
         messages.error(request, str(refused))
         return redirect("dataset-list")
-    messages.success(request, f"Export #{export.pk} requested. A colleague must approve it.")
+    messages.success(
+        request,
+        f"Export #{export.pk} requested in {len(export.all_formats)} format"
+        f"{'s' if len(export.all_formats) > 1 else ''}. A colleague must approve it.",
+    )
     return redirect("dataset-list")
 
 
@@ -183,11 +203,21 @@ def dataset_decide(request: HtmxHttpRequest, export_id: int, verdict: str) -> Ht
 def dataset_download(request: HtmxHttpRequest, export_id: int) -> HttpResponseBase:
     export = get_export_for_user(request.user, export_id)
     try:
-        name = dataset_export_download(export=export, user=request.user)
+        release_file = dataset_export_download(
+            export=export, user=request.user, export_format=request.GET.get("file_format") or None
+        )
     except ExportConflict as refused:
         messages.error(request, str(refused))
         return redirect("dataset-list")
-    return export_file_response(export, name)
+    return export_file_response(release_file)
+
+
+@require_GET
+@login_required
+def dataset_release(request: HtmxHttpRequest, export_id: int) -> HttpResponse:
+    """A built release: manifest, data card, checksums, lineage and what changed since the last."""
+    export = get_export_for_user(request.user, export_id)
+    return render(request, "datasets/release.html", {"release": release_details(export)})
 
 
 @require_POST

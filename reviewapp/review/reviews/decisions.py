@@ -48,9 +48,8 @@ def review_task_decide(
     """Record the reviewer's decision, the correction it implies, and resume the item."""
     # One locked read brings everything an accept needs: the item, its prediction and whether
     # the task shows a gold item (LEFT JOINs; only the task row is locked).
-    related = ["item__prediction", "gold__gold_item"]
-    if outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
-        related.append("item__prediction__model_version")  # named in the Correction
+    # The model version is named in the Correction every labeled outcome records.
+    related = ["item__prediction", "gold__gold_item", "item__prediction__model_version"]
     try:
         task = locked_claim(task, reviewer, claim_token, *related)
     except ClaimLost:
@@ -152,9 +151,10 @@ def _decide(
         )
     # Gold is scored and never resumes; a four-eyes item resumes once its answer is settled.
     effects = hooks.task_decided(task=task, decision=decision)
-    if effects.labeled and outcome in (DecisionOutcome.CORRECT, DecisionOutcome.REJECT):
-        # Both are labeled data: a correction says what is right, a rejection (empty human
-        # output) says the model should not have answered at all, and why.
+    if effects.labeled:
+        # All three are labeled data: an acceptance is a human-verified label (the model was
+        # right), a correction says what is right, a rejection (empty human output) says the
+        # model should not have answered at all, and why. Datasets choose among them.
         correction_record(decision=decision, item=item, prediction=prediction, reason_codes=chosen)
     task.status = TaskStatus.DECIDED
     task.decided_at = now

@@ -141,11 +141,12 @@ def main() -> None:
     previews = {
         name: dataset_preview(workflow=workflow, filters=filters)
         for name, filters in {
-            "all": {},
+            # Every decision, the rejection included (the default leaves rejections out).
+            "all": {"decision": "all"},
             "wrong-category": {"reason_codes": ["wrong-category"]},
             "wrong-category-or-mixed": {"reason_codes": ["mixed-topics", "wrong-category"]},
             "rejected": {"decision": "reject"},
-            "after-10:00:01": {"created_after": "2026-11-24T10:00:01+00:00"},
+            "after-10:00:01": {"created_after": "2026-11-24T10:00:01+00:00", "decision": "all"},
         }.items()
     }
 
@@ -158,13 +159,17 @@ def main() -> None:
     formats = [f for f in ExportFormat.values if f != ExportFormat.PREFERENCE_JSONL]
     for export_format in formats:
         export = dataset_export_request(
-            workflow=workflow, requested_by=mel, export_format=export_format, note="quick start"
+            workflow=workflow,
+            requested_by=mel,
+            export_format=export_format,
+            filters={"decision": "all"},
+            note="quick start",
         )
         dataset_export_approve(export=export, approver=ines)
         dataset_export_approve(export=export, approver=nora)
         built = dataset_export_build(export_id=export.pk)
         assert built is not None, export_format
-        name = dataset_export_download(export=built, user=ines)
+        name = dataset_export_download(export=built, user=ines).path
         path = export_path(built)
         assert path.as_posix().endswith("/" + name)
         exports[export_format] = {
@@ -189,7 +194,12 @@ def main() -> None:
     pages = {}
     for name, (method, url, data, headers) in {
         "list": ("get", "/datasets/", None, {}),
-        "preview": ("post", "/datasets/preview", {"workflow": workflow.slug}, {}),
+        "preview": (
+            "post",
+            "/datasets/preview",
+            {"workflow": workflow.slug, "decision": "all"},
+            {},
+        ),
         "preview_htmx": (
             "post",
             "/datasets/preview",

@@ -48,4 +48,6 @@ def test_the_zip_downloads_as_a_stream(api, requester, release, corrected):
     assert response.status_code == 200
     assert response.streaming
     assert b"".join(response.streaming_content) == export_path(export).read_bytes()
-    assert response["Content-Disposition"].startswith('attachment; filename="dataset.zip"')
+    assert response["Content-Disposition"].startswith(
+        'attachment; filename="ticket-triage-v1-verified-hf-dataset.zip"'
+    )

@@ -32,7 +32,8 @@ def test_a_release_is_built_into_the_bucket_with_the_bytes_a_local_build_has(
     stored = s3_server.objects(object_storage)
     name = f"data.{export_format}"
     assert sorted(key for key in stored if key.startswith("datasets/")) == sorted(
-        RELEASE + file for file in (name, "manifest.json", "DATACARD.md", "audit-heads.json")
+        RELEASE + file
+        for file in (name, "manifest.json", "DATACARD.md", "rows.tsv", "audit-heads.json")
     )
     data = stored[RELEASE + name]
     assert hashlib.sha256(data).hexdigest() == export.sha256 == export.manifest["sha256"]
@@ -57,7 +58,9 @@ def test_the_app_streams_the_release_from_the_bucket_and_audits_it(
     response = api(requester).get(f"{EXPORTS}{in_bucket.pk}/download")
     assert response.status_code == 200
     assert response["Content-Length"] == str(len(data))
-    assert 'attachment; filename="data.jsonl"' in response["Content-Disposition"]
+    assert (
+        'attachment; filename="ticket-triage-v1-verified.jsonl"' in response["Content-Disposition"]
+    )
     assert b"".join(response.streaming_content) == data
 
     client.force_login(requester)
@@ -84,5 +87,8 @@ def test_a_presigned_download_is_a_short_lived_link_and_still_audited(
     assert "X-Amz-Expires=120" in link and "X-Amz-Signature=" in link
     assert downloads(in_bucket) == 1
     with urllib.request.urlopen(link, timeout=10) as fetched:  # noqa: S310 - our moto server
-        assert fetched.headers["Content-Disposition"] == 'attachment; filename="data.jsonl"'
+        assert (
+            fetched.headers["Content-Disposition"]
+            == 'attachment; filename="ticket-triage-v1-verified.jsonl"'
+        )
         assert hashlib.sha256(fetched.read()).hexdigest() == in_bucket.sha256

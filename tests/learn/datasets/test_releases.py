@@ -52,7 +52,10 @@ def test_the_manifest_next_to_the_data_records_counts_versions_checksums_and_app
     assert on_disk == export.manifest
     assert on_disk["release"] == "v1"
     assert on_disk["rows"] == 3
-    assert on_disk["filters"] == {"reason_codes": ["mixed-topics", "wrong-category"]}
+    assert on_disk["filters"] == {
+        "decision": "human_verified",  # the default, written down
+        "reason_codes": ["mixed-topics", "wrong-category"],
+    }
     assert sum(on_disk["counts"]["by_split"].values()) == 3
     assert on_disk["counts"]["by_reason"] == {"mixed-topics": 1, "wrong-category": 2}
     assert on_disk["workflow_versions"] == [demo.workflow.current_version.number]

@@ -44,7 +44,7 @@ BAD_FILTERS = [
     ({"queues": ["someone-elses-queue"]}, "filters.queues"),
     ({"queues": "ticket-triage"}, "filters.queues"),
     ({"reason_codes": ["made-up"]}, "filters.reason_codes"),
-    ({"decision": "accept"}, "filters.decision"),
+    ({"decision": "any"}, "filters.decision"),
     ({"qa_samples_only": "yes"}, "filters.qa_samples_only"),
     (
         {"item__submitted_by__password__startswith": "pbkdf2"},

@@ -116,7 +116,9 @@ def test_it_accepts_and_the_item_ends_with_the_model_output(
     assert len(work_callbacks(callbacks)) == 1
     item_id = claimed["item"]["id"]
     assert broker() == [("workflows.resume_after_review", [item_id])]
-    assert not Correction.objects.exists()
+    # The model was right: a human-verified label, the model's answer with an empty diff.
+    verified = Correction.objects.get()
+    assert (verified.human_output, verified.diff) == (verified.model_output, {})
 
     assert item_resume_after_review(item_id=item_id)  # what the worker does with that message
 

@@ -62,8 +62,9 @@ def test_a_claim_of_the_held_task_returns_it_with_its_queue(
 def test_an_accept_reads_task_item_prediction_and_gold_in_one_locked_query(
     reviewer, claimed, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
-    # Locked read, decision, task update, audit (2), plus the savepoint pair.
-    with django_assert_num_queries(7):
+    # Locked read, decision, its correction (a human-verified label), task update, audit (2),
+    # plus the savepoint pair.
+    with django_assert_num_queries(8):
         decision = review_task_decide(
             task=claimed, reviewer=reviewer, claim_token=claimed.claim_token, outcome="accept"
         )
@@ -77,7 +78,7 @@ def test_a_correction_stores_its_reasons_once_without_reading_them_back(
     reviewer, claimed, django_assert_num_queries
 ):
     output = {"label": other_label(claimed)}
-    # Accept's 7, plus: workflow version (schema), reason codes, the links, the correction.
+    # Accept's 8, plus: workflow version (schema), reason codes, the links.
     with django_assert_num_queries(11):
         decision = review_task_decide(
             task=claimed,
