@@ -255,13 +255,18 @@ def _decide(task: ReviewTask, reviewer, item: Item, right: str) -> str:
 
 
 def demo_release(demo: Demo, *, requester, approver) -> DatasetExport:
-    """The release of every correction so far, requested, approved by a colleague and built.
+    """The release of the human-verified rows so far (accepted and corrected) in JSON Lines and
+    CSV, requested, approved by a colleague and built.
 
     Only this function talks to the dataset services, as an ML engineer's pages would."""
     release = DatasetExport.objects.filter(workflow=demo.workflow, note=RELEASE_NOTE).first()
     if release is None:
         release = dataset_export_request(
-            workflow=demo.workflow, requested_by=requester, filters={}, note=RELEASE_NOTE
+            workflow=demo.workflow,
+            requested_by=requester,
+            export_formats=["jsonl", "csv"],
+            filters={},
+            note=RELEASE_NOTE,
         )
     if release.status == ExportStatus.REQUESTED:
         release = dataset_export_approve(export=release, approver=approver)

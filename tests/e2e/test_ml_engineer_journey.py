@@ -1,5 +1,5 @@
 """An ML engineer on the demo's history, in a real browser: from the dataset list to the latest
-release's retraining run, then a canary of the candidate it trained."""
+release's page, its retraining run, then a canary of the candidate it trained."""
 
 import pytest
 from playwright.sync_api import expect
@@ -24,9 +24,14 @@ def test_an_ml_engineer_starts_a_canary_of_the_model_retrained_on_the_latest_rel
 
     page = sign_in("mel", start="/datasets/")
     latest = page.locator(f'tr[data-export="{release.pk}"]')
-    expect(latest.get_by_test_id("export-release")).to_have_text("v1")
+    expect(latest.get_by_test_id("export-release")).to_have_text("Release v1")
     expect(latest.get_by_test_id("export-status")).to_have_text("Ready")
-    latest.get_by_role("link", name="Retrain and canary").click()
+    latest.get_by_role("link", name="Release v1").click()
+    page.wait_for_url(f"**/datasets/releases/{release.pk}/")
+    for section in ("Files and checksums", "Data card", "Manifest", "Lineage"):
+        expect(page.get_by_role("heading", name=section)).to_be_visible()
+    expect(page.get_by_test_id("sha256").first).to_have_text(release.files.first().sha256)
+    page.get_by_role("link", name="Retrain and canary").click()
     page.wait_for_url(f"**/workflows/{demo.workflow.slug}/canary#retraining")
 
     trained = page.get_by_test_id(f"training-run-{run.pk}")

@@ -159,7 +159,12 @@ def test_the_pages_show_the_history(history, demo, reviewer, second_reviewer, ma
     assert f"/dead-letters/{dead.pk}/retry" in dead_letters
 
     datasets = browser(requester).get("/datasets/").content.decode()
-    assert 'data-testid="export-release">v1<' in datasets
+    assert f'href="/datasets/releases/{history.release.pk}/">Release v1<' in datasets
+    release_page = browser(requester).get(f"/datasets/releases/{history.release.pk}/")
+    assert release_page.status_code == 200
+    # One approval, two formats, each downloadable under its own name.
+    for name in ("ticket-triage-v1-verified.jsonl", "ticket-triage-v1-verified.csv"):
+        assert f'download="{name}"' in release_page.content.decode()
     assert f'href="/workflows/{demo.workflow.slug}/canary#retraining"' in datasets
 
     canary = browser(requester).get(f"/workflows/{demo.workflow.slug}/canary")

@@ -345,7 +345,9 @@ def test_the_page_shows_a_bad_filter_next_to_the_preview(requester, corrected):
 
 def test_the_page_refuses_to_request_a_spec_with_0_rows(requester, corrected):
     response = browser(requester).post(
-        "/datasets/request", {"workflow": "ticket-triage", "decision": "reject"}, follow=True
+        "/datasets/request",
+        {"workflow": "ticket-triage", "decision": "reject", "formats": "jsonl"},
+        follow=True,
     )
 
     assert "0 rows" in response.content.decode()
