@@ -243,7 +243,7 @@ _meta_getter = _MetaGetter()
 class RequestSpanMiddleware:
     """A server span per request, in the caller's trace when its ``traceparent`` (or any
     propagator of ``OTEL_PROPAGATORS``) names one, else a new trace. Named ``<method>
-    <route>`` (``POST api/v1/tasks/<int:pk>/decision``) once the URL is resolved, never by the
+    <route>`` (``POST api/v1/tasks/<int:task_id>/decision``) once the URL is resolved, never by the
     path: paths hold ids. First in the middleware, so the span covers every other one; requests
     matching ``OTEL_PYTHON_DJANGO_EXCLUDED_URLS`` (the probes and /metrics by default) get none.
     """
