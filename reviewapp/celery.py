@@ -2,6 +2,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -113,6 +114,27 @@ def _sweep_finished(task=None, retval=None, state=None, **_) -> None:
     from reviewapp.heartbeats import describe, sweep_finished
 
     sweep_finished(task.name, succeeded=state == "SUCCESS", summary=describe(retval))
+
+
+# --- database connections -------------------------------------------------------------------
+# Celery's Django fixup closes the database connection before and after every task unless
+# CELERY_DB_REUSE_MAX is set: a fresh PostgreSQL connection (a server process forked, a
+# handshake) per task cost more CPU than the resume of a reviewed item itself. Workers keep
+# their connections under Django's own rules instead, as the web tier does around a request:
+# before and after each task a connection that outlived CONN_MAX_AGE, saw an error or was left
+# outside autocommit is closed, and a kept one is pinged on its first use (CONN_HEALTH_CHECKS),
+# so a connection broken by a killed query is not reused.
+app.conf.CELERY_DB_REUSE_MAX = sys.maxsize
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _database_connections_checked(task=None, **_) -> None:
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 # --- task metrics (reviewapp.core.metrics) ----------------------------------------------------

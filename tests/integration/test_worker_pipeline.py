@@ -5,11 +5,15 @@ resumes the item in the worker, a duplicate message changes nothing, and the rec
 items whose messages the broker lost.
 """
 
+import contextlib
+import os
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -211,3 +215,61 @@ def test_the_reconciler_finishes_items_whose_messages_were_lost(
         .filter(n__gt=1)
         .count()
     ) == 0
+
+
+def _local_tcp_ports(pid: int) -> set[int]:
+    """The local ports of ``pid``'s TCP sockets, from /proc (its socket inodes in fd/, their
+    ports in net/tcp and net/tcp6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports
+
+
+def pool_backends(worker) -> set[int]:
+    """The PostgreSQL backends (server pids) the worker's pool processes are connected to."""
+    ports = set()
+    for pid in worker.pool_pids():
+        with contextlib.suppress(OSError):
+            ports |= _local_tcp_ports(pid)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        return {pid for pid, port in cursor.fetchall() if port in ports}
+
+
+def test_the_pool_keeps_its_database_connections_and_replaces_one_the_server_ended(
+    demo, worker, wait_settled
+):
+    # A new connection per task cost more than the resume of a reviewed item: tasks reuse the
+    # pool process's connection, as requests reuse a web worker's.
+    first = ingest(demo, 20, seed=25)
+    wait_settled(first)
+    kept = pool_backends(worker)
+    assert kept, "the pool processes closed their connections after their tasks"
+    assert len(kept) <= len(worker.pool_pids())
+    taken = worker.started("workflows.run_items")
+    for _ in range(6):
+        run_items.delay(first)
+    worker.wait_for("workflows.run_items", taken + 6)
+    assert kept <= pool_backends(worker)
+
+    # The server ends them (a restart, an idle timeout): the next tasks reconnect and succeed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(kept)]
+        )
+    second = ingest(demo, 20, seed=26)
+    wait_settled(second)
+    assert_ran_once(second)
+    assert pool_backends(worker).isdisjoint(kept)

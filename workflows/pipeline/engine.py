@@ -578,7 +578,8 @@ def item_resume_after_review(*, item_id: int) -> bool:
     with transaction.atomic(durable=True):
         item = (
             Item.objects.select_for_update(of=("self",))
-            .select_related("workflow")
+            # The webhook reads the version's definition: fetched with the item, not after.
+            .select_related("workflow", "workflow_version")
             .filter(pk=item_id, status=ItemStatus.AWAITING_REVIEW)
             .first()
         )

@@ -22,19 +22,16 @@ def tasks_open(*, openings: list[Opening]) -> list[ReviewTask]:
 
 
 def item_verdict(*, item_id: int) -> Verdict | None:
-    tasks = ReviewTask.objects.filter(item_id=item_id)
-    # A four-eyes item has a second (or a senior) review still open until it is settled.
-    if tasks.filter(status__in=PENDING).exists():
-        return None
-    task = (
-        tasks.filter(status=TaskStatus.DECIDED)
+    # An item has one task, or a few (four-eyes, a senior's): one query reads them all.
+    tasks = list(
+        ReviewTask.objects.filter(item_id=item_id, status__in=[*PENDING, TaskStatus.DECIDED])
         .select_related("decision", "decision__reviewer")
         .order_by("-decided_at")
-        .first()
     )
-    if task is None:
+    # A four-eyes item has a second (or a senior) review still open until it is settled.
+    if not tasks or any(task.status in PENDING for task in tasks):
         return None
-    decision = task.decision
+    decision = tasks[0].decision
     return Verdict(
         outcome=ITEM_OUTCOMES[DecisionOutcome(decision.outcome)],
         output=decision.output,

@@ -13,6 +13,8 @@ from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
 from reviewapp.review.reviews.models import Decision, TaskStatus
 from workflows.demo.tickets import LABELS
+from workflows.models import Item, ItemOutcome, ItemStatus
+from workflows.pipeline.engine import item_resume_after_review
 
 # Both ways: prepared statements on (the default) and off (behind PgBouncer in transaction mode).
 pytestmark = pytest.mark.usefixtures("prepared_statements")
@@ -93,3 +95,19 @@ def test_a_correction_stores_its_reasons_once_without_reading_them_back(
     assert correction.reason_codes == ["wrong-category"]
     assert correction.human_output == output
     assert correction.model_version == str(claimed.item.prediction.model_version)
+
+
+def test_the_resume_of_a_decided_item_reads_it_with_its_version_and_its_tasks_once(
+    reviewer, claimed, django_assert_num_queries
+):
+    review_task_decide(
+        task=claimed, reviewer=reviewer, claim_token=claimed.claim_token, outcome="accept"
+    )
+    # Locked item with workflow and version, its tasks with the decision, audit (2), the
+    # item's update, plus the savepoint pair (the demo workflow sends no webhook).
+    with django_assert_num_queries(7):
+        assert item_resume_after_review(item_id=claimed.item_id) is True
+
+    item = Item.objects.get(pk=claimed.item_id)
+    assert (item.status, item.outcome) == (ItemStatus.COMPLETED, ItemOutcome.ACCEPTED)
+    assert audit_verify().broken is None
