@@ -8,8 +8,8 @@ exits (its live gauges must go). prometheus-client is imported only inside the h
 master process never loads it before the directory is set.
 
 Traces (``reviewapp.core.tracing``, when the OTEL_* environment asks for them) start in each
-worker after the fork, before it loads the application (the Django instrumentation adds its
-middleware then), and the worker sends what it still holds when it exits.
+worker after the fork (the span processor's thread and the exporter's connections do not
+survive one), and the worker sends what it still holds when it exits.
 """
 
 import os

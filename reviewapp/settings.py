@@ -78,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The server span of each request when traces are on (reviewapp.core.tracing): around all.
+    "reviewapp.core.tracing.RequestSpanMiddleware",
     # /healthz and /readyz: before host checks, HTTPS redirects and sessions (see the module).
     "reviewapp.core.health.middleware.HealthProbeMiddleware",
     # /metrics: answered early for the same reasons; then every other request is counted.

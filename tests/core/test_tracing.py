@@ -8,14 +8,18 @@ import json
 import logging
 
 import pytest
+from django.test import Client
+from django.urls import include, path
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from reviewapp.core import tracing
 from reviewapp.core.logs import CorrelationFilter, JsonFormatter
 from reviewapp.review.reviews.claims import review_task_claim
 from reviewapp.review.reviews.decisions import review_task_decide
+from tests.support.tokens import token_for
 from workflows.demo.definition import TICKET_TRIAGE
 from workflows.ingest.services import Submission, items_ingest
 from workflows.models import ItemStatus
@@ -32,6 +36,28 @@ def spans():
     tracing.tracing_install(provider)
     yield exporter, provider.get_tracer("tests")
     tracing.tracing_uninstall()
+
+
+@pytest.fixture
+def request_spans():
+    """Tracing on with a server span per request, as a traced web process has it."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.tracing_install(provider, request_spans=True)
+    yield exporter
+    tracing.tracing_uninstall()
+
+
+def view_that_fails(request, number):
+    raise RuntimeError("the view failed")
+
+
+# The application's pages and one that fails (the tests below point ROOT_URLCONF here).
+urlpatterns = [
+    path("fails/<int:number>", view_that_fails),
+    path("", include("reviewapp.urls")),
+]
 
 
 @pytest.fixture
@@ -184,3 +210,91 @@ def test_a_log_line_names_its_trace_beside_the_correlation_id(spans):
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert line["span_id"] == format(span.get_span_context().span_id, "016x")
     assert "correlation_id" in line
+
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
+
+def test_a_request_is_a_server_span_named_by_its_route_in_the_callers_trace(
+    demo, reviewer, request_spans
+):
+    answer = Client().post(
+        f"/api/v1/queues/{demo.queue.pk}/claim",
+        HTTP_AUTHORIZATION=f"Token {token_for(reviewer)}",
+        HTTP_TRACEPARENT=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01",
+    )
+    assert answer.status_code == 204  # nothing to review yet
+
+    (span,) = request_spans.get_finished_spans()
+    assert span.kind == SpanKind.SERVER
+    assert span.name == "POST api/v1/queues/<int:queue_id>/claim"
+    assert format(span.context.trace_id, "032x") == CALLER_TRACE
+    assert format(span.parent.span_id, "016x") == CALLER_SPAN
+    assert dict(span.attributes) == {
+        "http.request.method": "POST",
+        "url.path": f"/api/v1/queues/{demo.queue.pk}/claim",
+        "url.scheme": "http",
+        "http.route": "api/v1/queues/<int:queue_id>/claim",
+        "http.response.status_code": 204,
+    }
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_a_request_without_a_caller_starts_a_trace_and_a_4xx_is_no_error(request_spans):
+    answer = Client().get("/api/v1/no-such-thing")
+    assert answer.status_code == 404
+
+    (span,) = request_spans.get_finished_spans()
+    assert span.parent is None
+    assert span.name == "GET"  # no route matched: never the path, which may hold ids
+    assert "http.route" not in span.attributes
+    assert span.attributes["http.response.status_code"] == 404
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_probes_and_the_metrics_scrape_are_not_traced(db, request_spans):
+    client = Client()
+    for probe in ["/healthz", "/readyz", "/metrics"]:
+        client.get(probe)
+    assert request_spans.get_finished_spans() == ()
+
+
+def test_a_view_that_fails_marks_its_span_failed_with_the_exception(request_spans, settings):
+    settings.ROOT_URLCONF = __name__
+    answer = Client(raise_request_exception=False).get("/fails/7")
+    assert answer.status_code == 500
+
+    (span,) = request_spans.get_finished_spans()
+    assert span.name == "GET fails/<int:number>"
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.attributes["error.type"] == "RuntimeError"
+    assert span.attributes["http.response.status_code"] == 500
+    (event,) = span.events
+    assert event.name == "exception"
+    assert event.attributes["exception.message"] == "the view failed"
+
+
+@pytest.mark.parametrize(
+    ("environ", "url", "excluded"),
+    [
+        ({}, "http://web:8000/healthz", True),
+        ({}, "http://web:8000/metrics", True),
+        ({}, "http://web:8000/api/v1/queues/", False),
+        ({"OTEL_PYTHON_DJANGO_EXCLUDED_URLS": "/static/"}, "http://web/static/app.css", True),
+        ({"OTEL_PYTHON_DJANGO_EXCLUDED_URLS": "/static/"}, "http://web/healthz", False),
+    ],
+)
+def test_the_excluded_urls_are_the_probes_unless_the_environment_says_otherwise(
+    environ, url, excluded
+):
+    pattern = tracing.excluded_urls_pattern(environ)
+    assert (pattern is not None and pattern.search(url) is not None) is excluded
+
+
+def test_requests_are_not_traced_while_tracing_is_off(demo, reviewer, spans):
+    exporter, _ = spans  # tracing on without server spans, as with the django one disabled
+    Client().post(
+        f"/api/v1/queues/{demo.queue.pk}/claim", HTTP_AUTHORIZATION=f"Token {token_for(reviewer)}"
+    )
+    assert exporter.get_finished_spans() == ()
