@@ -377,6 +377,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
+    # A release's format is one enum wherever it appears (format, formats, file_format).
+    "ENUM_NAME_OVERRIDES": {"ExportFormatEnum": "reviewapp.learn.datasets.models.ExportFormat"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "reviewapp.core.api.error_responses",
