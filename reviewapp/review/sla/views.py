@@ -1,6 +1,7 @@
 """The managers' SLA board: live figures per queue, the drill-down, actions, the weekly report."""
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -35,6 +36,7 @@ from reviewapp.review.reviews.assignments import (
 from reviewapp.review.reviews.bulk import (
     MAX_BULK_TASKS,
     BulkAction,
+    BulkPlan,
     review_tasks_bulk_apply,
     review_tasks_bulk_preview,
 )
@@ -230,14 +232,14 @@ def _bulk_request(request: HtmxHttpRequest, queue) -> BulkRequest:
     return BulkRequest(action, task_ids, reviewers, priority, left_out, listing)
 
 
-@require_POST
-@login_required
-def queue_bulk_preview(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
-    """What the bulk action would do, to confirm; nothing changes yet."""
-    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+def _bulk_planned(
+    request: HtmxHttpRequest, queue, service: Callable[..., BulkPlan]
+) -> tuple[BulkRequest, BulkPlan] | HttpResponse:
+    """The bulk form checked and handed to ``service`` (preview or apply); a refusal is the
+    drill-down again with its message and a 400."""
     try:
         bulk = _bulk_request(request, queue)
-        plan = review_tasks_bulk_preview(
+        plan = service(
             queue=queue,
             task_ids=bulk.task_ids,
             action=bulk.action,
@@ -250,6 +252,18 @@ def queue_bulk_preview(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
         return _drill_down(request, queue, TaskListing(), error=str(bad), status=400)
     except TaskActionInvalid as refused:
         return _drill_down(request, queue, bulk.listing, error=refusal_message(refused), status=400)
+    return bulk, plan
+
+
+@require_POST
+@login_required
+def queue_bulk_preview(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
+    """What the bulk action would do, to confirm; nothing changes yet."""
+    queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
+    planned = _bulk_planned(request, queue, review_tasks_bulk_preview)
+    if isinstance(planned, HttpResponse):
+        return planned
+    bulk, plan = planned
     return render(
         request,
         "sla/board_queue_bulk.html",
@@ -307,21 +321,10 @@ def _drill_down_url(queue_id: int, listing: TaskListing) -> str:
 @login_required
 def queue_bulk_apply(request: HtmxHttpRequest, queue_id: int) -> HttpResponse:
     queue = get_queue_for_user(request.user, queue_id, MANAGE_QUEUE)
-    try:
-        bulk = _bulk_request(request, queue)
-        plan = review_tasks_bulk_apply(
-            queue=queue,
-            task_ids=bulk.task_ids,
-            action=bulk.action,
-            reviewers=bulk.reviewers,
-            priority=bulk.priority,
-            left_out=bulk.left_out,
-            acting_user=request.user,
-        )
-    except ListingInvalid as bad:
-        return _drill_down(request, queue, TaskListing(), error=str(bad), status=400)
-    except TaskActionInvalid as refused:
-        return _drill_down(request, queue, bulk.listing, error=refusal_message(refused), status=400)
+    planned = _bulk_planned(request, queue, review_tasks_bulk_apply)
+    if isinstance(planned, HttpResponse):
+        return planned
+    bulk, plan = planned
     if plan.skipped or plan.left_out:
         messages.warning(request, plan.summary())
     else:
